@@ -1,0 +1,55 @@
+"""An event-driven WebSocket client for Trio.
+
+Register handlers, ``open(nursery)``, ``send()`` text or bytes, ``close(code, reason)``::
+
+    ws = WebSocket("ws://127.0.0.1:8765/chat")
+    ws.on_message += lambda ws, message: print(message)
+    ws.open(nursery)
+
+See the documentation for the event contract.
+"""
+
+from __future__ import annotations
+
+from ._errors import (
+    CloseTimeout,
+    ConnectError,
+    ConnectionLost,
+    ConnectTimeout,
+    HandlerError,
+    HandshakeRejected,
+    InvalidStateError,
+    MessageTooBig,
+    ProtocolError,
+    WebSocketError,
+    WebSocketTimeout,
+)
+from ._handlers import EventHook
+from ._state import State
+from ._version import __version__
+from ._websocket import WebSocket
+
+__all__ = [
+    "CloseTimeout",
+    "ConnectError",
+    "ConnectTimeout",
+    "ConnectionLost",
+    "EventHook",
+    "HandlerError",
+    "HandshakeRejected",
+    "InvalidStateError",
+    "MessageTooBig",
+    "ProtocolError",
+    "State",
+    "WebSocket",
+    "WebSocketError",
+    "WebSocketTimeout",
+    "__version__",
+]
+
+# Tracebacks and generated docs name the public module, not the private one.
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type):
+        _obj.__module__ = __name__
+del _name, _obj

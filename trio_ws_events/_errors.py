@@ -1,0 +1,142 @@
+"""The exception tree: every ending and every misuse has one class here.
+
+::
+
+    WebSocketError                 .code, .url, .unsent
+    ├── InvalidStateError          misuse: open() twice, send() outside OPEN (.code is None)
+    ├── ConnectError               could not open: refused, DNS, TLS, bad handshake (1006)
+    │   ├── HandshakeRejected      the server answered the upgrade with another status
+    │   └── ConnectTimeout         connect_timeout ran out (also a WebSocketTimeout)
+    ├── WebSocketTimeout           a protocol deadline ran out
+    │   └── CloseTimeout           close_timeout ran out before the close handshake ended
+    ├── ProtocolError              the peer broke RFC 6455; .code is the code we sent (1002, 1007)
+    │   └── MessageTooBig          a message exceeded max_message_size (1009)
+    ├── ConnectionLost             the TCP connection ended without a close frame (1006)
+    └── HandlerError               a user handler raised (1011); __cause__ is the original
+
+"You closed it" never shows up here: a close handshake that completes, whoever started it, is
+reported through ``on_closed`` and is not an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "CloseTimeout",
+    "ConnectError",
+    "ConnectTimeout",
+    "ConnectionLost",
+    "HandlerError",
+    "HandshakeRejected",
+    "InvalidStateError",
+    "MessageTooBig",
+    "ProtocolError",
+    "WebSocketError",
+    "WebSocketTimeout",
+]
+
+#: What ``unsent`` holds: each message exactly as ``send()`` queued it.
+Unsent = tuple[str | bytes, ...]
+
+
+class WebSocketError(Exception):
+    """Base class of every error this library raises or hands to ``on_error``.
+
+    Attributes:
+        code: the close code that ended the connection from the client's side (the code the
+            client sent, or 1006 when no close frame could be exchanged); ``None`` for errors
+            that end nothing, such as :class:`InvalidStateError`.
+        url: the URL of the connection, without credentials, or ``None``.
+        unsent: the messages handed to ``send()`` that were never written to the socket, in
+            order. Filled in when the error ends a connection; empty otherwise.
+    """
+
+    code: int | None = None
+
+    def __init__(self, message: str, *, code: int | None = None, url: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+        self.url = url
+        self.unsent: Unsent = ()
+
+    @property
+    def message(self) -> str:
+        """The human-readable text of the error."""
+        return str(self.args[0]) if self.args else ""
+
+
+class InvalidStateError(WebSocketError):
+    """A method was called in a state that does not allow it, such as a second ``open()``.
+
+    It ends nothing: ``code`` is ``None`` and the connection, if any, goes on.
+    """
+
+
+class ConnectError(WebSocketError):
+    """The connection could not be opened: refused, DNS, TLS, or a broken handshake."""
+
+    code = 1006
+
+
+class HandshakeRejected(ConnectError):
+    """The server answered the opening handshake with a status other than 101.
+
+    Attributes:
+        status: the HTTP status code, e.g. 403.
+        headers: the response headers as ``(name, value)`` pairs of ``str``, in order.
+        body: at most the first 64 KiB of the response body.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        headers: Sequence[tuple[str, str]],
+        body: bytes,
+        url: str | None = None,
+    ) -> None:
+        super().__init__(message, url=url)
+        self.status = status
+        self.headers: list[tuple[str, str]] = list(headers)
+        self.body = body
+
+
+class WebSocketTimeout(WebSocketError):
+    """A deadline set by a constructor option (``connect_timeout``, ``close_timeout``) ran out."""
+
+    code = 1006
+
+
+class ConnectTimeout(WebSocketTimeout, ConnectError):
+    """``connect_timeout`` ran out before the handshake completed."""
+
+
+class CloseTimeout(WebSocketTimeout):
+    """``close_timeout`` ran out before the close handshake completed; the socket was closed."""
+
+
+class ProtocolError(WebSocketError):
+    """The peer broke the protocol; the client closed with ``code`` (1002, 1007, ...)."""
+
+    code = 1002
+
+
+class MessageTooBig(ProtocolError):
+    """A received message exceeded ``max_message_size``; the client closed with 1009."""
+
+    code = 1009
+
+
+class ConnectionLost(WebSocketError):
+    """The TCP connection ended (EOF, reset) without a completed close handshake."""
+
+    code = 1006
+
+
+class HandlerError(WebSocketError):
+    """A user handler raised; the client closed with 1011. ``__cause__`` is the exception."""
+
+    code = 1011

@@ -1,0 +1,113 @@
+"""The multicast event object behind ``ws.on_open``, ``ws.on_message`` and the others."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["EventHook", "EventSlot"]
+
+H = TypeVar("H", bound=Callable[..., Any])
+O = TypeVar("O")
+
+
+class EventHook(Generic[H]):
+    """An ordered list of handlers for one event, in the style of a C# ``event``.
+
+    ``hook += handler`` registers, ``hook -= handler`` unregisters the most recent registration
+    of that handler, and ``@hook`` registers the decorated function and returns it unchanged.
+    A handler may be registered more than once; it then runs once per registration.
+    Handlers may be plain functions or ``async def`` functions.
+    """
+
+    __slots__ = ("_handlers", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._handlers: list[H] = []
+
+    def __iadd__(self, handler: H) -> Self:
+        if not callable(handler):
+            raise TypeError(
+                f"{self.name} handlers must be callable, got {type(handler).__name__}"
+            )
+        # A fresh list, so that a dispatch already iterating keeps the list it started with.
+        self._handlers = [*self._handlers, handler]
+        return self
+
+    def __isub__(self, handler: H) -> Self:
+        for index in range(len(self._handlers) - 1, -1, -1):
+            if self._handlers[index] == handler:
+                self._handlers = self._handlers[:index] + self._handlers[index + 1 :]
+                return self
+        raise ValueError(f"{handler!r} is not registered on {self.name}")
+
+    def __call__(self, handler: H) -> H:
+        """Register ``handler`` and return it, so that the hook works as a decorator."""
+        self += handler
+        return handler
+
+    def __iter__(self) -> Iterator[H]:
+        return iter(self._handlers)
+
+    def __len__(self) -> int:
+        return len(self._handlers)
+
+    def __bool__(self) -> bool:
+        return bool(self._handlers)
+
+    def __repr__(self) -> str:
+        return f"<EventHook {self.name} with {len(self._handlers)} handler(s)>"
+
+    def clear(self) -> None:
+        """Unregister every handler."""
+        self._handlers = []
+
+
+async def run_handlers(handlers: list[Callable[..., object]], *args: object) -> None:
+    """Call each handler in order with ``args``, awaiting the ones that return an awaitable.
+
+    Exceptions propagate to the caller, which turns them into a 1011 close.
+    """
+    for handler in handlers:
+        result = handler(*args)
+        if inspect.isawaitable(result):
+            await result
+
+
+class EventSlot(Generic[H]):
+    """A descriptor that gives each instance its own :class:`EventHook`.
+
+    It lets ``ws.on_message += f`` work (Python stores the result of ``+=`` back into the
+    attribute) while refusing ``ws.on_message = f``, which would silently drop every handler
+    registered so far.
+    """
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+        self._attr = "_hook_" + name
+
+    @overload
+    def __get__(self, instance: None, owner: type) -> Self: ...
+    @overload
+    def __get__(self, instance: O, owner: type) -> EventHook[H]: ...
+    def __get__(self, instance: object, owner: type) -> Self | EventHook[H]:
+        if instance is None:
+            return self
+        hook: EventHook[H] | None = instance.__dict__.get(self._attr)
+        if hook is None:
+            hook = EventHook(self._name)
+            instance.__dict__[self._attr] = hook
+        return hook
+
+    def __set__(self, instance: object, value: EventHook[H]) -> None:
+        if value is not instance.__dict__.get(self._attr):
+            raise AttributeError(
+                f"cannot assign to {self._name}: register handlers with "
+                f"'ws.{self._name} += handler' or the '@ws.{self._name}' decorator"
+            )
+

@@ -1,0 +1,34 @@
+"""Type aliases for handlers and options, documented once here."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+if TYPE_CHECKING:
+    from ._errors import WebSocketError
+
+__all__ = [
+    "BinaryHandler",
+    "ClosedHandler",
+    "ErrorHandler",
+    "HeadersLike",
+    "MessageHandler",
+    "OpenHandler",
+]
+
+#: What a handler may return: nothing (a plain function) or an awaitable (``async def``).
+_Result: TypeAlias = Awaitable[Any] | None
+
+#: ``handler(ws)``, for ``on_open``.
+OpenHandler: TypeAlias = Callable[[Any], _Result]
+#: ``handler(ws, message)``, for ``on_message``: one whole text message.
+MessageHandler: TypeAlias = Callable[[Any, str], _Result]
+#: ``handler(ws, data)``, for ``on_binary``: one whole binary message.
+BinaryHandler: TypeAlias = Callable[[Any, bytes], _Result]
+#: ``handler(ws, code, reason)``, for ``on_closed``.
+ClosedHandler: TypeAlias = Callable[[Any, int, str], _Result]
+#: ``handler(ws, error)``, for ``on_error``.
+ErrorHandler: TypeAlias = Callable[[Any, "WebSocketError"], _Result]
+#: Request headers: a mapping, or ``(name, value)`` pairs when a name repeats.
+HeadersLike: TypeAlias = Mapping[str, str] | Sequence[tuple[str, str]]
