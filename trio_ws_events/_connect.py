@@ -16,6 +16,7 @@ from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from ._errors import ConnectError, HandshakeRejected
 from ._url import WebSocketURL
+from ._wsproto_compat import install_close_check
 
 __all__ = ["Opened", "open_connection"]
 
@@ -122,6 +123,7 @@ async def _read_answer(stream: trio.abc.Stream, protocol: WSConnection, shown: s
             protocol.receive_data(data or None)
             for event in protocol.events():
                 if isinstance(event, AcceptConnection):
+                    install_close_check(protocol)
                     return Opened(stream, protocol, event.subprotocol, list(event.extra_headers))
                 if isinstance(event, RejectConnection):
                     rejection = event

@@ -32,6 +32,9 @@ async def serve_echo(
     and reason (trio-websocket echoes the client's close frame), then closes the TCP connection.
     Any path is accepted, and the first subprotocol the client proposes, if any, is selected.
 
+    Limits inherited from wsproto 1.3: a close code it does not know (1014 among them) or any
+    other protocol violation by the client ends the connection without a close frame.
+
     Use it with ``url = await nursery.start(serve_echo)``; cancel the nursery to stop it.
     Cancelling it ends every open connection at once, without a close handshake.
 

@@ -59,6 +59,9 @@ COALESCE_BYTES: Final = 64 * 1024
 #: (RFC 6455 7.1.1 asks the client to let the server close), capped by ``close_timeout``.
 EOF_GRACE: Final = 2.0
 
+#: The bound on the shielded cleanup after cancellation when close_timeout is None.
+CANCEL_CLEANUP_TIMEOUT: Final = 10.0
+
 _SENDABLE_CODES: Final = frozenset(range(1000, 1004)) | frozenset(range(1007, 1015))
 MAX_REASON_BYTES: Final = 123
 
@@ -334,8 +337,10 @@ class WebSocket:
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Start the close handshake and return at once; calling it again does nothing.
 
-        Messages already queued are written before the close frame. While connecting, it
-        abandons the attempt (``on_error`` then fires with a :class:`ConnectError`).
+        Messages already queued are written before the close frame. Messages that arrive
+        after it are not delivered (as in the browser). Before ``on_open`` (even before
+        :meth:`open`) it abandons the attempt: ``on_error`` then fires with a
+        :class:`ConnectError`, without any network I/O if :meth:`open` was not yet called.
 
         Args:
             code: a code an endpoint may send (RFC 6455 7.4): 1000-1003, 1007-1014 or
@@ -345,18 +350,18 @@ class WebSocket:
         Raises:
             ValueError: the code or the reason is not allowed; nothing is sent.
             TypeError: the code is not an ``int`` or the reason not a ``str``.
-            InvalidStateError: :meth:`open` was never called.
         """
         _check_close_args(code, reason)
         state = self._state
-        if state is State.INITIAL:
-            raise InvalidStateError(self._not_open("close"), url=self._shown_url)
-        if state is State.CONNECTING:
+        if state is State.INITIAL or state is State.CONNECTING:
             self._abandoned = True
             if self._connect_scope is not None:
                 self._connect_scope.cancel()
         elif state is State.OPEN:
             self._set_state(State.CLOSING)
+            # As in the browser, messages that still arrive are not delivered: a handler
+            # answering them could only meet InvalidStateError from send().
+            self._dispatching = False
             self._request_close(code, reason)
 
     async def wait_closed(self) -> None:
@@ -479,14 +484,21 @@ class WebSocket:
             if completed:
                 await self._finish()
             elif not self._done.is_set():
-                # Cancelled (or a bug): the end is still reported, within close_timeout.
-                with trio.CancelScope(shield=True) as scope:
-                    if self._close_timeout is not None:
-                        scope.deadline = trio.current_time() + self._close_timeout
+                # Cancelled (or a bug): the end is still reported, each step within
+                # close_timeout and shielded from the cancellation that brought us here.
+                with self._shielded() as scope:
                     await self._abort()
+                if scope.cancelled_caught:
+                    self._note_timeout()
+                with self._shielded():
                     await self._finish()
         if self._reraise is not None:
             raise self._reraise
+
+    def _shielded(self) -> trio.CancelScope:
+        # close_timeout=None cannot mean "forever" here: the nursery is being cancelled.
+        budget = CANCEL_CLEANUP_TIMEOUT if self._close_timeout is None else self._close_timeout
+        return trio.CancelScope(shield=True, deadline=trio.current_time() + budget)
 
     async def _connect(self) -> Opened | None:
         logger.debug("connecting to %s", self._shown_url)
@@ -511,7 +523,7 @@ class WebSocket:
         if self._abandoned:
             self._error = ConnectError(
                 f"connection attempt to {self._shown_url} abandoned: close() was called "
-                "while connecting",
+                "before the connection opened",
                 url=self._shown_url,
             )
         else:
@@ -530,12 +542,12 @@ class WebSocket:
                 await self._dispatch(self.on_open, ())
                 self._ready.set()
                 await self._receive_loop(opened)
-            if self._recv_scope.cancelled_caught and self._error is None:
+            if self._recv_scope.cancelled_caught:
                 self._note_timeout()
             nursery.cancel_scope.cancel()
 
     def _note_timeout(self) -> None:
-        if self._peer_close is not None:
+        if self._error is not None or self._peer_close is not None:
             return  # the handshake completed; only the wait for the server's EOF ran out
         sent = f" after sending close {self._close_sent[0]}" if self._close_sent else ""
         self._error = CloseTimeout(
@@ -673,6 +685,9 @@ class WebSocket:
         while True:
             await self._wake_sender.wait()
             self._wake_sender = trio.Event()
+            # A cancellation already pending must land here, before a batch is taken: once
+            # send_all has started, a cancelled write leaves frame boundaries unknown.
+            await trio.lowlevel.checkpoint_if_cancelled()
             while True:
                 chunks = self._frame_batch(protocol)
                 if not chunks:
@@ -698,24 +713,31 @@ class WebSocket:
     def _frame_batch(self, protocol: Any) -> list[bytes]:
         """Frame what is due: pongs, then queued messages, then the close frame."""
         chunks: list[bytes] = []
-        if self._pongs and protocol.state is ConnectionState.OPEN:
+        state = protocol.state
+        outbox = self._outbox
+        if state is ConnectionState.OPEN:
             for payload in self._pongs:
                 chunks.append(protocol.send(Pong(payload=payload)))
+            if outbox:
+                for message in outbox.take(COALESCE_BYTES):
+                    if type(message) is str:
+                        chunks.append(protocol.send(TextMessage(data=message)))
+                    else:
+                        chunks.append(protocol.send(BytesMessage(data=message)))
         self._pongs = []
-        outbox = self._outbox
-        if outbox:
-            for message in outbox.take(COALESCE_BYTES):
-                if type(message) is str:
-                    chunks.append(protocol.send(TextMessage(data=message)))
-                else:
-                    chunks.append(protocol.send(BytesMessage(data=message)))
-        if not outbox and self._close_request is not None and self._close_sent is None:
+        # Our own close waits for the queue. Answering the server's close does not: RFC 6455
+        # 5.5.1 allows finishing one message at most, so what is queued stays in `unsent`.
+        if (
+            self._close_request is not None
+            and self._close_sent is None
+            and (state is ConnectionState.REMOTE_CLOSING or not outbox)
+            and state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING)
+        ):
             code, reason = self._close_request
-            if protocol.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
-                # 1005 is never sent: an empty close frame says it (RFC 6455 7.4.1).
-                frame_code = None if code == 1005 else code
-                chunks.append(protocol.send(CloseConnection(code=frame_code, reason=reason)))
-                self._close_sent = (code, reason)
+            # 1005 is never sent: an empty close frame says it (RFC 6455 7.4.1).
+            frame_code = None if code == 1005 else code
+            chunks.append(protocol.send(CloseConnection(code=frame_code, reason=reason)))
+            self._close_sent = (code, reason)
         return chunks
 
     async def _abort(self) -> None:

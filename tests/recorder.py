@@ -1,0 +1,49 @@
+"""A handler set that records every event a WebSocket fires, for assertions on order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trio_ws_events import WebSocket, WebSocketError
+
+__all__ = ["Recorder"]
+
+
+class Recorder:
+    """Registers one handler per event on ``ws`` and keeps ``(name, *args)`` tuples in order."""
+
+    def __init__(self, ws: WebSocket) -> None:
+        self.ws = ws
+        self.events: list[tuple[Any, ...]] = []
+        ws.on_open += lambda ws: self.events.append(("open",))
+        ws.on_message += lambda ws, m: self.events.append(("message", m))
+        ws.on_binary += lambda ws, d: self.events.append(("binary", d))
+        ws.on_closed += lambda ws, c, r: self.events.append(("closed", c, r))
+        ws.on_error += lambda ws, e: self.events.append(("error", e))
+
+    @property
+    def names(self) -> list[str]:
+        """Just the event names, in order."""
+        return [event[0] for event in self.events]
+
+    @property
+    def error(self) -> WebSocketError:
+        """The error handed to ``on_error``; fails the test when there was none."""
+        last = self.events[-1]
+        assert last[0] == "error", f"expected on_error last, got {self.events}"
+        error: WebSocketError = last[1]
+        return error
+
+    @property
+    def messages(self) -> list[Any]:
+        """The payloads of ``on_message`` and ``on_binary``, in order."""
+        return [event[1] for event in self.events if event[0] in ("message", "binary")]
+
+    def assert_terminal_once(self) -> None:
+        """Exactly one terminal event, and it is the last; at most one on_open, first."""
+        terminal = [n for n in self.names if n in ("closed", "error")]
+        assert len(terminal) == 1, self.events
+        assert self.names[-1] in ("closed", "error"), self.events
+        if "open" in self.names:
+            assert self.names.count("open") == 1
+            assert self.names[0] == "open"

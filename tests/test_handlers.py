@@ -1,0 +1,70 @@
+"""The multicast event hook: +=, -=, decorator, order, and protection against assignment."""
+
+from __future__ import annotations
+
+import pytest
+
+from trio_ws_events import EventHook, WebSocket
+
+
+def test_hook_registers_in_order_and_decorator_returns_function() -> None:
+    """Handlers keep registration order; the decorator form registers and returns the function."""
+    ws = WebSocket("ws://127.0.0.1:9/")
+    calls: list[str] = []
+
+    def first(ws: object, message: str) -> None:
+        calls.append("first")
+
+    ws.on_message += first
+
+    @ws.on_message
+    def second(ws: object, message: str) -> None:
+        calls.append("second")
+
+    assert second.__name__ == "second"
+    assert list(ws.on_message) == [first, second]
+    assert len(ws.on_message) == 2
+
+
+def test_hook_unregister_removes_latest_registration() -> None:
+    """-= removes one registration (the most recent) of that handler."""
+    hook: EventHook[object] = EventHook("on_message")
+    a, b = print, repr
+    hook += a
+    hook += b
+    hook += a
+    hook -= a
+    assert list(hook) == [a, b]
+    hook -= a
+    hook -= b
+    assert not hook
+
+
+def test_hook_unregister_unknown_raises() -> None:
+    """Removing a handler that is not registered says so."""
+    ws = WebSocket("ws://127.0.0.1:9/")
+    with pytest.raises(ValueError, match="not registered on on_closed"):
+        ws.on_closed -= print
+
+
+def test_hook_rejects_non_callable() -> None:
+    """Registering something that cannot be called is a TypeError naming the event."""
+    ws = WebSocket("ws://127.0.0.1:9/")
+    with pytest.raises(TypeError, match="on_open handlers must be callable"):
+        ws.on_open += "not a function"  # type: ignore[arg-type]
+
+
+def test_assigning_a_hook_is_refused() -> None:
+    """ws.on_message = f would silently drop handlers, so it raises and points at +=."""
+    ws = WebSocket("ws://127.0.0.1:9/")
+    with pytest.raises(AttributeError, match=r"ws\.on_message \+= handler"):
+        ws.on_message = print  # type: ignore[assignment,misc]
+
+
+def test_hooks_are_per_instance() -> None:
+    """Two instances never share handlers."""
+    one, two = WebSocket("ws://127.0.0.1:9/"), WebSocket("ws://127.0.0.1:9/")
+    one.on_open += print
+    assert len(one.on_open) == 1
+    assert len(two.on_open) == 0
+    assert isinstance(WebSocket.on_open, object)
