@@ -8,9 +8,20 @@ import trio_ws_events
 def test_public_names() -> None:
     """__all__ lists exactly the public API and each name carries the public module."""
     assert set(trio_ws_events.__all__) == {
-        "CloseTimeout", "ConnectError", "ConnectTimeout", "ConnectionLost", "EventHook",
-        "HandlerError", "HandshakeRejected", "InvalidStateError", "MessageTooBig",
-        "ProtocolError", "State", "WebSocket", "WebSocketError", "WebSocketTimeout",
+        "CloseTimeout",
+        "ConnectError",
+        "ConnectTimeout",
+        "ConnectionLost",
+        "EventHook",
+        "HandlerError",
+        "HandshakeRejected",
+        "InvalidStateError",
+        "MessageTooBig",
+        "ProtocolError",
+        "State",
+        "WebSocket",
+        "WebSocketError",
+        "WebSocketTimeout",
         "__version__",
     }
     for name in trio_ws_events.__all__:
@@ -22,9 +33,18 @@ def test_public_names() -> None:
 def test_error_tree() -> None:
     """Every error is a WebSocketError; the tree matches the documentation."""
     e = trio_ws_events
-    for cls in (e.InvalidStateError, e.ConnectError, e.HandshakeRejected, e.ConnectTimeout,
-                e.WebSocketTimeout, e.CloseTimeout, e.ProtocolError, e.MessageTooBig,
-                e.ConnectionLost, e.HandlerError):
+    for cls in (
+        e.InvalidStateError,
+        e.ConnectError,
+        e.HandshakeRejected,
+        e.ConnectTimeout,
+        e.WebSocketTimeout,
+        e.CloseTimeout,
+        e.ProtocolError,
+        e.MessageTooBig,
+        e.ConnectionLost,
+        e.HandlerError,
+    ):
         assert issubclass(cls, e.WebSocketError)
     assert issubclass(e.ConnectTimeout, e.ConnectError)
     assert issubclass(e.ConnectTimeout, e.WebSocketTimeout)

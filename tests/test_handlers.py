@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from trio_ws_events import EventHook, WebSocket
@@ -28,7 +30,7 @@ def test_hook_registers_in_order_and_decorator_returns_function() -> None:
 
 def test_hook_unregister_removes_latest_registration() -> None:
     """-= removes one registration (the most recent) of that handler."""
-    hook: EventHook[object] = EventHook("on_message")
+    hook: EventHook[Callable[..., object]] = EventHook("on_message")
     a, b = print, repr
     hook += a
     hook += b
@@ -58,7 +60,7 @@ def test_assigning_a_hook_is_refused() -> None:
     """ws.on_message = f would silently drop handlers, so it raises and points at +=."""
     ws = WebSocket("ws://127.0.0.1:9/")
     with pytest.raises(AttributeError, match=r"ws\.on_message \+= handler"):
-        ws.on_message = print  # type: ignore[assignment,misc]
+        ws.on_message = print  # type: ignore[assignment]
 
 
 def test_hooks_are_per_instance() -> None:

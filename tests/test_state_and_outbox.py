@@ -31,7 +31,8 @@ def test_payload_size_counts_utf8_bytes() -> None:
 def test_outbox_batches_and_accounts() -> None:
     """take() moves at least one message; written() releases the bytes; unsent() keeps order."""
     box = Outbox()
-    for message in ["a" * 10, b"b" * 10, "c" * 10]:
+    messages: list[str | bytes] = ["a" * 10, b"b" * 10, "c" * 10]
+    for message in messages:
         box.put(message)
     assert box.buffered_amount == 30
     batch = box.take(15)

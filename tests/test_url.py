@@ -12,10 +12,22 @@ from trio_ws_events._url import parse_url
     ("url", "secure", "host", "port", "resource", "shown"),
     [
         ("ws://example.com", False, "example.com", 80, "/", "ws://example.com/"),
-        ("wss://example.com/a/b?x=1&y=2", True, "example.com", 443, "/a/b?x=1&y=2",
-         "wss://example.com/a/b?x=1&y=2"),
-        ("http://127.0.0.1:8765/chat", False, "127.0.0.1", 8765, "/chat",
-         "ws://127.0.0.1:8765/chat"),
+        (
+            "wss://example.com/a/b?x=1&y=2",
+            True,
+            "example.com",
+            443,
+            "/a/b?x=1&y=2",
+            "wss://example.com/a/b?x=1&y=2",
+        ),
+        (
+            "http://127.0.0.1:8765/chat",
+            False,
+            "127.0.0.1",
+            8765,
+            "/chat",
+            "ws://127.0.0.1:8765/chat",
+        ),
         ("https://h:443/", True, "h", 443, "/", "wss://h/"),
         ("ws://[::1]:9000/p", False, "::1", 9000, "/p", "ws://[::1]:9000/p"),
         ("WS://Example.COM:80/", False, "example.com", 80, "/", "ws://example.com/"),
@@ -27,7 +39,10 @@ def test_parse_url_accepts(
     """ws, wss, http and https URLs parse with default ports, IPv6 literals, path and query."""
     parsed = parse_url(url)
     assert (parsed.secure, parsed.host, parsed.port, parsed.resource) == (
-        secure, host, port, resource
+        secure,
+        host,
+        port,
+        resource,
     )
     assert str(parsed) == shown
 
@@ -62,6 +77,6 @@ def test_credentials_become_basic_auth_and_are_hidden() -> None:
     assert ws.url == "ws://127.0.0.1:9/x"
     assert "cret" not in repr(ws)
     assert parse_url("ws://alice:s%3Acret@h/").authorization == "Basic YWxpY2U6czpjcmV0"
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ValueError, match="scheme 'ftp'") as info:
         WebSocket("ftp://alice:secret@host/")
     assert "secret" not in str(info.value)

@@ -487,7 +487,7 @@ async def test_send_outside_open_raises(echo_url: str) -> None:
         ws.send("early")
     async with trio.open_nursery() as nursery:
         ws.open(nursery)
-        with pytest.raises(InvalidStateError, match="CONNECTING.*after on_open"):
+        with pytest.raises(InvalidStateError, match=r"CONNECTING.*after on_open"):
             ws.send("still early")
         await ws._ready.wait()
         ws.close()
@@ -944,7 +944,7 @@ async def test_raising_async_on_open_in_async_with_propagates_bare(echo_url: str
     rec = Recorder(ws)
 
     async def bad(ws: WebSocket) -> None:
-        await trio.sleep(0)
+        await trio.lowlevel.checkpoint()
         raise RuntimeError("on_open failed")
 
     ws.on_open += bad

@@ -120,7 +120,7 @@ async def _read_answer(stream: trio.abc.Stream, protocol: WSConnection, shown: s
                 f"connection to {shown} broke during the handshake: {_describe(exc)}", url=shown
             ) from exc
         try:
-            protocol.receive_data(data or None)
+            protocol.receive_data(bytes(data) or None)
             for event in protocol.events():
                 if isinstance(event, AcceptConnection):
                     install_close_check(protocol)

@@ -7,12 +7,12 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 if TYPE_CHECKING:
-    from typing_extensions import Self
+    from typing import Self
 
 __all__ = ["EventHook", "EventSlot"]
 
 H = TypeVar("H", bound=Callable[..., Any])
-O = TypeVar("O")
+T = TypeVar("T")
 
 
 class EventHook(Generic[H]):
@@ -32,9 +32,7 @@ class EventHook(Generic[H]):
 
     def __iadd__(self, handler: H) -> Self:
         if not callable(handler):
-            raise TypeError(
-                f"{self.name} handlers must be callable, got {type(handler).__name__}"
-            )
+            raise TypeError(f"{self.name} handlers must be callable, got {type(handler).__name__}")
         # A fresh list, so that a dispatch already iterating keeps the list it started with.
         self._handlers = [*self._handlers, handler]
         return self
@@ -94,7 +92,7 @@ class EventSlot(Generic[H]):
     @overload
     def __get__(self, instance: None, owner: type) -> Self: ...
     @overload
-    def __get__(self, instance: O, owner: type) -> EventHook[H]: ...
+    def __get__(self, instance: T, owner: type) -> EventHook[H]: ...
     def __get__(self, instance: object, owner: type) -> Self | EventHook[H]:
         if instance is None:
             return self
@@ -110,4 +108,3 @@ class EventSlot(Generic[H]):
                 f"cannot assign to {self._name}: register handlers with "
                 f"'ws.{self._name} += handler' or the '@ws.{self._name}' decorator"
             )
-

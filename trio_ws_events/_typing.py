@@ -17,8 +17,8 @@ __all__ = [
     "OpenHandler",
 ]
 
-#: What a handler may return: nothing (a plain function) or an awaitable (``async def``).
-_Result: TypeAlias = Awaitable[Any] | None
+#: What a handler returns: an awaitable (``async def``) is awaited, anything else ignored.
+_Result: TypeAlias = Awaitable[object] | object
 
 #: ``handler(ws)``, for ``on_open``.
 OpenHandler: TypeAlias = Callable[[Any], _Result]

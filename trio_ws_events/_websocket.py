@@ -1,11 +1,11 @@
-"""The public :class:`WebSocket`: handlers, ``open``/``send``/``close``, and the tasks behind them."""
+"""The public :class:`WebSocket`: its handlers, open/send/close, and the tasks behind them."""
 
 from __future__ import annotations
 
 import logging
 import math
 import ssl
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
 
@@ -46,7 +46,7 @@ from ._typing import (
 from ._url import parse_url
 
 if TYPE_CHECKING:
-    from typing_extensions import Self
+    from typing import Self
 
 __all__ = ["WebSocket"]
 
@@ -397,7 +397,7 @@ class WebSocket:
         except BaseException as exc:
             await self._exit_nursery(exc)
             raise
-        if self._state is not State.OPEN:
+        if not self.is_open:
             # The attempt failed, or on_open already ended the connection.
             await self._done.wait()
             await self._exit_nursery(None)  # raises a handler's exception, if one did
@@ -598,7 +598,7 @@ class WebSocket:
                 return
             if self._parser_dead or self._peer_close is not None:
                 continue  # waiting for EOF: whatever comes now is not ours to read
-            protocol.receive_data(data)
+            protocol.receive_data(bytes(data))
             await self._process(protocol)
 
     def _lost(self, what: str) -> None:
@@ -723,7 +723,7 @@ class WebSocket:
                     if type(message) is str:
                         chunks.append(protocol.send(TextMessage(data=message)))
                     else:
-                        chunks.append(protocol.send(BytesMessage(data=message)))
+                        chunks.append(protocol.send(BytesMessage(data=message)))  # type: ignore[arg-type]
         self._pongs = []
         # Our own close waits for the queue. Answering the server's close does not: RFC 6455
         # 5.5.1 allows finishing one message at most, so what is queued stays in `unsent`.
@@ -736,7 +736,9 @@ class WebSocket:
             code, reason = self._close_request
             # 1005 is never sent: an empty close frame says it (RFC 6455 7.4.1).
             frame_code = None if code == 1005 else code
-            chunks.append(protocol.send(CloseConnection(code=frame_code, reason=reason)))
+            # wsproto's annotation says int, but None is how it writes an empty close frame.
+            close = CloseConnection(code=frame_code, reason=reason)  # type: ignore[arg-type]
+            chunks.append(protocol.send(close))
             self._close_sent = (code, reason)
         return chunks
 
@@ -771,7 +773,7 @@ class WebSocket:
             data = await stream.receive_some(READ_SIZE)
             if not data:
                 return
-            protocol.receive_data(data)
+            protocol.receive_data(bytes(data))
             await self._process(protocol)
 
     async def _finish(self) -> None:
@@ -848,4 +850,3 @@ def _single_leaf(group: BaseExceptionGroup[Any]) -> BaseException | None:
     if len(leaves) != 1 or isinstance(leaves[0], trio.Cancelled):
         return None
     return leaves[0]
-

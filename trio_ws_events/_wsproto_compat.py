@@ -11,6 +11,7 @@ release moves them.
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from typing import Any
 
@@ -42,10 +43,8 @@ def _process_close(frame: Frame) -> Frame:
             raise ParseFailed(
                 f"close reason is not valid UTF-8: {exc}", CloseReason.INVALID_FRAME_PAYLOAD_DATA
             ) from None
-        try:
+        with contextlib.suppress(ValueError):
             code = CloseReason(code)
-        except ValueError:
-            pass
         result = (code, reason)
     return Frame(frame.opcode, result, frame.frame_finished, frame.message_finished)
 
@@ -55,4 +54,4 @@ def install_close_check(protocol: WSConnection) -> None:
     proto: Any = protocol.connection._proto  # type: ignore[union-attr]
     if not isinstance(proto, FrameProtocol) or not hasattr(proto, "_process_close"):
         raise RuntimeError("wsproto's FrameProtocol changed: trio_ws_events needs an update")
-    proto._process_close = _process_close
+    proto._process_close = _process_close  # type: ignore[method-assign]
