@@ -6,8 +6,11 @@ Every failure leaves here as a :class:`~trio_ws_events.ConnectError` (or its sub
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import ssl
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Final
 
 import trio
 from wsproto import ConnectionType, WSConnection
@@ -15,15 +18,101 @@ from wsproto.events import AcceptConnection, RejectConnection, RejectData, Reque
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from ._errors import ConnectError, HandshakeRejected
+from ._typing import HeadersLike
 from ._url import WebSocketURL
 from ._wsproto_compat import install_close_check
 
-__all__ = ["Opened", "open_connection"]
+__all__ = ["DEFAULT", "ConnectOptions", "Default", "Opened", "open_connection"]
 
 #: How much of a rejection's body the error keeps.
 MAX_REJECT_BODY = 64 * 1024
 #: Bytes asked of the socket per read. Large reads let one checkpoint carry many frames.
 READ_SIZE = 256 * 1024
+
+
+class Default(enum.Enum):
+    """The type of :data:`DEFAULT`: "use the documented default", distinct from ``None``."""
+
+    DEFAULT = "DEFAULT"
+
+    def __repr__(self) -> str:
+        return "DEFAULT"
+
+
+#: For options where ``None`` has a meaning of its own (``proxy=None``: no proxy at all).
+DEFAULT: Final = Default.DEFAULT
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ConnectOptions:
+    """Everything about how to open a connection, checked once at construction."""
+
+    protocols: tuple[str, ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+    ssl_context: ssl.SSLContext | None = None
+    origin: str | None = None
+    user_agent: str | Default | None = DEFAULT
+    proxy: str | Default | None = DEFAULT
+    max_redirects: int = 10
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        protocols: Sequence[str] = (),
+        headers: HeadersLike | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        origin: str | None = None,
+        user_agent: str | Default | None = DEFAULT,
+        proxy: str | Default | None = DEFAULT,
+        max_redirects: int = 10,
+    ) -> ConnectOptions:
+        """Check the user's options and freeze them.
+
+        Raises:
+            TypeError: an option has the wrong type.
+            ValueError: an option has an invalid value; the message says what is allowed.
+        """
+        if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
+            raise TypeError("ssl_context must be an ssl.SSLContext or None")
+        return cls(
+            protocols=tuple(_check_protocols(protocols)),
+            headers=tuple(_check_headers(headers)),
+            ssl_context=ssl_context,
+            origin=origin,
+            user_agent=user_agent,
+            proxy=proxy,
+            max_redirects=max_redirects,
+        )
+
+
+def _check_headers(headers: HeadersLike | None) -> list[tuple[str, str]]:
+    if headers is None:
+        return []
+    pairs: Iterable[Any] = headers.items() if isinstance(headers, Mapping) else headers
+    checked = []
+    for pair in pairs:
+        if not (isinstance(pair, tuple | list) and len(pair) == 2):
+            raise TypeError(f"headers must be a mapping or (name, value) pairs, got {pair!r}")
+        name, value = pair
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise TypeError(f"header names and values must be str, got {pair!r}")
+        if not name or any(c in name for c in "\r\n:\0 \t"):
+            raise ValueError(f"invalid header name {name!r}")
+        if any(c in value for c in "\r\n\0"):
+            raise ValueError(f"header {name!r} has a line break or NUL in its value")
+        checked.append((name, value))
+    return checked
+
+
+def _check_protocols(protocols: Sequence[str]) -> list[str]:
+    if isinstance(protocols, str) or not isinstance(protocols, Iterable):
+        raise TypeError("protocols must be a sequence of str such as ['chat'], not a str")
+    checked = list(protocols)
+    for proto in checked:
+        if not isinstance(proto, str) or not proto or any(c in proto for c in " ,\t\r\n;\"'"):
+            raise ValueError(f"invalid subprotocol {proto!r}: it must be a non-empty token")
+    return checked
 
 
 class Opened:
@@ -48,13 +137,7 @@ def _default_ssl_context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
-async def open_connection(
-    url: WebSocketURL,
-    *,
-    protocols: Sequence[str],
-    headers: Sequence[tuple[str, str]],
-    ssl_context: ssl.SSLContext | None,
-) -> Opened:
+async def open_connection(url: WebSocketURL, options: ConnectOptions) -> Opened:
     """Connect to ``url`` and complete the opening handshake.
 
     Cancellation: safe; a half-open socket is closed before ``Cancelled`` propagates.
@@ -71,15 +154,17 @@ async def open_connection(
         raise ConnectError(f"cannot connect to {shown}: {_describe(exc)}", url=shown) from exc
     try:
         if url.secure:
-            stream = await _start_tls(stream, url, ssl_context)
+            stream = await _start_tls(stream, url, options.ssl_context)
         protocol = WSConnection(ConnectionType.CLIENT)
-        extra = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+        extra = [
+            (name.encode("latin-1"), value.encode("latin-1")) for name, value in options.headers
+        ]
         if url.authorization is not None:
             extra.append((b"Authorization", url.authorization.encode("ascii")))
         request = Request(
             host=url.host_header,
             target=url.resource,
-            subprotocols=list(protocols),
+            subprotocols=list(options.protocols),
             extra_headers=extra,
         )
         await stream.send_all(protocol.send(request))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import ssl
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
 
@@ -20,7 +20,7 @@ from wsproto.events import (
     TextMessage,
 )
 
-from ._connect import READ_SIZE, Opened, open_connection
+from ._connect import DEFAULT, READ_SIZE, ConnectOptions, Default, Opened, open_connection
 from ._errors import (
     CloseTimeout,
     ConnectError,
@@ -97,35 +97,6 @@ def _check_timeout(name: str, value: object) -> float | None:
     return float(value)
 
 
-def _check_headers(headers: HeadersLike | None) -> list[tuple[str, str]]:
-    if headers is None:
-        return []
-    pairs: Iterable[Any] = headers.items() if isinstance(headers, Mapping) else headers
-    checked = []
-    for pair in pairs:
-        if not (isinstance(pair, tuple | list) and len(pair) == 2):
-            raise TypeError(f"headers must be a mapping or (name, value) pairs, got {pair!r}")
-        name, value = pair
-        if not isinstance(name, str) or not isinstance(value, str):
-            raise TypeError(f"header names and values must be str, got {pair!r}")
-        if not name or any(c in name for c in "\r\n:\0 \t"):
-            raise ValueError(f"invalid header name {name!r}")
-        if any(c in value for c in "\r\n\0"):
-            raise ValueError(f"header {name!r} has a line break or NUL in its value")
-        checked.append((name, value))
-    return checked
-
-
-def _check_protocols(protocols: Sequence[str]) -> list[str]:
-    if isinstance(protocols, str) or not isinstance(protocols, Iterable):
-        raise TypeError("protocols must be a sequence of str such as ['chat'], not a str")
-    checked = list(protocols)
-    for proto in checked:
-        if not isinstance(proto, str) or not proto or any(c in proto for c in " ,\t\r\n;\"'"):
-            raise ValueError(f"invalid subprotocol {proto!r}: it must be a non-empty token")
-    return checked
-
-
 class WebSocket:
     """An event-driven WebSocket client connection, used once.
 
@@ -148,6 +119,12 @@ class WebSocket:
             reassembled; a larger one ends the connection with 1009. ``None`` means no limit.
         ssl_context: the TLS context for ``wss://``; the default verifies certificates with
             the system's trust store.
+        origin: the ``Origin`` header to send, if any.
+        user_agent: the ``User-Agent`` header; by default ``trio-ws-events/<version>``,
+            ``None`` sends none.
+        proxy: ``http://[user:pass@]host:port`` or ``socks5://...``; by default the standard
+            proxy environment variables are honoured as curl does; ``None`` connects directly.
+        max_redirects: how many 301/302/303/307/308 answers to the handshake to follow.
 
     Raises:
         ValueError: the URL or an option is invalid; the message says what is allowed.
@@ -175,11 +152,22 @@ class WebSocket:
         close_timeout: float | None = 10.0,
         max_message_size: int | None = 2**20,
         ssl_context: ssl.SSLContext | None = None,
+        origin: str | None = None,
+        user_agent: str | Default | None = DEFAULT,
+        proxy: str | Default | None = DEFAULT,
+        max_redirects: int = 10,
     ) -> None:
         self._url = parse_url(url)
         self._shown_url = str(self._url)
-        self._protocols = _check_protocols(protocols)
-        self._headers = _check_headers(headers)
+        self._connect_options = ConnectOptions.build(
+            protocols=protocols,
+            headers=headers,
+            ssl_context=ssl_context,
+            origin=origin,
+            user_agent=user_agent,
+            proxy=proxy,
+            max_redirects=max_redirects,
+        )
         self._connect_timeout = _check_timeout("connect_timeout", connect_timeout)
         self._close_timeout = _check_timeout("close_timeout", close_timeout)
         if max_message_size is not None and (
@@ -191,9 +179,6 @@ class WebSocket:
                 f"max_message_size must be a positive int or None, got {max_message_size!r}"
             )
         self._max_message_size = max_message_size
-        if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
-            raise TypeError("ssl_context must be an ssl.SSLContext or None")
-        self._ssl_context = ssl_context
 
         self._state = State.INITIAL
         self._outbox = Outbox()
@@ -508,12 +493,7 @@ class WebSocket:
                     self._connect_scope.deadline = trio.current_time() + self._connect_timeout
                 if self._abandoned:  # close() came before this task started
                     self._connect_scope.cancel()
-                return await open_connection(
-                    self._url,
-                    protocols=self._protocols,
-                    headers=self._headers,
-                    ssl_context=self._ssl_context,
-                )
+                return await open_connection(self._url, self._connect_options)
         except WebSocketError as exc:
             self._error = exc
             return None
