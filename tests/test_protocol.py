@@ -1,0 +1,340 @@
+"""The sans-I/O frame protocol, fed bytes directly (no sockets, no trio)."""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+
+import pytest
+
+from trio_ws_events._deflate import DeflateParams, Deflater, Inflater, parse_answer
+from trio_ws_events._events import Frame
+from trio_ws_events._protocol import (
+    BinaryMessage,
+    ClientProtocol,
+    CloseReceived,
+    Failure,
+    Ping,
+    Pong,
+    ProtocolEvent,
+    TextMessage,
+    _apply_mask_python,
+    apply_mask,
+)
+
+
+def frame(opcode: int, payload: bytes = b"", *, fin: bool = True, rsv: int = 0) -> bytes:
+    """A server frame (unmasked), shortest length form."""
+    b0 = (0x80 if fin else 0) | (rsv << 4) | opcode
+    n = len(payload)
+    if n < 126:
+        return bytes((b0, n)) + payload
+    if n < 65536:
+        return bytes((b0, 126)) + struct.pack("!H", n) + payload
+    return bytes((b0, 127)) + struct.pack("!Q", n) + payload
+
+
+def feed(proto: ClientProtocol, data: bytes, step: int | None = None) -> list[ProtocolEvent]:
+    """Feed ``data`` whole, or ``step`` bytes at a time."""
+    if step is None:
+        return proto.receive(data)
+    events: list[ProtocolEvent] = []
+    for i in range(0, len(data), step):
+        events += proto.receive(data[i : i + step])
+    return events
+
+
+def unmask_client_frame(data: bytes) -> tuple[int, bytes, bool, int]:
+    """Parse one masked client frame: (opcode, payload, fin, rsv)."""
+    b0, b1 = data[0], data[1]
+    assert b1 & 0x80, "client frames must be masked"
+    n = b1 & 0x7F
+    pos = 2
+    if n == 126:
+        (n,) = struct.unpack_from("!H", data, 2)
+        pos = 4
+    elif n == 127:
+        (n,) = struct.unpack_from("!Q", data, 2)
+        pos = 10
+    key = data[pos : pos + 4]
+    payload = _apply_mask_python(data[pos + 4 : pos + 4 + n], key)
+    assert len(data) == pos + 4 + n
+    return b0 & 0x0F, payload, bool(b0 & 0x80), (b0 >> 4) & 7
+
+
+@pytest.mark.parametrize("size", [0, 1, 3, 4, 5, 125, 126, 1000, 65536, 2**20 + 3])
+def test_fast_mask_matches_fallback(size: int) -> None:
+    """websockets.speedups.apply_mask (a private C helper we rely on) equals our fallback."""
+    from websockets.speedups import apply_mask as speedups_mask
+
+    assert apply_mask is speedups_mask, "websockets.speedups.apply_mask moved or lost its C build"
+    data, key = os.urandom(size), os.urandom(4)
+    assert apply_mask(data, key) == _apply_mask_python(data, key)
+    assert _apply_mask_python(_apply_mask_python(data, key), key) == data
+
+
+@pytest.mark.parametrize(
+    ("size", "step"),
+    [
+        (size, step)
+        for size in (0, 125, 126, 127, 65535, 65536, 3 * 2**20)
+        for step in (None, 1, 7, 4096)
+        if not (step == 1 and size > 70000)  # byte by byte over MiBs proves nothing new
+    ],
+)
+def test_whole_messages_any_size_any_split(size: int, step: int | None) -> None:
+    """Text and binary of every length form, fed whole or split, come out whole and equal."""
+    proto = ClientProtocol(max_message_size=None)
+    text = "é" * (size // 2) + "x" * (size % 2)
+    data = os.urandom(size)
+    events = feed(proto, frame(1, text.encode()) + frame(2, data), step)
+    assert events == [TextMessage(text), BinaryMessage(data)]
+
+
+def test_fragmented_message_reassembled_with_pings_between() -> None:
+    """Fragments with pings in between: pings come out at once, the message whole at its end."""
+    proto = ClientProtocol()
+    wire = (
+        frame(1, "hé".encode()[:2], fin=False)
+        + frame(9, b"p1")
+        + frame(0, "hé".encode()[2:] + b"llo", fin=False)
+        + frame(0, b"", fin=True)
+    )
+    for step in (None, 1, 3):
+        proto = ClientProtocol()
+        assert feed(proto, wire, step) == [Ping(b"p1"), TextMessage("héllo")]
+
+
+def test_streaming_delivers_pieces_and_never_splits_utf8() -> None:
+    """In streaming mode a message that does not arrive whole comes as Frames; UTF-8 intact."""
+    proto = ClientProtocol()
+    proto.streaming = True
+    text = "€uro"  # \xe2\x82\xac then ascii
+    raw = text.encode()
+    wire = frame(1, raw[:1], fin=False) + frame(0, raw[1:2], fin=False) + frame(0, raw[2:])
+    events = feed(proto, wire, 1)
+    assert all(isinstance(e, Frame) and e.is_text for e in events)
+    assert "".join(e.data for e in events if isinstance(e, Frame)) == text
+    assert [e.final for e in events if isinstance(e, Frame)][-1] is True
+    # A whole message still comes whole.
+    assert proto.receive(frame(2, b"abc")) == [BinaryMessage(b"abc")]
+
+
+def test_streaming_large_single_frame_split_across_reads() -> None:
+    """A single big frame split across reads streams out in pieces, nothing reassembled."""
+    proto = ClientProtocol(max_message_size=10)
+    proto.streaming = True
+    data = os.urandom(100_000)
+    events = feed(proto, frame(2, data), 4096)
+    assert len(events) > 10
+    assert b"".join(e.data for e in events if isinstance(e, Frame)) == data  # type: ignore[misc]
+    assert isinstance(events[-1], Frame)
+    assert events[-1].final
+
+
+@pytest.mark.parametrize(
+    ("wire", "code"),
+    [
+        (frame(3), 1002),
+        (frame(11), 1002),
+        (frame(1, b"x", rsv=4), 1002),
+        (frame(1, b"x", rsv=2), 1002),
+        (frame(9, b"x", fin=False), 1002),
+        (frame(9, b"x", rsv=4), 1002),
+        (bytes((0x89, 126)) + struct.pack("!H", 126) + b"x" * 126, 1002),
+        (bytes((0x81, 0x81)) + b"abcd" + b"x", 1002),  # masked
+        (frame(0, b"x"), 1002),
+        (frame(1, b"a", fin=False) + frame(1, b"b"), 1002),
+        (frame(1, b"\xff"), 1007),
+        (frame(1, b"\xe2\x82", fin=False) + frame(0, b"x"), 1007),
+        (frame(8, b"\x03"), 1002),
+        (frame(8, struct.pack("!H", 1005)), 1002),
+        (frame(8, struct.pack("!H", 1000) + b"\xff"), 1007),
+        (bytes((0x82, 126)) + struct.pack("!H", 5) + b"abcde", 1002),  # non-minimal length
+        (bytes((0x82, 127)) + struct.pack("!Q", 2**63), 1002),
+    ],
+)
+def test_violations_fail_with_code(wire: bytes, code: int) -> None:
+    """Each violation ends in one Failure carrying the close code to send."""
+    for step in (None, 1):
+        proto = ClientProtocol()
+        events = feed(proto, frame(1, b"before") + wire + frame(1, b"after"), step)
+        assert events[0] == TextMessage("before")
+        assert isinstance(events[-1], Failure), events
+        assert events[-1].code == code
+        assert len(events) == 2
+        assert proto.closed
+
+
+def test_close_frame_ends_input() -> None:
+    """After the close frame nothing more is parsed."""
+    proto = ClientProtocol()
+    events = proto.receive(frame(8, struct.pack("!H", 1014) + b"bye") + frame(1, b"late"))
+    assert events == [CloseReceived(1014, "bye")]
+    assert proto.receive(frame(1, b"later")) == []
+    assert ClientProtocol().receive(frame(8)) == [CloseReceived(1005, "")]
+
+
+def test_pong_and_ping_payloads() -> None:
+    """Ping and pong payloads of 0 and 125 bytes are reported intact."""
+    proto = ClientProtocol()
+    events = proto.receive(frame(9) + frame(9, b"x" * 125) + frame(10, b"y"))
+    assert events == [Ping(b""), Ping(b"x" * 125), Pong(b"y")]
+
+
+def test_max_message_size_fails_fast_and_counts_utf8_bytes() -> None:
+    """The limit counts bytes; a frame header announcing too much fails before its payload."""
+    proto = ClientProtocol(max_message_size=5)
+    assert proto.receive(frame(1, "€".encode())) == [TextMessage("€")]  # 3 bytes
+    assert proto.receive(frame(1, "€€".encode()))[0].code == 1009  # type: ignore[union-attr]
+    proto = ClientProtocol(max_message_size=1000)
+    header_only = bytes((0x82, 126)) + struct.pack("!H", 5000)
+    assert proto.receive(header_only) == [
+        Failure(
+            1009,
+            proto.receive.__self__
+            and ("message of at least 5000 bytes exceeds max_message_size=1000"),
+        )
+    ]
+    proto = ClientProtocol(max_message_size=10)
+    events = proto.receive(frame(2, b"123456", fin=False) + frame(0, b"789012"))
+    assert isinstance(events[-1], Failure)
+    assert events[-1].code == 1009
+
+
+def test_outgoing_frames_are_masked_and_fragmented() -> None:
+    """message() masks every frame and splits by max_fragment_size."""
+    proto = ClientProtocol(max_fragment_size=4)
+    frames = proto.message("hello world")
+    parsed = [unmask_client_frame(f) for f in frames]
+    assert [p[0] for p in parsed] == [1, 0, 0]
+    assert b"".join(p[1] for p in parsed) == b"hello world"
+    assert [p[2] for p in parsed] == [False, False, True]
+    (one,) = ClientProtocol().message(b"\x00" * 70000)
+    assert unmask_client_frame(one)[:3] == (2, b"\x00" * 70000, True)
+    assert unmask_client_frame(ClientProtocol().close(4000, "ok"))[1] == b"\x0f\xa0ok"
+    assert unmask_client_frame(ClientProtocol().close(None))[1] == b""
+
+
+def test_masking_keys_differ() -> None:
+    """Each frame gets a fresh masking key."""
+    proto = ClientProtocol()
+    keys = {proto.ping()[2:6] for _ in range(2000)}
+    assert len(keys) > 1990
+
+
+def compress(data: bytes, wbits: int = -15) -> bytes:
+    obj = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    out = obj.compress(data) + obj.flush(zlib.Z_SYNC_FLUSH)
+    assert out.endswith(b"\x00\x00\xff\xff")
+    return out[:-4]
+
+
+def test_compressed_messages_fragmented_with_ping_between() -> None:
+    """A compressed fragmented message with a ping between pieces inflates correctly."""
+    params = DeflateParams()
+    proto = ClientProtocol(inflater=Inflater(params))
+    body = compress(b"hello hello hello hello")
+    wire = frame(1, body[:5], fin=False, rsv=4) + frame(9, b"!") + frame(0, body[5:])
+    for step in (None, 1):
+        proto = ClientProtocol(inflater=Inflater(params))
+        assert feed(proto, wire, step) == [Ping(b"!"), TextMessage("hello hello hello hello")]
+
+
+def test_rsv1_on_control_or_continuation_fails() -> None:
+    """RSV1 is only valid on the first frame of a data message."""
+    params = DeflateParams()
+    proto = ClientProtocol(inflater=Inflater(params))
+    assert proto.receive(frame(9, b"", rsv=4))[-1].code == 1002  # type: ignore[union-attr]
+    proto = ClientProtocol(inflater=Inflater(params))
+    body = compress(b"abc")
+    events = proto.receive(frame(1, body, fin=False, rsv=4) + frame(0, b"", rsv=4))
+    assert events[-1].code == 1002  # type: ignore[union-attr]
+
+
+def test_decompression_bomb_stops_at_the_limit() -> None:
+    """256 MiB of zeros compressed to ~256 KiB fails with 1009 without inflating it all."""
+    import tracemalloc
+
+    zeros = zlib.compressobj(9, zlib.DEFLATED, -15)
+    chunk = b"\x00" * 2**20
+    bomb = b"".join(zeros.compress(chunk) for _ in range(256)) + zeros.flush(zlib.Z_SYNC_FLUSH)
+    bomb = bomb[:-4]
+    proto = ClientProtocol(max_message_size=2**20, inflater=Inflater(DeflateParams()))
+    tracemalloc.start()
+    events = proto.receive(frame(2, bomb, rsv=4))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert isinstance(events[-1], Failure)
+    assert events[-1].code == 1009
+    assert peak < 8 * 2**20, peak
+
+
+def test_context_takeover_on_and_off() -> None:
+    """With context takeover the second message may reference the first; without, it resets."""
+    obj = zlib.compressobj(9, zlib.DEFLATED, -15)
+    first = obj.compress(b"abcabcabc") + obj.flush(zlib.Z_SYNC_FLUSH)
+    second = obj.compress(b"abcabcabc") + obj.flush(zlib.Z_SYNC_FLUSH)
+    proto = ClientProtocol(inflater=Inflater(DeflateParams()))
+    events = proto.receive(frame(1, first[:-4], rsv=4) + frame(1, second[:-4], rsv=4))
+    assert events == [TextMessage("abcabcabc"), TextMessage("abcabcabc")]
+    params = DeflateParams(server_no_context_takeover=True)
+    proto = ClientProtocol(inflater=Inflater(params))
+    fresh = compress(b"abcabcabc")
+    assert proto.receive(frame(1, fresh, rsv=4) + frame(1, fresh, rsv=4)) == [
+        TextMessage("abcabcabc"),
+        TextMessage("abcabcabc"),
+    ]
+
+
+def test_deflater_round_trip_and_no_context_takeover() -> None:
+    """Our compressed frames inflate back; small messages are sent uncompressed."""
+    params = DeflateParams(client_no_context_takeover=True)
+    proto = ClientProtocol(deflater=Deflater(params))
+    (small,) = proto.message("tiny")
+    assert unmask_client_frame(small)[3] == 0
+    text = "compress me " * 100
+    for _ in range(2):
+        (big,) = proto.message(text)
+        opcode, payload, fin, rsv = unmask_client_frame(big)
+        assert rsv == 4
+        inflated = zlib.decompressobj(-15).decompress(payload + b"\x00\x00\xff\xff")
+        assert inflated.decode() == text
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ("permessage-deflate", DeflateParams()),
+        (
+            "permessage-deflate; server_no_context_takeover; client_max_window_bits=10",
+            DeflateParams(server_no_context_takeover=True, client_max_window_bits=10),
+        ),
+        (
+            'permessage-deflate; server_max_window_bits="12"',
+            DeflateParams(server_max_window_bits=12),
+        ),
+    ],
+)
+def test_parse_answer(answer: str, expected: DeflateParams) -> None:
+    """The server's answer is parsed into parameters."""
+    assert parse_answer(answer) == expected
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "x-webkit-deflate-frame",
+        "permessage-deflate, permessage-deflate",
+        "permessage-deflate; server_max_window_bits=16",
+        "permessage-deflate; client_max_window_bits",
+        "permessage-deflate; unknown=1",
+        "permessage-deflate; server_no_context_takeover; server_no_context_takeover",
+        "permessage-deflate; server_no_context_takeover=1",
+    ],
+)
+def test_parse_answer_refuses(answer: str) -> None:
+    """Answers we did not ask for, or invalid parameters, are refused."""
+    with pytest.raises(ValueError):  # noqa: PT011 - each case has its own message
+        parse_answer(answer)
