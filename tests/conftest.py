@@ -1,0 +1,85 @@
+"""Fixtures that start the peers the tests talk to, all on 127.0.0.1.
+
+``echo_url``
+    The URL of trio-websocket's echo server (``trio_ws_events._server``), in-process.
+``websockets_server``
+    A factory: ``url = await websockets_server("echo")`` starts ``peers/websockets_server.py``
+    in a subprocess with that mode and returns its URL; the process is killed at teardown.
+``raw_server``
+    A factory: ``server = await raw_server(script)`` starts the scriptable raw-TCP server
+    (``peers/raw_server.py``) and returns its :class:`~peers.raw_server.RawServer`, with
+    ``server.url``; call ``await server.wait_finished()`` so the script's assertions run.
+
+All of them run in pytest-trio's ``nursery`` fixture, which is cancelled when the test ends.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from functools import partial
+from pathlib import Path
+
+import pytest
+import trio
+from peers.raw_server import RawServer, Script, StartRawServer, serve_raw
+from peers.websockets_server import StartWebSocketsServer
+
+from trio_ws_events._server import serve_echo
+
+# The factory types are re-exported: tests annotate their fixture arguments with them.
+__all__ = ["StartRawServer", "StartWebSocketsServer", "echo_url", "raw_server", "websockets_server"]
+
+WEBSOCKETS_SERVER = Path(__file__).parent / "peers" / "websockets_server.py"
+#: How long a subprocess peer may take to start and print its port.
+STARTUP_TIMEOUT = 15.0
+
+
+@pytest.fixture
+async def echo_url(nursery: trio.Nursery) -> str:
+    """The ``ws://127.0.0.1:<port>/`` URL of an in-process trio-websocket echo server."""
+    url: str = await nursery.start(serve_echo)
+    return url
+
+
+@pytest.fixture
+async def raw_server(nursery: trio.Nursery) -> StartRawServer:
+    """A factory starting a raw-TCP server that runs ``script`` on each connection."""
+
+    async def start(script: Script, *, script_timeout: float = 10.0) -> RawServer:
+        start_server = partial(serve_raw, script, script_timeout=script_timeout)
+        server: RawServer = await nursery.start(start_server)
+        return server
+
+    return start
+
+
+@pytest.fixture
+async def websockets_server(nursery: trio.Nursery) -> StartWebSocketsServer:
+    """A factory starting ``websockets_server.py MODE...`` in a subprocess, returning its URL."""
+
+    async def start(*mode: str) -> str:
+        command = [sys.executable, str(WEBSOCKETS_SERVER), *(mode or ("echo",))]
+        # Cancelling the nursery at teardown makes run_process terminate (then kill) it.
+        process: trio.Process = await nursery.start(
+            partial(trio.run_process, command, stdout=subprocess.PIPE, check=False)
+        )
+        assert process.stdout is not None
+        with trio.fail_after(STARTUP_TIMEOUT):
+            port = await _read_line(process.stdout)
+        if not port.isdigit():
+            raise RuntimeError(f"{command} exited before printing its port (got {port!r})")
+        return f"ws://127.0.0.1:{port}/"
+
+    return start
+
+
+async def _read_line(stream: trio.abc.ReceiveStream) -> str:
+    """Read one line; stop early at end of stream."""
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = await stream.receive_some(1)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode().strip()
