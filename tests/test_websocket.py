@@ -653,7 +653,7 @@ async def test_unsent_messages_are_reported_in_order(raw_server: StartRawServer)
         await conn.drop(reset=True)
 
     server = await raw_server(script)
-    ws = WebSocket(server.url)
+    ws = WebSocket(server.url, max_buffered_amount=128 * 2**20)
     rec = Recorder(ws)
     sent: list[bytes] = []
 

@@ -19,11 +19,14 @@ from ._errors import (
     HandlerError,
     HandshakeRejected,
     InvalidStateError,
+    KeepaliveTimeout,
     MessageTooBig,
     ProtocolError,
+    SendBufferFull,
     WebSocketError,
     WebSocketTimeout,
 )
+from ._events import Frame
 from ._handlers import EventHook
 from ._state import State
 from ._version import __version__
@@ -35,11 +38,14 @@ __all__ = [
     "ConnectTimeout",
     "ConnectionLost",
     "EventHook",
+    "Frame",
     "HandlerError",
     "HandshakeRejected",
     "InvalidStateError",
+    "KeepaliveTimeout",
     "MessageTooBig",
     "ProtocolError",
+    "SendBufferFull",
     "State",
     "WebSocket",
     "WebSocketError",

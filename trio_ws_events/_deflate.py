@@ -72,13 +72,13 @@ def parse_answer(header: str) -> DeflateParams:
             raise ValueError(f"parameter {key} repeated in {header!r}")
         values[key] = value.strip().strip('"') if eq else None
     params: dict[str, bool | int] = {}
-    for key, value in values.items():
+    for key, given in values.items():
         if key in ("server_no_context_takeover", "client_no_context_takeover"):
-            if value is not None:
-                raise ValueError(f"{key} takes no value, got {value!r}")
+            if given is not None:
+                raise ValueError(f"{key} takes no value, got {given!r}")
             params[key] = True
         elif key in ("server_max_window_bits", "client_max_window_bits"):
-            params[key] = _window_bits(key, value)
+            params[key] = _window_bits(key, given)
         else:
             raise ValueError(f"unknown permessage-deflate parameter {key!r}")
     return DeflateParams(**params)  # type: ignore[arg-type]

@@ -4,11 +4,13 @@
 
     WebSocketError                 .code, .url, .unsent
     ├── InvalidStateError          misuse: open() twice, send() outside OPEN (.code is None)
+    ├── SendBufferFull             send() would pass max_buffered_amount (.code is None)
     ├── ConnectError               could not open: refused, DNS, TLS, bad handshake (1006)
     │   ├── HandshakeRejected      the server answered the upgrade with another status
     │   └── ConnectTimeout         connect_timeout ran out (also a WebSocketTimeout)
     ├── WebSocketTimeout           a protocol deadline ran out
-    │   └── CloseTimeout           close_timeout ran out before the close handshake ended
+    │   ├── CloseTimeout           close_timeout ran out before the close handshake ended
+    │   └── KeepaliveTimeout       no frame within ping_timeout of a keepalive ping (1011)
     ├── ProtocolError              the peer broke RFC 6455; .code is the code we sent (1002, 1007)
     │   └── MessageTooBig          a message exceeded max_message_size (1009)
     ├── ConnectionLost             the TCP connection ended without a close frame (1006)
@@ -30,8 +32,10 @@ __all__ = [
     "HandlerError",
     "HandshakeRejected",
     "InvalidStateError",
+    "KeepaliveTimeout",
     "MessageTooBig",
     "ProtocolError",
+    "SendBufferFull",
     "WebSocketError",
     "WebSocketTimeout",
 ]
@@ -71,6 +75,14 @@ class InvalidStateError(WebSocketError):
     """A method was called in a state that does not allow it, such as a second ``open()``.
 
     It ends nothing: ``code`` is ``None`` and the connection, if any, goes on.
+    """
+
+
+class SendBufferFull(WebSocketError):
+    """``send()`` would push ``buffered_amount`` past ``max_buffered_amount``.
+
+    It ends nothing (``code`` is ``None``) and nothing was queued: the caller still holds the
+    message. Wait with ``drain()``, or send with ``send_wait()``.
     """
 
 
@@ -116,6 +128,15 @@ class ConnectTimeout(WebSocketTimeout, ConnectError):
 
 class CloseTimeout(WebSocketTimeout):
     """``close_timeout`` ran out before the close handshake completed; the socket was closed."""
+
+
+class KeepaliveTimeout(WebSocketTimeout):
+    """No pong and no other frame arrived within ``ping_timeout`` of a keepalive ping.
+
+    The client closed with 1011 (or gave up on the socket when even that went unanswered).
+    """
+
+    code = 1011
 
 
 class ProtocolError(WebSocketError):

@@ -249,25 +249,28 @@ class ClientProtocol:
                         break
                     continue
                 fin = b0 & 0x80
-                if fin and not (b0 & 0x70) and opcode and not self._msg_opcode:
-                    if end - start >= length:
-                        # The common case: a whole, unfragmented, uncompressed message.
-                        pos = start + length
-                        payload = buf[start:pos]
-                        if self._max_size is not None and length > self._max_size:
-                            self._too_big(length)
-                        if opcode == OP_TEXT:
-                            try:
-                                events.append(TextMessage(payload.decode()))
-                            except UnicodeDecodeError as exc:
-                                raise _Fail(
-                                    1007, f"invalid UTF-8 in a text message: {exc}"
-                                ) from None
-                        elif opcode == OP_BINARY:
-                            events.append(BinaryMessage(payload))
-                        else:
-                            raise _Fail(1002, f"reserved opcode {opcode:#x}")
-                        continue
+                if (
+                    fin
+                    and not (b0 & 0x70)
+                    and opcode
+                    and not self._msg_opcode
+                    and end - start >= length
+                ):
+                    # The common case: a whole, unfragmented, uncompressed message.
+                    pos = start + length
+                    payload = buf[start:pos]
+                    if self._max_size is not None and length > self._max_size:
+                        self._too_big(length)
+                    if opcode == OP_TEXT:
+                        try:
+                            events.append(TextMessage(payload.decode()))
+                        except UnicodeDecodeError as exc:
+                            raise _Fail(1007, f"invalid UTF-8 in a text message: {exc}") from None
+                    elif opcode == OP_BINARY:
+                        events.append(BinaryMessage(payload))
+                    else:
+                        raise _Fail(1002, f"reserved opcode {opcode:#x}")
+                    continue
                 pos = start
                 self._frame_header(b0, opcode, length)
                 if not length:
@@ -312,7 +315,7 @@ class ClientProtocol:
                 raise _Fail(1002, "continuation frame with no message to continue")
             if rsv:
                 raise _Fail(1002, "reserved bits set on a continuation frame")
-        elif opcode == OP_TEXT or opcode == OP_BINARY:
+        elif opcode in (OP_TEXT, OP_BINARY):
             if self._msg_opcode:
                 raise _Fail(1002, "new message started inside a fragmented message")
             if rsv & 0x30 or (rsv and self._inflater is None):

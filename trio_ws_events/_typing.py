@@ -7,11 +7,13 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 if TYPE_CHECKING:
     from ._errors import WebSocketError
+    from ._events import Frame
 
 __all__ = [
     "BinaryHandler",
     "ClosedHandler",
     "ErrorHandler",
+    "FrameHandler",
     "HeadersLike",
     "MessageHandler",
     "OpenHandler",
@@ -26,6 +28,8 @@ OpenHandler: TypeAlias = Callable[[Any], _Result]
 MessageHandler: TypeAlias = Callable[[Any, str], _Result]
 #: ``handler(ws, data)``, for ``on_binary``: one whole binary message.
 BinaryHandler: TypeAlias = Callable[[Any, bytes], _Result]
+#: ``handler(ws, frame)``, for ``on_incomplete_frame``: one piece of a streamed message.
+FrameHandler: TypeAlias = Callable[[Any, "Frame"], _Result]
 #: ``handler(ws, code, reason)``, for ``on_closed``.
 ClosedHandler: TypeAlias = Callable[[Any, int, str], _Result]
 #: ``handler(ws, error)``, for ``on_error``.

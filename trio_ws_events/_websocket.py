@@ -2,65 +2,27 @@
 
 from __future__ import annotations
 
-import logging
 import math
+import os
 import ssl
 from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
 
 import trio
-from wsproto.connection import ConnectionState
-from wsproto.events import (
-    BytesMessage,
-    CloseConnection,
-    Message,
-    Ping,
-    Pong,
-    TextMessage,
-)
 
-from ._connect import DEFAULT, READ_SIZE, ConnectOptions, Default, Opened, open_connection
-from ._errors import (
-    CloseTimeout,
-    ConnectError,
-    ConnectionLost,
-    ConnectTimeout,
-    HandlerError,
-    InvalidStateError,
-    MessageTooBig,
-    ProtocolError,
-    WebSocketError,
-)
-from ._handlers import EventHook, EventSlot
-from ._outbox import Outbox
-from ._state import State, check_transition
-from ._typing import (
-    BinaryHandler,
-    ClosedHandler,
-    ErrorHandler,
-    HeadersLike,
-    MessageHandler,
-    OpenHandler,
-)
+from ._connect import DEFAULT, ConnectOptions, Default
+from ._connection import Connection
+from ._errors import InvalidStateError, SendBufferFull
+from ._outbox import payload_size as _payload_size
+from ._state import State
+from ._typing import HeadersLike
 from ._url import parse_url
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = ["WebSocket"]
-
-logger = logging.getLogger("trio_ws_events")
-
-#: Payload bytes gathered into one ``send_all``: small messages share a system call,
-#: large ones are not copied into an ever larger buffer.
-COALESCE_BYTES: Final = 64 * 1024
-#: After a completed close handshake, how long to wait for the server to close TCP first
-#: (RFC 6455 7.1.1 asks the client to let the server close), capped by ``close_timeout``.
-EOF_GRACE: Final = 2.0
-
-#: The bound on the shielded cleanup after cancellation when close_timeout is None.
-CANCEL_CLEANUP_TIMEOUT: Final = 10.0
 
 _SENDABLE_CODES: Final = frozenset(range(1000, 1004)) | frozenset(range(1007, 1015))
 MAX_REASON_BYTES: Final = 123
@@ -87,6 +49,18 @@ def _check_close_args(code: object, reason: object) -> bytes:
     return encoded
 
 
+def _check_size(name: str, value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(
+            f"{name} must be a positive int (bytes) or None, got {type(value).__name__}"
+        )
+    if value <= 0:
+        raise ValueError(f"{name} must be a positive int (bytes) or None, got {value!r}")
+    return value
+
+
 def _check_timeout(name: str, value: object) -> float | None:
     if value is None:
         return None
@@ -97,7 +71,7 @@ def _check_timeout(name: str, value: object) -> float | None:
     return float(value)
 
 
-class WebSocket:
+class WebSocket(Connection):
     """An event-driven WebSocket client connection, used once.
 
     Register handlers on the ``on_*`` events, then either call :meth:`open` with a nursery
@@ -125,22 +99,19 @@ class WebSocket:
         proxy: ``http://[user:pass@]host:port`` or ``socks5://...``; by default the standard
             proxy environment variables are honoured as curl does; ``None`` connects directly.
         max_redirects: how many 301/302/303/307/308 answers to the handshake to follow.
+        compression: ``"deflate"`` (the default) offers permessage-deflate; ``None`` does not.
+        max_fragment_size: when set, outgoing messages longer than this many bytes go out as
+            several frames, so that pings and close frames can pass between them.
+        ping_interval: seconds between keepalive pings; ``None`` sends none.
+        ping_timeout: seconds to wait for any frame after a keepalive ping before ending the
+            connection with :class:`KeepaliveTimeout` (1011); ``None`` never gives up.
+        max_buffered_amount: the most payload bytes :meth:`send` may queue before it raises
+            :class:`SendBufferFull`.
 
     Raises:
         ValueError: the URL or an option is invalid; the message says what is allowed.
         TypeError: an option has the wrong type.
     """
-
-    on_open: EventSlot[OpenHandler] = EventSlot()
-    """Fires once, when the handshake has completed: ``handler(ws)``."""
-    on_message: EventSlot[MessageHandler] = EventSlot()
-    """Fires for each text message: ``handler(ws, message: str)``."""
-    on_binary: EventSlot[BinaryHandler] = EventSlot()
-    """Fires for each binary message: ``handler(ws, data: bytes)``."""
-    on_closed: EventSlot[ClosedHandler] = EventSlot()
-    """Terminal: a close handshake completed: ``handler(ws, code: int, reason: str)``."""
-    on_error: EventSlot[ErrorHandler] = EventSlot()
-    """Terminal: every other ending: ``handler(ws, error: WebSocketError)``."""
 
     def __init__(
         self,
@@ -156,9 +127,30 @@ class WebSocket:
         user_agent: str | Default | None = DEFAULT,
         proxy: str | Default | None = DEFAULT,
         max_redirects: int = 10,
+        compression: str | None = "deflate",
+        max_fragment_size: int | None = None,
+        ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 20.0,
+        max_buffered_amount: int = 16 * 2**20,
     ) -> None:
         self._url = parse_url(url)
         self._shown_url = str(self._url)
+        self._connect_timeout = _check_timeout("connect_timeout", connect_timeout)
+        self._close_timeout = _check_timeout("close_timeout", close_timeout)
+        self._ping_interval = _check_timeout("ping_interval", ping_interval)
+        self._ping_timeout = _check_timeout("ping_timeout", ping_timeout)
+        self._max_message_size = _check_size("max_message_size", max_message_size)
+        self._max_fragment_size = _check_size("max_fragment_size", max_fragment_size)
+        limit = _check_size("max_buffered_amount", max_buffered_amount)
+        if limit is None:
+            raise TypeError("max_buffered_amount must be a positive int, got None")
+        self._max_buffered = limit
+        self._low_water = limit // 4
+        if compression not in ("deflate", None):
+            raise ValueError(
+                f"compression must be 'deflate' (permessage-deflate) or None, got {compression!r}"
+            )
+        self._compression = compression
         self._connect_options = ConnectOptions.build(
             protocols=protocols,
             headers=headers,
@@ -168,45 +160,8 @@ class WebSocket:
             proxy=proxy,
             max_redirects=max_redirects,
         )
-        self._connect_timeout = _check_timeout("connect_timeout", connect_timeout)
-        self._close_timeout = _check_timeout("close_timeout", close_timeout)
-        if max_message_size is not None and (
-            isinstance(max_message_size, bool)
-            or not isinstance(max_message_size, int)
-            or max_message_size <= 0
-        ):
-            raise ValueError(
-                f"max_message_size must be a positive int or None, got {max_message_size!r}"
-            )
-        self._max_message_size = max_message_size
-
-        self._state = State.INITIAL
-        self._outbox = Outbox()
-        self._opened: Opened | None = None
-        self._close_code: int | None = None
-        self._close_reason: str | None = None
-        self._unsent: tuple[str | bytes, ...] = ()
-        self._ready = trio.Event()  # OPEN reached, or the attempt is over
-        self._done = trio.Event()  # the terminal event has run
         self._nursery_cm: Any = None  # the nursery of the `async with` form
-
-        # Connection-phase bookkeeping, see _run().
-        self._connect_scope: trio.CancelScope | None = None
-        self._abandoned = False
-        self._recv_scope = trio.CancelScope()
-        self._wake_sender = trio.Event()
-        self._pongs: list[bytes] = []
-        self._close_request: tuple[int, str] | None = None  # what the next close frame says
-        self._close_sent: tuple[int, str] | None = None  # what our close frame said
-        self._close_written = trio.Event()
-        self._write_broken = False
-        self._dispatching = True  # False once a local failure stops delivering events
-        self._parser_dead = False  # wsproto's parser stops for good after a violation
-        self._peer_close: tuple[int, str] | None = None
-        self._error: WebSocketError | None = None  # the ending, when it is an error
-        self._reraise: BaseException | None = None  # a handler's exception (rule 10)
-        self._fragments: list[str | bytes] = []
-        self._fragments_size = 0
+        self._init_connection()
 
     # ------------------------------------------------------------------ properties
 
@@ -260,9 +215,22 @@ class WebSocket:
     @property
     def response_headers(self) -> list[tuple[str, str]]:
         """The headers of the server's handshake response, once open; empty before."""
-        if self._opened is None:
-            return []
-        return [(n.decode("latin-1"), v.decode("latin-1")) for n, v in self._opened.extra_headers]
+        return list(self._response_headers)
+
+    @property
+    def extensions(self) -> str | None:
+        """The negotiated extension, e.g. ``"permessage-deflate"``, or ``None``."""
+        return self._extensions
+
+    @property
+    def latency(self) -> float | None:
+        """Round-trip time in seconds of the most recent ping answered; ``None`` before."""
+        return self._latency
+
+    @property
+    def last_message_received(self) -> float | None:
+        """The ``trio.current_time()`` when the last frame arrived; ``None`` before open."""
+        return self._last_received
 
     def __repr__(self) -> str:
         return f"<WebSocket {self._shown_url} {self._state.name}>"
@@ -302,22 +270,94 @@ class WebSocket:
         Raises:
             TypeError: ``data`` is neither ``str`` nor bytes-like.
             InvalidStateError: the connection is not OPEN (send after ``on_open``).
+            SendBufferFull: queuing it would push :attr:`buffered_amount` past
+                ``max_buffered_amount``; nothing was queued (a message larger than the
+                limit is still accepted when the buffer is empty). Wait with :meth:`drain`,
+                or use :meth:`send_wait`.
         """
-        if isinstance(data, str):
-            message: str | bytes = data
-        elif isinstance(data, bytes):
-            message = data
-        elif isinstance(data, bytearray | memoryview):
-            message = bytes(data)
-        else:
-            raise TypeError(
-                f"send() takes str (text) or bytes, bytearray, memoryview (binary), "
-                f"got {type(data).__name__}"
-            )
+        message = _as_message(data)
         if self._state is not State.OPEN:
             raise InvalidStateError(self._not_open("send"), url=self._shown_url)
-        self._outbox.put(message)
+        outbox = self._outbox
+        if outbox.buffered_amount:
+            size = _payload_size(message)
+            if outbox.buffered_amount + size > self._max_buffered:
+                raise SendBufferFull(
+                    f"send buffer of {self._shown_url} is full: {outbox.buffered_amount} "
+                    f"bytes queued, {size} more would pass max_buffered_amount="
+                    f"{self._max_buffered}; await drain() or use send_wait()",
+                    url=self._shown_url,
+                )
+        outbox.put(message)
+        if self._drained.is_set() and outbox.buffered_amount > self._low_water:
+            self._drained = trio.Event()
         self._wake_sender.set()
+
+    async def drain(self) -> None:
+        """Wait until :attr:`buffered_amount` is at most the low-water mark or the end.
+
+        The low-water mark is a quarter of ``max_buffered_amount``. It returns at once
+        (after a checkpoint) when the buffer is already that low, and when the connection
+        has ended: check :attr:`unsent` then. Cancellation: safe; it only waits.
+        """
+        await trio.lowlevel.checkpoint()
+        if self._outbox.buffered_amount > self._low_water and not self._done.is_set():
+            await self._drained.wait()
+
+    async def send_wait(self, data: str | bytes | bytearray | memoryview) -> None:
+        """Queue one message, waiting for room first, then wait for the buffer to drain.
+
+        The natural call for producers: it never raises :class:`SendBufferFull`.
+        Cancellation: if cancelled while waiting for room, nothing was queued; once queued,
+        the message will be written (or listed in :attr:`unsent`) whatever happens.
+
+        Raises:
+            TypeError: as :meth:`send`.
+            InvalidStateError: the connection is not OPEN, or ended while waiting.
+        """
+        message = _as_message(data)
+        while True:
+            try:
+                self.send(message)
+                break
+            except SendBufferFull:
+                await self._drained.wait()
+        await self.drain()
+
+    async def ping(self, payload: bytes | None = None) -> float:
+        """Send a ping now and return its round-trip time in seconds when the pong arrives.
+
+        Args:
+            payload: at most 125 bytes; by default 4 random bytes.
+
+        Raises:
+            InvalidStateError: the connection is not OPEN, or ended before the pong.
+            ValueError: the payload is longer than 125 bytes, or already awaiting a pong.
+
+        Cancellation: safe; a pong arriving later is ignored.
+        """
+        if payload is None:
+            payload = os.urandom(4)
+        elif not isinstance(payload, bytes | bytearray | memoryview):
+            raise TypeError(f"ping payload must be bytes, got {type(payload).__name__}")
+        payload = bytes(payload)
+        if len(payload) > 125:
+            raise ValueError(f"ping payload is {len(payload)} bytes; at most 125 are allowed")
+        if self._state is not State.OPEN:
+            raise InvalidStateError(self._not_open("ping"), url=self._shown_url)
+        if payload in self._awaiting_pong:
+            raise ValueError("a ping with this payload is already awaiting its pong")
+        sent_at = trio.current_time()
+        done = self._send_ping(payload, sent_at)
+        try:
+            await done.wait()
+        finally:
+            self._awaiting_pong.pop(payload, None)
+        if self._ended():
+            raise InvalidStateError(
+                f"connection to {self._shown_url} ended before the pong", url=self._shown_url
+            )
+        return trio.current_time() - sent_at
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Start the close handshake and return at once; calling it again does nothing.
@@ -410,9 +450,8 @@ class WebSocket:
 
     # ------------------------------------------------------------------ internals
 
-    def _set_state(self, new: State) -> None:
-        check_transition(self._state, new)
-        self._state = new
+    def _ended(self) -> bool:
+        return self._state is State.CLOSED
 
     def _not_open(self, what: str) -> str:
         if self._state in (State.INITIAL, State.CONNECTING):
@@ -438,381 +477,16 @@ class WebSocket:
                 return  # __aexit__ returns False and Python re-raises exc unwrapped
             raise leaf from leaf.__cause__
 
-    def _request_close(self, code: int, reason: str) -> None:
-        """Ask the sender for a close frame after the queue; arm ``close_timeout``."""
-        if self._close_sent is None:
-            self._close_request = (code, reason)
-            self._wake_sender.set()
-        if self._close_timeout is not None:
-            deadline = trio.current_time() + self._close_timeout
-            self._recv_scope.deadline = min(self._recv_scope.deadline, deadline)
 
-    def _fail(self, error: WebSocketError, code: int, reason: str = "") -> None:
-        """A local decision to end the connection: stop delivering, close with ``code``."""
-        if self._error is None and self._peer_close is None:
-            self._error = error
-        self._dispatching = False
-        self._fragments = []
-        if self._state is State.OPEN:
-            self._set_state(State.CLOSING)
-        self._request_close(code, reason)
-
-    async def _run(self) -> None:
-        completed = False
-        try:
-            opened = await self._connect()
-            if opened is not None:
-                self._opened = opened
-                await self._session(opened)
-            completed = True
-        finally:
-            if completed:
-                await self._finish()
-            elif not self._done.is_set():
-                # Cancelled (or a bug): the end is still reported, each step within
-                # close_timeout and shielded from the cancellation that brought us here.
-                with self._shielded() as scope:
-                    await self._abort()
-                if scope.cancelled_caught:
-                    self._note_timeout()
-                with self._shielded():
-                    await self._finish()
-        if self._reraise is not None:
-            raise self._reraise
-
-    def _shielded(self) -> trio.CancelScope:
-        # close_timeout=None cannot mean "forever" here: the nursery is being cancelled.
-        budget = CANCEL_CLEANUP_TIMEOUT if self._close_timeout is None else self._close_timeout
-        return trio.CancelScope(shield=True, deadline=trio.current_time() + budget)
-
-    async def _connect(self) -> Opened | None:
-        logger.debug("connecting to %s", self._shown_url)
-        try:
-            with trio.CancelScope() as self._connect_scope:
-                if self._connect_timeout is not None:
-                    self._connect_scope.deadline = trio.current_time() + self._connect_timeout
-                if self._abandoned:  # close() came before this task started
-                    self._connect_scope.cancel()
-                return await open_connection(self._url, self._connect_options)
-        except WebSocketError as exc:
-            self._error = exc
-            return None
-        finally:
-            self._connect_scope = None
-        # The scope swallowed its own cancellation: close() or connect_timeout.
-        if self._abandoned:
-            self._error = ConnectError(
-                f"connection attempt to {self._shown_url} abandoned: close() was called "
-                "before the connection opened",
-                url=self._shown_url,
-            )
-        else:
-            self._error = ConnectTimeout(
-                f"connecting to {self._shown_url} timed out after {self._connect_timeout}s",
-                url=self._shown_url,
-            )
-        return None
-
-    async def _session(self, opened: Opened) -> None:
-        self._set_state(State.OPEN)
-        logger.info("connected to %s", self._shown_url)
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._send_loop, opened.stream, opened.protocol)
-            with self._recv_scope:
-                await self._dispatch(self.on_open, ())
-                self._ready.set()
-                await self._receive_loop(opened)
-            if self._recv_scope.cancelled_caught:
-                self._note_timeout()
-            nursery.cancel_scope.cancel()
-
-    def _note_timeout(self) -> None:
-        if self._error is not None or self._peer_close is not None:
-            return  # the handshake completed; only the wait for the server's EOF ran out
-        sent = f" after sending close {self._close_sent[0]}" if self._close_sent else ""
-        self._error = CloseTimeout(
-            f"close handshake with {self._shown_url} timed out{sent} "
-            f"(close_timeout={self._close_timeout}s)",
-            url=self._shown_url,
-        )
-
-    async def _dispatch(self, hook: EventHook[Any], args: tuple[Any, ...]) -> None:
-        """Run ``hook``'s handlers in order; a raising handler fails the connection (1011)."""
-        if not self._dispatching:
-            return
-        for handler in hook._handlers:
-            try:
-                result = handler(self, *args)
-                if result is not None and hasattr(result, "__await__"):
-                    await result
-            except Exception as exc:
-                self._handler_failed(hook, handler, exc)
-                return
-
-    def _handler_failed(self, hook: EventHook[Any], handler: object, exc: Exception) -> None:
-        name = getattr(handler, "__qualname__", repr(handler))
-        error = HandlerError(
-            f"{hook.name} handler {name} raised {type(exc).__name__}: {exc} "
-            f"(connection to {self._shown_url} closed with 1011)",
-            url=self._shown_url,
-        )
-        error.__cause__ = exc
-        if self._reraise is None:
-            self._reraise = exc
-        if self._error is None:
-            self._error = error
-        self._fail(error, 1011)
-
-    async def _receive_loop(self, opened: Opened) -> None:
-        stream, protocol = opened.stream, opened.protocol
-        # Frames that came in the same read as the handshake answer.
-        await self._process(protocol)
-        while True:
-            try:
-                data = await stream.receive_some(READ_SIZE)
-            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                self._lost(f"the connection broke: {exc.__cause__ or exc}")
-                return
-            if not data:
-                self._lost("the server closed the TCP connection without a close frame")
-                return
-            if self._parser_dead or self._peer_close is not None:
-                continue  # waiting for EOF: whatever comes now is not ours to read
-            protocol.receive_data(bytes(data))
-            await self._process(protocol)
-
-    def _lost(self, what: str) -> None:
-        # After the server's close frame, the end of TCP is the expected last step.
-        if self._error is None and self._peer_close is None:
-            self._error = ConnectionLost(f"{what} ({self._shown_url})", url=self._shown_url)
-
-    async def _process(self, protocol: Any) -> None:
-        for event in protocol.events():
-            kind = type(event)
-            if kind is TextMessage or kind is BytesMessage:
-                await self._on_data(event)
-            elif kind is Ping:
-                if protocol.state is ConnectionState.OPEN:
-                    self._pongs.append(event.payload)
-                    self._wake_sender.set()
-            elif kind is CloseConnection:
-                self._on_close_frame(protocol.state, event)
-                return
-
-    async def _on_data(self, event: Message[Any]) -> None:
-        if not self._dispatching:
-            return
-        data = event.data
-        limit = self._max_message_size
-        if not self._fragments and event.message_finished:
-            if limit is not None and _size(data) > limit:
-                self._too_big(_size(data))
-                return
-            if type(data) is str:
-                await self._dispatch(self.on_message, (data,))
-            else:
-                await self._dispatch(self.on_binary, (bytes(data),))
-            return
-        self._fragments.append(data)
-        self._fragments_size += _size(data)
-        if limit is not None and self._fragments_size > limit:
-            self._too_big(self._fragments_size)
-            return
-        if event.message_finished:
-            pieces, self._fragments, self._fragments_size = self._fragments, [], 0
-            if type(data) is str:
-                await self._dispatch(self.on_message, ("".join(pieces),))  # type: ignore[arg-type]
-            else:
-                await self._dispatch(self.on_binary, (b"".join(pieces),))  # type: ignore[arg-type]
-
-    def _too_big(self, size: int) -> None:
-        error = MessageTooBig(
-            f"message from {self._shown_url} exceeds max_message_size "
-            f"({size} > {self._max_message_size} bytes); closed with 1009",
-            url=self._shown_url,
-        )
-        self._fail(error, 1009, "message too big")
-
-    def _on_close_frame(self, state: ConnectionState, event: CloseConnection) -> None:
-        code, reason = int(event.code), event.reason or ""
-        if state is ConnectionState.REMOTE_CLOSING or state is ConnectionState.CLOSED:
-            self._peer_close = (code, reason)
-            if self._state is State.OPEN:
-                self._set_state(State.CLOSING)
-            logger.debug("close frame from %s: %d %r", self._shown_url, code, reason)
-            if state is ConnectionState.REMOTE_CLOSING:
-                # Echo the server's code (RFC 6455 5.5.1); 1005 means its frame had none.
-                self._request_close(code, reason)
-            else:
-                self._await_eof()
-            return
-        # wsproto reports its own parse failure as a close "event" while its state stays
-        # OPEN or LOCAL_CLOSING: it is our verdict on the peer, and we must say it on the wire.
-        self._parser_dead = True
-        error = ProtocolError(
-            f"protocol error from {self._shown_url}: {reason} (closed with {code})",
-            url=self._shown_url,
-        )
-        self._fail(error, code, _truncate_reason(reason))
-
-    def _await_eof(self) -> None:
-        grace = EOF_GRACE if self._close_timeout is None else min(EOF_GRACE, self._close_timeout)
-        deadline = trio.current_time() + grace
-        self._recv_scope.deadline = min(self._recv_scope.deadline, deadline)
-
-    async def _send_loop(self, stream: trio.abc.Stream, protocol: Any) -> None:
-        outbox = self._outbox
-        while True:
-            await self._wake_sender.wait()
-            self._wake_sender = trio.Event()
-            # A cancellation already pending must land here, before a batch is taken: once
-            # send_all has started, a cancelled write leaves frame boundaries unknown.
-            await trio.lowlevel.checkpoint_if_cancelled()
-            while True:
-                chunks = self._frame_batch(protocol)
-                if not chunks:
-                    break
-                try:
-                    await stream.send_all(b"".join(chunks) if len(chunks) > 1 else chunks[0])
-                except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                    self._write_broken = True
-                    self._lost(f"writing failed: {exc.__cause__ or exc}")
-                    self._recv_scope.cancel()
-                    return
-                except BaseException:
-                    # Cancelled mid-write: frame boundaries on the wire are now unknown.
-                    self._write_broken = True
-                    raise
-                outbox.written()
-                if self._close_sent is not None:
-                    self._close_written.set()
-                    if self._peer_close is not None or self._parser_dead:
-                        self._await_eof()
-                    return
-
-    def _frame_batch(self, protocol: Any) -> list[bytes]:
-        """Frame what is due: pongs, then queued messages, then the close frame."""
-        chunks: list[bytes] = []
-        state = protocol.state
-        outbox = self._outbox
-        if state is ConnectionState.OPEN:
-            for payload in self._pongs:
-                chunks.append(protocol.send(Pong(payload=payload)))
-            if outbox:
-                for message in outbox.take(COALESCE_BYTES):
-                    if type(message) is str:
-                        chunks.append(protocol.send(TextMessage(data=message)))
-                    else:
-                        chunks.append(protocol.send(BytesMessage(data=message)))  # type: ignore[arg-type]
-        self._pongs = []
-        # Our own close waits for the queue. Answering the server's close does not: RFC 6455
-        # 5.5.1 allows finishing one message at most, so what is queued stays in `unsent`.
-        if (
-            self._close_request is not None
-            and self._close_sent is None
-            and (state is ConnectionState.REMOTE_CLOSING or not outbox)
-            and state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING)
-        ):
-            code, reason = self._close_request
-            # 1005 is never sent: an empty close frame says it (RFC 6455 7.4.1).
-            frame_code = None if code == 1005 else code
-            # wsproto's annotation says int, but None is how it writes an empty close frame.
-            close = CloseConnection(code=frame_code, reason=reason)  # type: ignore[arg-type]
-            chunks.append(protocol.send(close))
-            self._close_sent = (code, reason)
-        return chunks
-
-    async def _abort(self) -> None:
-        """Cleanup after cancellation: flush, send 1001, read the reply, close the socket."""
-        opened = self._opened
-        if opened is None:
-            return
-        stream, protocol = opened.stream, opened.protocol
-        try:
-            if self._error is None and self._peer_close is None and not self._write_broken:
-                if self._close_request is None:
-                    self._close_request = (1001, "")
-                while not self._close_written.is_set():
-                    chunks = self._frame_batch(protocol)
-                    if not chunks:
-                        break
-                    await stream.send_all(b"".join(chunks))
-                    self._outbox.written()
-                    if self._close_sent is not None:
-                        self._close_written.set()
-                if self._close_written.is_set():
-                    await self._read_close_reply(stream, protocol)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
-        finally:
-            await trio.aclose_forcefully(stream)
-
-    async def _read_close_reply(self, stream: trio.abc.Stream, protocol: Any) -> None:
-        self._dispatching = False
-        while self._peer_close is None and not self._parser_dead:
-            data = await stream.receive_some(READ_SIZE)
-            if not data:
-                return
-            protocol.receive_data(bytes(data))
-            await self._process(protocol)
-
-    async def _finish(self) -> None:
-        """Close the socket, settle the state and the accounting, fire the terminal event."""
-        if self._opened is not None:
-            await trio.aclose_forcefully(self._opened.stream)
-        error = self._error
-        if error is None and self._peer_close is None:
-            # Cancelled, or the handshake did not complete: an ending with no close handshake.
-            if self._state is State.CONNECTING or self._opened is None:
-                error = ConnectError(
-                    f"connection attempt to {self._shown_url} was cancelled",
-                    url=self._shown_url,
-                )
-            else:
-                error = ConnectionLost(
-                    f"connection to {self._shown_url} was cancelled before the close "
-                    "handshake completed",
-                    url=self._shown_url,
-                )
-        self._set_state(State.CLOSED)
-        self._unsent = self._outbox.unsent()
-        self._ready.set()
-        if error is None:
-            assert self._peer_close is not None
-            self._close_code, self._close_reason = self._peer_close
-            logger.info("closed %s: %d %r", self._shown_url, *self._peer_close)
-            await self._run_terminal(self.on_closed, self._peer_close)
-        else:
-            self._error = error
-            sent = self._close_sent if self._close_written.is_set() else None
-            self._close_code, self._close_reason = sent if sent is not None else (1006, "")
-            error.code = self._close_code
-            error.unsent = self._unsent
-            if self.on_error:
-                logger.info("connection to %s ended: %s", self._shown_url, error)
-            else:
-                logger.warning("connection to %s ended: %s", self._shown_url, error)
-            await self._run_terminal(self.on_error, (error,))
-
-    async def _run_terminal(self, hook: EventHook[Any], args: tuple[Any, ...]) -> None:
-        try:
-            for handler in hook._handlers:
-                result = handler(self, *args)
-                if result is not None and hasattr(result, "__await__"):
-                    await result
-        finally:
-            self._done.set()
-
-
-def _truncate_reason(reason: str) -> str:
-    encoded = reason.encode("utf-8")[:MAX_REASON_BYTES]
-    return encoded.decode("utf-8", "ignore")
-
-
-def _size(data: str | bytes) -> int:
-    if type(data) is str:
-        return len(data) if data.isascii() else len(data.encode("utf-8"))
-    return len(data)
+def _as_message(data: object) -> str | bytes:
+    if isinstance(data, str | bytes):
+        return data
+    if isinstance(data, bytearray | memoryview):
+        return bytes(data)
+    raise TypeError(
+        "send() takes str (text) or bytes, bytearray, memoryview (binary), "
+        f"got {type(data).__name__}"
+    )
 
 
 def _single_leaf(group: BaseExceptionGroup[Any]) -> BaseException | None:

@@ -1,0 +1,599 @@
+"""The running connection behind a :class:`~trio_ws_events.WebSocket`: its tasks and ending.
+
+One task (``_run``) owns the connection: it connects, then runs a small nursery with the
+sender and, when enabled, the keepalive task, while it reads frames itself and dispatches
+events straight to the handlers: there is no queue between the socket and the handlers, so
+a slow handler stops the reading (receive backpressure), and events fire in arrival order.
+
+Every path out of ``_run`` (a close handshake, a failure, cancellation) ends in ``_finish``,
+which settles the state, lists unsent messages, and fires exactly one terminal event.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Final
+
+import trio
+
+from ._connect import READ_SIZE, ConnectOptions, Opened, open_connection
+from ._deflate import OFFER, Deflater, Inflater, parse_answer
+from ._errors import (
+    CloseTimeout,
+    ConnectError,
+    ConnectionLost,
+    ConnectTimeout,
+    HandlerError,
+    KeepaliveTimeout,
+    MessageTooBig,
+    ProtocolError,
+    WebSocketError,
+)
+from ._events import Frame
+from ._handlers import EventHook, EventSlot
+from ._outbox import Outbox
+from ._protocol import (
+    BinaryMessage,
+    ClientProtocol,
+    CloseReceived,
+    Failure,
+    Ping,
+    Pong,
+    TextMessage,
+)
+from ._state import State, check_transition
+from ._typing import (
+    BinaryHandler,
+    ClosedHandler,
+    ErrorHandler,
+    FrameHandler,
+    MessageHandler,
+    OpenHandler,
+)
+from ._url import WebSocketURL
+
+__all__ = ["Connection"]
+
+logger = logging.getLogger("trio_ws_events")
+
+#: Payload bytes gathered into one ``send_all``: small messages share a system call,
+#: large ones are not copied into an ever larger buffer.
+COALESCE_BYTES: Final = 64 * 1024
+#: After a completed close handshake, how long to wait for the server to close TCP first
+#: (RFC 6455 7.1.1 asks the client to let the server close), capped by ``close_timeout``.
+EOF_GRACE: Final = 2.0
+#: The bound on the shielded cleanup after cancellation when ``close_timeout`` is None.
+CANCEL_CLEANUP_TIMEOUT: Final = 10.0
+
+
+class Connection:
+    """State and tasks of one connection; :class:`~trio_ws_events.WebSocket` is its face.
+
+    Not meant to be built directly: the subclass sets the configuration attributes.
+    """
+
+    on_open: EventSlot[OpenHandler] = EventSlot()
+    """Fires once, when the handshake has completed: ``handler(ws)``."""
+    on_message: EventSlot[MessageHandler] = EventSlot()
+    """Fires for each whole text message: ``handler(ws, message: str)``."""
+    on_binary: EventSlot[BinaryHandler] = EventSlot()
+    """Fires for each whole binary message: ``handler(ws, data: bytes)``."""
+    on_incomplete_frame: EventSlot[FrameHandler] = EventSlot()
+    """While it has a handler, messages that do not arrive whole come piece by piece:
+    ``handler(ws, frame: Frame)``; they then do not fire ``on_message``/``on_binary``."""
+    on_closed: EventSlot[ClosedHandler] = EventSlot()
+    """Terminal: a close handshake completed: ``handler(ws, code: int, reason: str)``."""
+    on_error: EventSlot[ErrorHandler] = EventSlot()
+    """Terminal: every other ending: ``handler(ws, error: WebSocketError)``."""
+
+    # Configuration, set by the subclass's constructor.
+    _url: WebSocketURL
+    _shown_url: str
+    _connect_options: ConnectOptions
+    _connect_timeout: float | None
+    _close_timeout: float | None
+    _max_message_size: int | None
+    _max_fragment_size: int | None
+    _compression: str | None
+    _ping_interval: float | None
+    _ping_timeout: float | None
+
+    def _init_connection(self) -> None:
+        self._state = State.INITIAL
+        self._outbox = Outbox()
+        self._opened: Opened | None = None
+        self._protocol: ClientProtocol | None = None
+        self._extensions: str | None = None
+        self._close_code: int | None = None
+        self._close_reason: str | None = None
+        self._unsent: tuple[str | bytes, ...] = ()
+        self._ready = trio.Event()  # OPEN reached, or the attempt is over
+        self._done = trio.Event()  # the terminal event has run
+        self._connect_scope: trio.CancelScope | None = None
+        self._abandoned = False
+        self._recv_scope = trio.CancelScope()
+        self._wake_sender = trio.Event()
+        self._drained = trio.Event()
+        self._pongs: list[bytes] = []
+        self._pings: list[bytes] = []  # pings to send (keepalive and ping())
+        self._awaiting_pong: dict[bytes, tuple[float, trio.Event]] = {}
+        self._close_request: tuple[int, str] | None = None  # what our close frame will say
+        self._close_sent: tuple[int, str] | None = None  # what our close frame said
+        self._close_written = trio.Event()
+        self._write_broken = False
+        self._dispatching = True  # False once delivering events has stopped
+        self._in_handler = False
+        self._resumed_at = 0.0  # when reading last resumed after a handler
+        self._peer_close: tuple[int, str] | None = None
+        self._error: WebSocketError | None = None  # the ending, when it is an error
+        self._reraise: BaseException | None = None  # a handler's exception (rule 10)
+        self._latency: float | None = None
+        self._trailing = b""
+        self._response_headers: list[tuple[str, str]] = []
+        self._last_received: float | None = None
+
+    # ------------------------------------------------------------------ the task
+
+    async def _run(self) -> None:
+        completed = False
+        try:
+            opened = await self._connect()
+            if opened is not None:
+                await self._session(opened)
+            completed = True
+        finally:
+            if completed:
+                await self._finish()
+            elif not self._done.is_set():
+                # Cancelled (or a bug): the end is still reported, each step within
+                # close_timeout and shielded from the cancellation that brought us here.
+                with self._shielded() as scope:
+                    await self._abort()
+                if scope.cancelled_caught:
+                    self._note_close_timeout()
+                with self._shielded():
+                    await self._finish()
+        if self._reraise is not None:
+            raise self._reraise
+
+    def _shielded(self) -> trio.CancelScope:
+        # close_timeout=None cannot mean "forever" here: the nursery is being cancelled.
+        budget = CANCEL_CLEANUP_TIMEOUT if self._close_timeout is None else self._close_timeout
+        return trio.CancelScope(shield=True, deadline=trio.current_time() + budget)
+
+    def _set_state(self, new: State) -> None:
+        check_transition(self._state, new)
+        self._state = new
+
+    async def _connect(self) -> Opened | None:
+        logger.debug("connecting to %s", self._shown_url)
+        try:
+            with trio.CancelScope() as self._connect_scope:
+                if self._connect_timeout is not None:
+                    self._connect_scope.deadline = trio.current_time() + self._connect_timeout
+                if self._abandoned:  # close() came first
+                    self._connect_scope.cancel()
+                opened = await open_connection(self._url, self._connect_options)
+                try:
+                    self._protocol = self._make_protocol(opened)
+                except ConnectError:
+                    await trio.aclose_forcefully(opened.stream)
+                    raise
+                return opened
+        except WebSocketError as exc:
+            self._error = exc
+            return None
+        finally:
+            self._connect_scope = None
+        # The scope swallowed its own cancellation: close() or connect_timeout.
+        if self._abandoned:
+            self._error = ConnectError(
+                f"connection attempt to {self._shown_url} abandoned: close() was called "
+                "before the connection opened",
+                url=self._shown_url,
+            )
+        else:
+            self._error = ConnectTimeout(
+                f"connecting to {self._shown_url} timed out after {self._connect_timeout}s",
+                url=self._shown_url,
+            )
+        return None
+
+    def _make_protocol(self, opened: Opened) -> ClientProtocol:
+        """The frame protocol for ``opened``, with the extension the server accepted."""
+        inflater = deflater = None
+        self._trailing, answer, self._response_headers = _handshake_view(opened)
+        if answer is not None:
+            try:
+                if self._compression is None:
+                    raise ValueError(f"the server accepted {answer!r}, which was not offered")
+                params = parse_answer(answer)
+            except ValueError as exc:
+                raise ConnectError(
+                    f"invalid extension answer from {self._shown_url}: {exc}", url=self._shown_url
+                ) from None
+            inflater, deflater = Inflater(params), Deflater(params)
+            self._extensions = str(params)
+        return ClientProtocol(
+            max_message_size=self._max_message_size,
+            inflater=inflater,
+            deflater=deflater,
+            max_fragment_size=self._max_fragment_size,
+        )
+
+    @property
+    def _extension_offer(self) -> str | None:
+        return OFFER if self._compression == "deflate" else None
+
+    async def _session(self, opened: Opened) -> None:
+        self._opened = opened
+        self._set_state(State.OPEN)
+        self._last_received = self._resumed_at = trio.current_time()
+        logger.info("connected to %s", self._shown_url)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._send_loop, opened.stream)
+            if self._ping_interval is not None:
+                nursery.start_soon(self._keepalive_loop)
+            with self._recv_scope:
+                await self._dispatch(self.on_open, ())
+                self._ready.set()
+                await self._receive_loop(opened)
+            if self._recv_scope.cancelled_caught:
+                self._note_close_timeout()
+            nursery.cancel_scope.cancel()
+
+    # ------------------------------------------------------------------ receiving
+
+    async def _receive_loop(self, opened: Opened) -> None:
+        stream = opened.stream
+        protocol = self._protocol
+        assert protocol is not None
+        if self._trailing:  # frames that came in the same read as the handshake answer
+            await self._received(protocol, self._trailing)
+        while True:
+            try:
+                data = await stream.receive_some(READ_SIZE)
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                self._lost(f"the connection broke: {exc.__cause__ or exc}")
+                return
+            if not data:
+                self._lost("the server closed the TCP connection without a close frame")
+                return
+            if protocol.closed:
+                continue  # after a close frame or a violation: only waiting for EOF
+            await self._received(protocol, bytes(data))
+
+    async def _received(self, protocol: ClientProtocol, data: bytes) -> None:
+        self._last_received = trio.current_time()
+        protocol.streaming = bool(self.on_incomplete_frame)
+        for event in protocol.receive(data):
+            kind = type(event)
+            if kind is TextMessage:
+                await self._dispatch(self.on_message, (event.data,))  # type: ignore[union-attr]
+            elif kind is BinaryMessage:
+                await self._dispatch(self.on_binary, (event.data,))  # type: ignore[union-attr]
+            elif kind is Frame:
+                await self._dispatch(self.on_incomplete_frame, (event,))
+            elif kind is Ping:
+                if self._close_sent is None and self._peer_close is None:
+                    self._pongs.append(event.payload)  # type: ignore[union-attr]
+                    self._wake_sender.set()
+            elif kind is Pong:
+                self._got_pong(event.payload)  # type: ignore[union-attr]
+            elif kind is CloseReceived:
+                self._on_close_frame(event.code, event.reason)  # type: ignore[union-attr]
+            else:
+                assert isinstance(event, Failure)
+                self._on_failure(event)
+
+    async def _dispatch(self, hook: EventHook[Any], args: tuple[Any, ...]) -> None:
+        """Run ``hook``'s handlers in order; a raising handler fails the connection (1011)."""
+        if not self._dispatching:
+            return
+        for handler in hook._handlers:
+            try:
+                result = handler(self, *args)
+                if result is not None and hasattr(result, "__await__"):
+                    self._in_handler = True
+                    try:
+                        await result
+                    finally:
+                        self._in_handler = False
+                        self._resumed_at = trio.current_time()
+            except Exception as exc:
+                self._handler_failed(hook, handler, exc)
+                return
+
+    def _handler_failed(self, hook: EventHook[Any], handler: object, exc: Exception) -> None:
+        name = getattr(handler, "__qualname__", repr(handler))
+        error = HandlerError(
+            f"{hook.name} handler {name} raised {type(exc).__name__}: {exc} "
+            f"(connection to {self._shown_url} closed with 1011)",
+            url=self._shown_url,
+        )
+        error.__cause__ = exc
+        if self._reraise is None:
+            self._reraise = exc
+        self._fail(error, 1011)
+
+    def _on_close_frame(self, code: int, reason: str) -> None:
+        self._peer_close = (code, reason)
+        if self._state is State.OPEN:
+            self._set_state(State.CLOSING)
+        logger.debug("close frame from %s: %d %r", self._shown_url, code, reason)
+        if self._close_sent is None:
+            # Echo the server's code (RFC 6455 5.5.1); 1005 means its frame had none.
+            self._request_close(code, reason)
+        else:
+            self._await_eof()
+
+    def _on_failure(self, failure: Failure) -> None:
+        cls = MessageTooBig if failure.code == 1009 else ProtocolError
+        error = cls(
+            f"{failure.reason} ({self._shown_url}, closed with {failure.code})",
+            url=self._shown_url,
+        )
+        self._fail(error, failure.code, _truncate_reason(failure.reason))
+
+    def _lost(self, what: str) -> None:
+        # After the server's close frame, the end of TCP is the expected last step.
+        if self._error is None and self._peer_close is None:
+            self._error = ConnectionLost(f"{what} ({self._shown_url})", url=self._shown_url)
+
+    # ------------------------------------------------------------------ closing
+
+    def _request_close(self, code: int, reason: str) -> None:
+        """Ask the sender for a close frame after the queue; arm ``close_timeout``."""
+        if self._close_sent is None:
+            self._close_request = (code, reason)
+            self._wake_sender.set()
+        if self._close_timeout is not None:
+            deadline = trio.current_time() + self._close_timeout
+            self._recv_scope.deadline = min(self._recv_scope.deadline, deadline)
+
+    def _fail(self, error: WebSocketError, code: int, reason: str = "") -> None:
+        """A local decision to end the connection: stop delivering, close with ``code``."""
+        if self._error is None and self._peer_close is None:
+            self._error = error
+        self._dispatching = False
+        if self._state is State.OPEN:
+            self._set_state(State.CLOSING)
+        self._request_close(code, reason)
+
+    def _await_eof(self) -> None:
+        grace = EOF_GRACE if self._close_timeout is None else min(EOF_GRACE, self._close_timeout)
+        deadline = trio.current_time() + grace
+        self._recv_scope.deadline = min(self._recv_scope.deadline, deadline)
+
+    def _note_close_timeout(self) -> None:
+        if self._error is not None or self._peer_close is not None:
+            return  # the handshake completed; only the wait for the server's EOF ran out
+        sent = f" after sending close {self._close_sent[0]}" if self._close_sent else ""
+        self._error = CloseTimeout(
+            f"close handshake with {self._shown_url} timed out{sent} "
+            f"(close_timeout={self._close_timeout}s)",
+            url=self._shown_url,
+        )
+
+    # ------------------------------------------------------------------ sending
+
+    async def _send_loop(self, stream: trio.abc.Stream) -> None:
+        outbox = self._outbox
+        while True:
+            await self._wake_sender.wait()
+            self._wake_sender = trio.Event()
+            # A cancellation already pending must land here, before a batch is taken: once
+            # send_all has started, a cancelled write leaves frame boundaries unknown.
+            await trio.lowlevel.checkpoint_if_cancelled()
+            while True:
+                chunks = self._frame_batch()
+                if not chunks:
+                    break
+                try:
+                    await stream.send_all(b"".join(chunks) if len(chunks) > 1 else chunks[0])
+                except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                    self._write_broken = True
+                    self._lost(f"writing failed: {exc.__cause__ or exc}")
+                    self._recv_scope.cancel()
+                    return
+                except BaseException:
+                    self._write_broken = True
+                    raise
+                outbox.written()
+                self._check_drained()
+                if self._close_sent is not None:
+                    self._close_written.set()
+                    if self._peer_close is not None or self._error is not None:
+                        self._await_eof()
+                    return
+
+    def _frame_batch(self) -> list[bytes]:
+        """Frame what is due: pongs and pings, queued messages, then the close frame."""
+        protocol = self._protocol
+        assert protocol is not None
+        chunks: list[bytes] = []
+        outbox = self._outbox
+        if self._close_sent is None and self._peer_close is None:
+            for payload in self._pongs:
+                chunks.append(protocol.pong(payload))
+            for payload in self._pings:
+                chunks.append(protocol.ping(payload))
+            if outbox:
+                for message in outbox.take(COALESCE_BYTES):
+                    chunks.extend(protocol.message(message))
+        self._pongs = []
+        self._pings = []
+        # Our own close waits for the queue. Answering the server's close does not: RFC 6455
+        # 5.5.1 allows finishing one message at most, so what is queued stays in `unsent`.
+        request = self._close_request
+        if (
+            request is not None
+            and self._close_sent is None
+            and (self._peer_close is not None or not outbox)
+        ):
+            chunks.append(protocol.close(request[0], request[1]))
+            self._close_sent = request
+        return chunks
+
+    def _check_drained(self) -> None:
+        if self._outbox.buffered_amount <= self._low_water:
+            self._drained.set()
+
+    _low_water: int = 0
+
+    # ------------------------------------------------------------------ keepalive
+
+    async def _keepalive_loop(self) -> None:
+        assert self._ping_interval is not None
+        while True:
+            await trio.sleep(self._ping_interval)
+            if self._close_request is not None or self._peer_close is not None:
+                return
+            sent_at = trio.current_time()
+            payload = os.urandom(4)
+            done = self._send_ping(payload, sent_at)
+            if self._ping_timeout is None:
+                continue
+            while not done.is_set():
+                # Frames of any kind prove the peer alive; time spent in our own handlers
+                # (when we are not reading) is not the peer's fault.
+                since = max(sent_at, self._resumed_at, self._last_received or 0.0)
+                if self._in_handler:
+                    since = trio.current_time()
+                deadline = since + self._ping_timeout
+                if trio.current_time() >= deadline and not self._in_handler:
+                    self._keepalive_failed()
+                    return
+                with trio.move_on_at(deadline):
+                    await done.wait()
+                if (self._last_received or 0.0) > sent_at:
+                    break
+
+    def _send_ping(self, payload: bytes, sent_at: float) -> trio.Event:
+        done = trio.Event()
+        self._awaiting_pong[payload] = (sent_at, done)
+        self._pings.append(payload)
+        self._wake_sender.set()
+        return done
+
+    def _got_pong(self, payload: bytes) -> None:
+        entry = self._awaiting_pong.pop(payload, None)
+        if entry is None:
+            return  # unsolicited, or an answer to a ping we gave up on: ignored
+        sent_at, done = entry
+        self._latency = trio.current_time() - sent_at
+        done.set()
+
+    def _keepalive_failed(self) -> None:
+        error = KeepaliveTimeout(
+            f"no answer from {self._shown_url} within ping_timeout={self._ping_timeout}s "
+            "of a keepalive ping (closed with 1011)",
+            url=self._shown_url,
+        )
+        self._fail(error, 1011, "keepalive ping timeout")
+
+    # ------------------------------------------------------------------ the end
+
+    async def _abort(self) -> None:
+        """Cleanup after cancellation: flush, send 1001, read the reply, close the socket."""
+        opened = self._opened
+        if opened is None:
+            return
+        stream = opened.stream
+        try:
+            if self._error is None and self._peer_close is None and not self._write_broken:
+                if self._close_request is None:
+                    self._close_request = (1001, "")
+                while not self._close_written.is_set():
+                    chunks = self._frame_batch()
+                    if not chunks:
+                        break
+                    await stream.send_all(b"".join(chunks))
+                    self._outbox.written()
+                    if self._close_sent is not None:
+                        self._close_written.set()
+                if self._close_written.is_set():
+                    await self._read_close_reply(stream)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        finally:
+            await trio.aclose_forcefully(stream)
+
+    async def _read_close_reply(self, stream: trio.abc.Stream) -> None:
+        protocol = self._protocol
+        assert protocol is not None
+        self._dispatching = False
+        while self._peer_close is None and not protocol.closed:
+            data = await stream.receive_some(READ_SIZE)
+            if not data:
+                return
+            await self._received(protocol, bytes(data))
+
+    async def _finish(self) -> None:
+        """Close the socket, settle the state and the accounting, fire the terminal event."""
+        if self._opened is not None:
+            await trio.aclose_forcefully(self._opened.stream)
+        error = self._error
+        if error is None and self._peer_close is None:
+            # Cancelled before any close handshake completed.
+            if self._opened is None:
+                error = ConnectError(
+                    f"connection attempt to {self._shown_url} was cancelled", url=self._shown_url
+                )
+            else:
+                error = ConnectionLost(
+                    f"connection to {self._shown_url} was cancelled before the close "
+                    "handshake completed",
+                    url=self._shown_url,
+                )
+        self._set_state(State.CLOSED)
+        self._unsent = self._outbox.unsent()
+        self._dispatching = False
+        for _, done in self._awaiting_pong.values():
+            done.set()
+        self._drained.set()
+        self._ready.set()
+        if error is None:
+            assert self._peer_close is not None
+            self._close_code, self._close_reason = self._peer_close
+            logger.info("closed %s: %d %r", self._shown_url, *self._peer_close)
+            await self._run_terminal(self.on_closed, self._peer_close)
+        else:
+            self._error = error
+            sent = self._close_sent if self._close_written.is_set() else None
+            self._close_code, self._close_reason = sent if sent is not None else (1006, "")
+            error.code = self._close_code
+            error.unsent = self._unsent
+            if self.on_error:
+                logger.info("connection to %s ended: %s", self._shown_url, error)
+            else:
+                logger.warning("connection to %s ended: %s", self._shown_url, error)
+            await self._run_terminal(self.on_error, (error,))
+
+    async def _run_terminal(self, hook: EventHook[Any], args: tuple[Any, ...]) -> None:
+        try:
+            for handler in hook._handlers:
+                result = handler(self, *args)
+                if result is not None and hasattr(result, "__await__"):
+                    await result
+        finally:
+            self._done.set()
+
+
+def _truncate_reason(reason: str) -> str:
+    encoded = reason.encode("utf-8")[:123]
+    return encoded.decode("utf-8", "ignore")
+
+
+def _handshake_view(opened: Any) -> tuple[bytes, str | None, list[tuple[str, str]]]:
+    """Trailing bytes, extension answer and response headers of a handshake.
+
+    Transitional: the wsproto-based handshake keeps the first frames in its own buffer.
+    """
+    trailing = getattr(opened, "trailing", None)
+    if trailing is not None:
+        return trailing, opened.extensions, list(opened.headers)
+    buffer = opened.protocol.connection._proto._frame_decoder.buffer.buffer
+    headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in opened.extra_headers]
+    return bytes(buffer), None, headers
