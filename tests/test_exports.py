@@ -22,6 +22,7 @@ def test_public_names() -> None:
         "ProtocolError",
         "SendBufferFull",
         "State",
+        "Stats",
         "WebSocket",
         "WebSocketError",
         "WebSocketTimeout",

@@ -1012,3 +1012,32 @@ async def test_server_close_leaves_queue_in_unsent(raw_server: StartRawServer) -
     await server.wait_finished()
     assert rec.events == [("open",), ("message", "go"), ("closed", 4000, "bye")]
     assert ws.unsent == ("answer",)
+
+
+async def test_stats_count_messages_bytes_and_times(echo_url: str) -> None:
+    """ws.stats counts what went out and came in, and how long connecting and being open took."""
+    ws = WebSocket(echo_url, compression=None)
+    assert ws.stats.connect_time is None
+    done = trio.Event()
+
+    @ws.on_binary
+    def got(ws: WebSocket, data: bytes) -> None:
+        done.set()
+
+    async with trio.open_nursery() as nursery:
+        ws.open(nursery)
+        await ws._ready.wait()
+        ws.send("héllo")  # 6 bytes of UTF-8
+        ws.send(b"1234")
+        with trio.fail_after(5):
+            await done.wait()
+        ws.close()
+        await ws.wait_closed()
+    stats = ws.stats
+    assert (stats.messages_sent, stats.bytes_sent) == (2, 10)
+    assert (stats.messages_received, stats.bytes_received) == (2, 10)
+    assert stats.connect_time is not None
+    assert stats.connect_time >= 0
+    assert stats.time_open is not None
+    assert stats.time_open >= 0
+    assert ws.stats.time_open == stats.time_open  # frozen once CLOSED

@@ -26,7 +26,7 @@ from ._errors import (
     WebSocketError,
     WebSocketTimeout,
 )
-from ._events import Frame
+from ._events import Frame, Stats
 from ._handlers import EventHook
 from ._state import State
 from ._version import __version__
@@ -47,6 +47,7 @@ __all__ = [
     "ProtocolError",
     "SendBufferFull",
     "State",
+    "Stats",
     "WebSocket",
     "WebSocketError",
     "WebSocketTimeout",

@@ -129,6 +129,9 @@ class Connection:
         self._error: WebSocketError | None = None  # the ending, when it is an error
         self._reraise: BaseException | None = None  # a handler's exception (rule 10)
         self._latency: float | None = None
+        self._opened_at: float | None = None  # open() called
+        self._open_at: float | None = None  # OPEN reached
+        self._closed_at: float | None = None
         self._trailing = b""
         self._response_headers: list[tuple[str, str]] = []
         self._last_received: float | None = None
@@ -136,6 +139,7 @@ class Connection:
     # ------------------------------------------------------------------ the task
 
     async def _run(self) -> None:
+        self._opened_at = trio.current_time()
         completed = False
         try:
             opened = await self._connect()
@@ -229,7 +233,7 @@ class Connection:
     async def _session(self, opened: Opened) -> None:
         self._opened = opened
         self._set_state(State.OPEN)
-        self._last_received = self._resumed_at = trio.current_time()
+        self._open_at = self._last_received = self._resumed_at = trio.current_time()
         logger.info("connected to %s", self._shown_url)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._send_loop, opened.stream)
@@ -548,6 +552,7 @@ class Connection:
                     url=self._shown_url,
                 )
         self._set_state(State.CLOSED)
+        self._closed_at = trio.current_time()
         self._unsent = self._outbox.unsent()
         self._dispatching = False
         for _, done in self._awaiting_pong.values():

@@ -25,7 +25,14 @@ class Outbox:
     never both missing from the wire and missing from the report.
     """
 
-    __slots__ = ("_in_flight", "_in_flight_bytes", "_queue", "buffered_amount")
+    __slots__ = (
+        "_in_flight",
+        "_in_flight_bytes",
+        "_queue",
+        "buffered_amount",
+        "bytes_written",
+        "messages_written",
+    )
 
     def __init__(self) -> None:
         self._queue: deque[tuple[Message, int]] = deque()
@@ -33,6 +40,9 @@ class Outbox:
         self._in_flight_bytes = 0
         #: Payload bytes queued or in flight, not yet handed to the socket.
         self.buffered_amount = 0
+        #: Totals of what reached the socket, for ``ws.stats``.
+        self.messages_written = 0
+        self.bytes_written = 0
 
     def __bool__(self) -> bool:
         return bool(self._queue)
@@ -58,6 +68,8 @@ class Outbox:
     def written(self) -> None:
         """The batch from the last :meth:`take` reached the socket."""
         self.buffered_amount -= self._in_flight_bytes
+        self.messages_written += len(self._in_flight)
+        self.bytes_written += self._in_flight_bytes
         self._in_flight = []
         self._in_flight_bytes = 0
 

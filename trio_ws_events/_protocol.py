@@ -161,7 +161,9 @@ class ClientProtocol:
         "_msg_parts",
         "_msg_size",
         "_msg_streaming",
+        "bytes_received",
         "closed",
+        "messages_received",
         "streaming",
     )
 
@@ -190,6 +192,9 @@ class ClientProtocol:
         # per frame; each key is used once (RFC 6455 5.3).
         self._keys = b""
         self._keys_used = 0
+        #: Totals of data messages and their payload bytes (inflated), for ``ws.stats``.
+        self.messages_received = 0
+        self.bytes_received = 0
         #: Deliver unfinished messages as pieces (set by the owner).
         self.streaming = False
         #: True once a close frame or a violation ended the input: further data is ignored.
@@ -261,6 +266,8 @@ class ClientProtocol:
                     payload = buf[start:pos]
                     if self._max_size is not None and length > self._max_size:
                         self._too_big(length)
+                    self.messages_received += 1
+                    self.bytes_received += length
                     if opcode == OP_TEXT:
                         try:
                             events.append(TextMessage(payload.decode()))
@@ -344,6 +351,9 @@ class ClientProtocol:
         if self._msg_compressed:
             chunk = self._inflate(chunk, final)
         is_text = self._msg_opcode == OP_TEXT
+        self.bytes_received += len(chunk)
+        if final:
+            self.messages_received += 1
         if self._msg_streaming:
             if is_text:
                 assert self._decoder is not None

@@ -14,6 +14,7 @@ import trio
 from ._connect import DEFAULT, ConnectOptions, Default
 from ._connection import Connection
 from ._errors import InvalidStateError, SendBufferFull
+from ._events import Stats
 from ._outbox import payload_size as _payload_size
 from ._state import State
 from ._typing import HeadersLike
@@ -226,6 +227,25 @@ class WebSocket(Connection):
     def latency(self) -> float | None:
         """Round-trip time in seconds of the most recent ping answered; ``None`` before."""
         return self._latency
+
+    @property
+    def stats(self) -> Stats:
+        """A snapshot of this connection's message and byte counters and timings."""
+        protocol = self._protocol
+        connect_time = time_open = None
+        if self._open_at is not None:
+            assert self._opened_at is not None
+            connect_time = self._open_at - self._opened_at
+            end = self._closed_at if self._closed_at is not None else trio.current_time()
+            time_open = end - self._open_at
+        return Stats(
+            messages_sent=self._outbox.messages_written,
+            bytes_sent=self._outbox.bytes_written,
+            messages_received=protocol.messages_received if protocol else 0,
+            bytes_received=protocol.bytes_received if protocol else 0,
+            connect_time=connect_time,
+            time_open=time_open,
+        )
 
     @property
     def last_message_received(self) -> float | None:
