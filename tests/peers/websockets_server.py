@@ -5,7 +5,10 @@ prints that port alone on the first line of stdout, and serves until killed. Mod
 
 ``echo``
     Send every message back, text as text and binary as binary. When the client closes,
-    websockets answers with the client's own close code and reason.
+    websockets answers with the client's own close code and reason. permessage-deflate is
+    accepted when the client offers it.
+``echo-plain``
+    The same without permessage-deflate.
 ``close CODE REASON``
     Right after the handshake, start the close handshake with ``CODE`` and ``REASON``.
 ``close-after-first``
@@ -71,7 +74,7 @@ def _reject_with(status: int, body: str) -> ProcessRequest:
 def _parse_mode(args: Sequence[str]) -> tuple[Handler, ProcessRequest | None]:
     """The connection handler and the request hook for the mode named in ``args``."""
     match list(args):
-        case ["echo"]:
+        case ["echo"] | ["echo-plain"]:
             return _echo, None
         case ["close", code, reason]:
             return _close_with(int(code), reason), None
@@ -90,6 +93,8 @@ async def _serve(args: Sequence[str]) -> None:
         0,
         process_request=process_request,
         max_size=MAX_SIZE,
+        # permessage-deflate is websockets' default; "echo-plain" turns it off.
+        compression=None if list(args) == ["echo-plain"] else "deflate",
         # No pings from the server: tests must see only the frames they arranged.
         ping_interval=None,
     ) as server:

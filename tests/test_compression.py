@@ -1,0 +1,272 @@
+"""permessage-deflate against real servers (websockets, Node's ws) and a hostile one."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tracemalloc
+import zlib
+from collections.abc import Awaitable, Callable
+from functools import partial
+from pathlib import Path
+
+import pytest
+import trio
+from conftest import StartRawServer, StartWebSocketsServer, _read_line
+from peers.raw_server import Opcode, RawConnection, build_frame
+from recorder import Recorder
+
+from trio_ws_events import Frame, MessageTooBig, WebSocket
+
+NODE_PEER = Path(__file__).parent / "peers" / "node"
+DEFLATE_ANSWER = [("Sec-WebSocket-Extensions", "permessage-deflate")]
+
+StartNodeServer = Callable[..., Awaitable[str]]
+
+
+@pytest.fixture
+async def node_server(nursery: trio.Nursery) -> StartNodeServer:
+    """A factory starting Node's ws echo server (tests/peers/node) in a subprocess."""
+    node = shutil.which("node")
+    installed = (NODE_PEER / "node_modules" / "ws").is_dir()
+    if node is None or not installed:
+        why = "node is not installed" if node is None else "run `npm ci` in tests/peers/node"
+        if os.environ.get("CI"):
+            pytest.fail(f"the Node peer is required in CI: {why}")
+        pytest.skip(why)
+
+    async def start(*mode: str) -> str:
+        command = [node, str(NODE_PEER / "server.js"), *mode]
+        process: trio.Process = await nursery.start(
+            partial(trio.run_process, command, stdout=subprocess.PIPE, check=False)
+        )
+        assert process.stdout is not None
+        with trio.fail_after(15):
+            port = await _read_line(process.stdout)
+        assert port.isdigit(), f"node server printed {port!r}"
+        return f"ws://127.0.0.1:{port}/"
+
+    return start
+
+
+async def echo_all(ws: WebSocket, messages: list[str | bytes]) -> list[str | bytes]:
+    """Send ``messages`` and collect as many echoes (after an optional greeting)."""
+    got: list[str | bytes] = []
+    done = trio.Event()
+
+    def collect(ws: WebSocket, data: str | bytes) -> None:
+        got.append(data)
+        if len(got) == len(messages):
+            done.set()
+
+    ws.on_message += collect
+    ws.on_binary += collect
+    for message in messages:
+        ws.send(message)
+    with trio.fail_after(20):
+        await done.wait()
+    return got
+
+
+def sample_messages() -> list[str | bytes]:
+    doc = json.dumps([{"id": i, "name": f"user {i}", "tags": ["a", "b"]} for i in range(5000)])
+    return [
+        "small",
+        "x" * 63,
+        "é" * 1000,
+        doc,  # compressible JSON, about 250 KB
+        os.urandom(70_000),  # incompressible
+        b"\x00" * (2**20 - 10),
+        "",
+        b"",
+    ]
+
+
+async def test_websockets_server_with_compression(
+    websockets_server: StartWebSocketsServer,
+) -> None:
+    """Against websockets with deflate on: negotiated, and every message round-trips."""
+    url = await websockets_server("echo")
+    messages = sample_messages()
+    async with WebSocket(url) as ws:
+        assert ws.extensions is not None
+        assert ws.extensions.startswith("permessage-deflate")
+        assert await echo_all(ws, messages) == messages
+
+
+async def test_websockets_server_without_compression(
+    websockets_server: StartWebSocketsServer,
+) -> None:
+    """A server that declines deflate: no extension, messages still round-trip."""
+    url = await websockets_server("echo-plain")
+    messages = sample_messages()
+    async with WebSocket(url) as ws:
+        assert ws.extensions is None
+        assert await echo_all(ws, messages) == messages
+
+
+async def test_compression_off_offers_nothing(raw_server: StartRawServer) -> None:
+    """compression=None sends no Sec-WebSocket-Extensions; the default offers deflate."""
+    offers: list[str | None] = []
+
+    async def script(conn: RawConnection) -> None:
+        offers.append(conn.header("Sec-WebSocket-Extensions"))
+        await conn.accept_handshake()
+        await conn.read_close()
+        await conn.send_close(1000)
+
+    server = await raw_server(script)
+    async with WebSocket(server.url, compression=None):
+        pass
+    async with WebSocket(server.url):
+        pass
+    await server.wait_finished(2)
+    assert offers[0] is None
+    assert offers[1] is not None
+    assert offers[1].startswith("permessage-deflate")
+
+
+@pytest.mark.parametrize("extra", [(), ("server_no_context_takeover",)])
+async def test_node_ws_server_with_deflate(node_server: StartNodeServer, extra: tuple[str]) -> None:
+    """Against Node's ws with perMessageDeflate on (with and without context takeover)."""
+    url = await node_server("deflate", *extra)
+    messages = sample_messages() * 2  # the second round exercises context takeover
+    ws = WebSocket(url)
+    greeting = trio.Event()
+    offered: list[str] = []
+
+    def first(ws: WebSocket, text: str) -> None:
+        offered.append(json.loads(text)["extensions"])
+        ws.on_message -= first
+        greeting.set()
+
+    ws.on_message += first
+    async with ws:
+        with trio.fail_after(10):
+            await greeting.wait()
+        assert ws.extensions is not None
+        assert ws.extensions.startswith("permessage-deflate")
+        assert ("server_no_context_takeover" in ws.extensions) == bool(extra)
+        assert await echo_all(ws, messages) == messages
+    assert offered[0].startswith("permessage-deflate")
+    assert ws.close_code == 1000
+
+
+async def test_node_ws_server_plain(node_server: StartNodeServer) -> None:
+    """Node's ws with perMessageDeflate off: no extension, messages round-trip."""
+    url = await node_server("plain")
+    ws = WebSocket(url)
+    greeting = trio.Event()
+    ws.on_message += lambda ws, text: greeting.set()
+    async with ws:
+        with trio.fail_after(10):
+            await greeting.wait()
+        ws.on_message.clear()
+        assert ws.extensions is None
+        messages = sample_messages()
+        assert await echo_all(ws, messages) == messages
+
+
+async def test_decompression_bomb_ends_with_1009(raw_server: StartRawServer) -> None:
+    """256 MiB of zeros compressed to about 256 KiB: 1009, and memory stays small."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = b"\x00" * 2**20
+    bomb = b"".join(compressor.compress(block) for _ in range(256))
+    bomb += compressor.flush(zlib.Z_SYNC_FLUSH)
+    bomb = bomb[:-4]
+    codes: list[int | None] = []
+
+    async def script(conn: RawConnection) -> None:
+        await conn.accept_handshake(headers=DEFLATE_ANSWER)
+        await conn.send_raw(build_frame(Opcode.BINARY, bomb, rsv=4))
+        codes.append((await conn.read_close())[0])
+
+    server = await raw_server(script)
+    ws = WebSocket(server.url)
+    rec = Recorder(ws)
+    tracemalloc.start()
+    try:
+        with trio.fail_after(20):
+            async with trio.open_nursery() as nursery:
+                ws.open(nursery)
+                await ws.wait_closed()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    await server.wait_finished()
+    assert len(bomb) < 300 * 1024
+    assert codes == [1009]
+    assert isinstance(rec.error, MessageTooBig)
+    assert peak < 32 * 2**20, f"peak traced memory {peak} bytes"
+
+
+async def test_streamed_piece_inflating_past_16_mib_is_1009(raw_server: StartRawServer) -> None:
+    """While streaming, one compressed piece may inflate to 16 MiB at most."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    body = compressor.compress(b"\x00" * (20 * 2**20)) + compressor.flush(zlib.Z_SYNC_FLUSH)
+
+    async def script(conn: RawConnection) -> None:
+        await conn.accept_handshake(headers=DEFLATE_ANSWER)
+        await conn.send_raw(build_frame(Opcode.BINARY, body[:-4], fin=False, rsv=4))
+        assert (await conn.read_close())[0] == 1009
+
+    server = await raw_server(script)
+    ws = WebSocket(server.url)
+    pieces: list[Frame] = []
+    ws.on_incomplete_frame += lambda ws, frame: pieces.append(frame)
+    rec = Recorder(ws)
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            ws.open(nursery)
+            await ws.wait_closed()
+    await server.wait_finished()
+    assert isinstance(rec.error, MessageTooBig)
+    assert "16777216" in str(rec.error)
+
+
+async def test_compressed_fragments_with_ping_between(raw_server: StartRawServer) -> None:
+    """A ping between the fragments of a compressed message does not break it (wsproto does)."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    body = compressor.compress(b"hello " * 1000) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    body = body[:-4]
+
+    async def script(conn: RawConnection) -> None:
+        await conn.accept_handshake(headers=DEFLATE_ANSWER)
+        await conn.send_frame(Opcode.TEXT, body[:10], fin=False, rsv=4)
+        await conn.send_frame(Opcode.PING, b"between")
+        frame = await conn.read_frame()
+        assert (frame.opcode, frame.payload) == (Opcode.PONG, b"between")
+        await conn.send_frame(Opcode.CONTINUATION, body[10:], fin=True)
+        await conn.send_close(1000)
+        await conn.read_close()
+
+    server = await raw_server(script)
+    ws = WebSocket(server.url)
+    rec = Recorder(ws)
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            ws.open(nursery)
+            await ws.wait_closed()
+    await server.wait_finished()
+    assert rec.events == [("open",), ("message", "hello " * 1000), ("closed", 1000, "")]
+
+
+async def test_extension_not_offered_is_refused(raw_server: StartRawServer) -> None:
+    """A server that accepts deflate we did not offer fails the handshake (ConnectError)."""
+
+    async def script(conn: RawConnection) -> None:
+        await conn.accept_handshake(headers=DEFLATE_ANSWER)
+        await conn.wait_eof()
+
+    server = await raw_server(script)
+    ws = WebSocket(server.url, compression=None)
+    rec = Recorder(ws)
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            ws.open(nursery)
+            await ws.wait_closed()
+    await server.wait_finished()
+    assert rec.names == ["error"]
+    assert "did not offer" in str(rec.error)
