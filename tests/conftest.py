@@ -17,12 +17,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
 import pytest
 import trio
+import trustme
+from peers.proxy_server import ProxyProcess
 from peers.raw_server import RawServer, Script, StartRawServer, serve_raw
+from peers.tls_server import TLSServer, serve_tls_echo
 from peers.websockets_server import StartWebSocketsServer
 
 from trio_ws_events._server import serve_echo
@@ -83,3 +87,38 @@ async def _read_line(stream: trio.abc.ReceiveStream) -> str:
             break
         data += chunk
     return data.decode().strip()
+
+
+# ---------------------------------------------------------------- handshake, TLS and proxies
+
+#: The user and password that the ``auth_proxy`` fixture demands.
+PROXY_CREDENTIALS = ("alice", "pr0xy-s3cret")
+
+
+@pytest.fixture(scope="session")
+def ca() -> trustme.CA:
+    """A trustme certificate authority, made once per test session."""
+    return trustme.CA()
+
+
+@pytest.fixture
+async def tls_server(nursery: trio.Nursery, ca: trustme.CA) -> TLSServer:
+    """A ``wss://`` echo server on 127.0.0.1 with a certificate from ``ca``."""
+    server: TLSServer = await nursery.start(serve_tls_echo, ca)
+    return server
+
+
+@pytest.fixture(scope="session")
+def open_proxy() -> Iterator[ProxyProcess]:
+    """pproxy (HTTP CONNECT and SOCKS5, no password) in a subprocess, for the whole session."""
+    proxy = ProxyProcess()
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture(scope="session")
+def auth_proxy() -> Iterator[ProxyProcess]:
+    """pproxy demanding :data:`PROXY_CREDENTIALS` on every connection, for the whole session."""
+    proxy = ProxyProcess(PROXY_CREDENTIALS)
+    yield proxy
+    proxy.stop()

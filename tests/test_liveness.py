@@ -297,3 +297,22 @@ async def test_receive_backpressure_bounds_memory(raw_server: StartRawServer) ->
     assert sent < flood
     assert 0 < received <= sent
     assert peak < 8 * 2**20, f"peak traced memory {peak} bytes"
+
+
+async def test_send_wait_big_message_waits_for_empty_buffer(raw_server: StartRawServer) -> None:
+    """send_wait of a message above the limit waits until the buffer is empty, then sends."""
+
+    async def script(conn: RawConnection) -> None:
+        await conn.accept_handshake()
+        assert await conn.read_message() == b"a" * 100
+        assert await conn.read_message() == b"b" * 5000
+        await conn.read_close()
+        await conn.send_close(1000)
+
+    server = await raw_server(script)
+    async with WebSocket(server.url, max_buffered_amount=1000, compression=None) as ws:
+        ws.send(b"a" * 100)  # below the low-water mark (250), but 100 + 5000 > 1000
+        with trio.fail_after(5):
+            await ws.send_wait(b"b" * 5000)
+        assert ws.buffered_amount == 0
+    await server.wait_finished()

@@ -80,3 +80,115 @@ def test_credentials_become_basic_auth_and_are_hidden() -> None:
     with pytest.raises(ValueError, match="scheme 'ftp'") as info:
         WebSocket("ftp://alice:secret@host/")
     assert "secret" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "host", "resource", "shown"),
+    [
+        ("ws://[::1]/", "::1", "/", "ws://[::1]/"),
+        ("wss://[2001:db8::1]:443/x", "2001:db8::1", "/x", "wss://[2001:db8::1]/x"),
+        ("wss://[::1]:8443", "::1", "/", "wss://[::1]:8443/"),
+        ("ws://h/p%20q?a=%C3%BC", "h", "/p%20q?a=%C3%BC", "ws://h/p%20q?a=%C3%BC"),
+        ("ws://h/caf\u00e9?q=\u00fc", "h", "/caf%C3%A9?q=%C3%BC", "ws://h/caf%C3%A9?q=%C3%BC"),
+        ("ws://h/a;b/c?x=1&x=2&y", "h", "/a;b/c?x=1&x=2&y", "ws://h/a;b/c?x=1&x=2&y"),
+        ("ws://h?only=query", "h", "/?only=query", "ws://h/?only=query"),
+        ("ws://B\u00fccher.example/", "xn--bcher-kva.example", "/", "ws://xn--bcher-kva.example/"),
+        ("ws://my_host.internal:81/", "my_host.internal", "/", "ws://my_host.internal:81/"),
+        ("wss://h:80/", "h", "/", "wss://h:80/"),
+        ("ws://h:443/", "h", "/", "ws://h:443/"),
+    ],
+)
+def test_parse_url_host_and_target_forms(url: str, host: str, resource: str, shown: str) -> None:
+    """IPv6 literals, escaping of non-ASCII path and query, IDNA hosts, explicit default ports."""
+    parsed = parse_url(url)
+    assert (parsed.host, parsed.resource, str(parsed)) == (host, resource, shown)
+
+
+@pytest.mark.parametrize(
+    ("url", "host_header", "authority"),
+    [
+        ("ws://h/", "h", "h:80"),
+        ("wss://h/", "h", "h:443"),
+        ("ws://h:8080/", "h:8080", "h:8080"),
+        ("ws://[::1]/", "[::1]", "[::1]:80"),
+        ("wss://[::1]:9443/", "[::1]:9443", "[::1]:9443"),
+    ],
+)
+def test_host_header_and_connect_authority(url: str, host_header: str, authority: str) -> None:
+    """Host omits the default port and brackets IPv6; the CONNECT authority always has a port."""
+    parsed = parse_url(url)
+    assert (parsed.host_header, parsed.authority) == (host_header, authority)
+
+
+@pytest.mark.parametrize(
+    ("url", "complaint"),
+    [
+        ("ws://[::zz]/", "does not appear to be an IPv4 or IPv6 address"),
+        ("ws://[::1/", "Invalid IPv6 URL"),
+        ("ws://a..b/", "not a valid host name"),
+        ("ws://exa$mple.com/", "not a valid host name"),
+        ("ws://h:80:81/", "Port could not be cast"),
+        ("ws://h:-1/", "Port"),
+        ("ws://h/#", "fragment"),
+        ("mailto:someone@example.com", "scheme 'mailto'"),
+        ("//example.com/", "no scheme"),
+        ("ws://:80/", "no host"),
+        ("", "no scheme"),
+    ],
+)
+def test_more_bad_urls_name_the_problem(url: str, complaint: str) -> None:
+    """Each kind of bad URL gets a ValueError saying what is wrong."""
+    with pytest.raises(ValueError, match=complaint):
+        parse_url(url)
+
+
+def test_bad_url_error_hides_credentials() -> None:
+    """The password is replaced in the message, whatever else is wrong."""
+    for url in ("ws://u:topsecret@h:99999/", "gopher://u:topsecret@h/", "ws://u:topsecret@h/#x"):
+        with pytest.raises(ValueError, match=r"\*\*\*@h") as info:
+            parse_url(url)
+        assert "topsecret" not in str(info.value)
+
+
+def test_credentials_never_show_in_repr_or_str() -> None:
+    """repr() and str() of a URL with credentials show neither user nor password."""
+    parsed = parse_url("wss://alice:pa%20ss@h/x")
+    assert parsed.credentials == ("alice", "pa ss")
+    assert "alice" not in repr(parsed)
+    assert "pa" not in str(parsed)
+    assert parse_url("ws://alice@h/").authorization == "Basic YWxpY2U6"
+
+
+@pytest.mark.parametrize(
+    ("base", "location", "expected"),
+    [
+        ("ws://h/a/b", "c", "ws://h/a/c"),
+        ("ws://h/a/b?x=1", "/root?y=2", "ws://h/root?y=2"),
+        ("ws://h:8080/a", "?q=1", "ws://h:8080/a?q=1"),
+        ("wss://h/a", "//other.example/p", "wss://other.example/p"),
+        ("ws://h/a", "https://s.example/secure", "wss://s.example/secure"),
+        ("ws://h/a", "wss://s.example:9443/x#frag", "wss://s.example:9443/x"),
+        ("ws://h/a", "  /trimmed  ", "ws://h/trimmed"),
+        ("ws://[::1]:81/a", "b", "ws://[::1]:81/b"),
+    ],
+)
+def test_join_resolves_a_location(base: str, location: str, expected: str) -> None:
+    """Locations resolve as in a browser; http(s) maps to ws(s); fragments are dropped."""
+    assert str(parse_url(base).join(location)) == expected
+
+
+def test_join_keeps_credentials_for_the_same_origin_only() -> None:
+    """Credentials follow a redirect on the same origin; elsewhere only the Location's own."""
+    base = parse_url("ws://u:p@h/a")
+    assert base.join("/b").credentials == ("u", "p")
+    assert base.join("ws://h:80/c").credentials == ("u", "p")
+    assert base.join("ws://other/").credentials is None
+    assert base.join("wss://h/").credentials is None
+    assert base.join("ws://v:q@other/").credentials == ("v", "q")
+
+
+def test_join_rejects_unusable_locations() -> None:
+    """A Location that is not a WebSocket URL is a ValueError without its password."""
+    with pytest.raises(ValueError, match="scheme 'ftp'") as info:
+        parse_url("ws://h/").join("ftp://x:secret@files/")
+    assert "secret" not in str(info.value)

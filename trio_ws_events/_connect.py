@@ -1,254 +1,270 @@
-"""Opening a connection: TCP, TLS for ``wss://``, and the HTTP upgrade, driven through wsproto.
+"""Opening a connection: TCP or a proxy tunnel, TLS for ``wss://``, the upgrade, redirects.
 
-Every failure leaves here as a :class:`~trio_ws_events.ConnectError` (or its subclass
-:class:`~trio_ws_events.HandshakeRejected`); no trio, ssl or wsproto exception escapes.
+Every failure leaves :func:`open_connection` as a :class:`~trio_ws_events.ConnectError` (or
+its subclass :class:`~trio_ws_events.HandshakeRejected`) whose message names the URL without
+credentials; no trio, ssl, h11 or python-socks exception escapes, and the socket is closed on
+every path out, cancellation included. The deadline is the caller's cancel scope.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import enum
-import ssl
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final
+import logging
+import math
+import os
+from typing import Final
 
+import h11
 import trio
-from wsproto import ConnectionType, WSConnection
-from wsproto.events import AcceptConnection, RejectConnection, RejectData, Request
-from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from ._errors import ConnectError, HandshakeRejected
-from ._typing import HeadersLike
+from ._handshake import MAX_REJECT_BODY, Accepted, ClientHandshake, HandshakeError, Rejected
+from ._net import open_tcp, receive, send, start_tls
+from ._options import DEFAULT, ConnectOptions, Default
+from ._proxy import ProxyURL, open_tunnel, proxy_from_environment
 from ._url import WebSocketURL
-from ._wsproto_compat import install_close_check
+from ._version import __version__
 
-__all__ = ["DEFAULT", "ConnectOptions", "Default", "Opened", "open_connection"]
+__all__ = [
+    "DEFAULT",
+    "MAX_REJECT_BODY",
+    "READ_SIZE",
+    "REDIRECT_STATUSES",
+    "ConnectOptions",
+    "Default",
+    "Opened",
+    "open_connection",
+]
 
-#: How much of a rejection's body the error keeps.
-MAX_REJECT_BODY = 64 * 1024
+logger = logging.getLogger("trio_ws_events")
+
 #: Bytes asked of the socket per read. Large reads let one checkpoint carry many frames.
-READ_SIZE = 256 * 1024
-
-
-class Default(enum.Enum):
-    """The type of :data:`DEFAULT`: "use the documented default", distinct from ``None``."""
-
-    DEFAULT = "DEFAULT"
-
-    def __repr__(self) -> str:
-        return "DEFAULT"
-
-
-#: For options where ``None`` has a meaning of its own (``proxy=None``: no proxy at all).
-DEFAULT: Final = Default.DEFAULT
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class ConnectOptions:
-    """Everything about how to open a connection, checked once at construction."""
-
-    protocols: tuple[str, ...] = ()
-    headers: tuple[tuple[str, str], ...] = ()
-    ssl_context: ssl.SSLContext | None = None
-    origin: str | None = None
-    user_agent: str | Default | None = DEFAULT
-    proxy: str | Default | None = DEFAULT
-    max_redirects: int = 10
-
-    @classmethod
-    def build(
-        cls,
-        *,
-        protocols: Sequence[str] = (),
-        headers: HeadersLike | None = None,
-        ssl_context: ssl.SSLContext | None = None,
-        origin: str | None = None,
-        user_agent: str | Default | None = DEFAULT,
-        proxy: str | Default | None = DEFAULT,
-        max_redirects: int = 10,
-    ) -> ConnectOptions:
-        """Check the user's options and freeze them.
-
-        Raises:
-            TypeError: an option has the wrong type.
-            ValueError: an option has an invalid value; the message says what is allowed.
-        """
-        if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
-            raise TypeError("ssl_context must be an ssl.SSLContext or None")
-        return cls(
-            protocols=tuple(_check_protocols(protocols)),
-            headers=tuple(_check_headers(headers)),
-            ssl_context=ssl_context,
-            origin=origin,
-            user_agent=user_agent,
-            proxy=proxy,
-            max_redirects=max_redirects,
-        )
-
-
-def _check_headers(headers: HeadersLike | None) -> list[tuple[str, str]]:
-    if headers is None:
-        return []
-    pairs: Iterable[Any] = headers.items() if isinstance(headers, Mapping) else headers
-    checked = []
-    for pair in pairs:
-        if not (isinstance(pair, tuple | list) and len(pair) == 2):
-            raise TypeError(f"headers must be a mapping or (name, value) pairs, got {pair!r}")
-        name, value = pair
-        if not isinstance(name, str) or not isinstance(value, str):
-            raise TypeError(f"header names and values must be str, got {pair!r}")
-        if not name or any(c in name for c in "\r\n:\0 \t"):
-            raise ValueError(f"invalid header name {name!r}")
-        if any(c in value for c in "\r\n\0"):
-            raise ValueError(f"header {name!r} has a line break or NUL in its value")
-        checked.append((name, value))
-    return checked
-
-
-def _check_protocols(protocols: Sequence[str]) -> list[str]:
-    if isinstance(protocols, str) or not isinstance(protocols, Iterable):
-        raise TypeError("protocols must be a sequence of str such as ['chat'], not a str")
-    checked = list(protocols)
-    for proto in checked:
-        if not isinstance(proto, str) or not proto or any(c in proto for c in " ,\t\r\n;\"'"):
-            raise ValueError(f"invalid subprotocol {proto!r}: it must be a non-empty token")
-    return checked
+READ_SIZE: Final = 256 * 1024
+#: The answers to the handshake that are followed, up to ``max_redirects`` of them.
+REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
+#: Seconds a rejection's body may take after its head: a server that announces more than it
+#: sends, or never closes, does not hold the error back for the whole ``connect_timeout``.
+REJECT_BODY_GRACE: Final = 2.0
+#: The default ``User-Agent``.
+USER_AGENT: Final = f"trio-ws-events/{__version__}"
 
 
 class Opened:
-    """What a successful handshake hands to the connection: the stream and protocol state."""
+    """What a completed handshake hands to the connection.
 
-    __slots__ = ("extra_headers", "protocol", "stream", "subprotocol")
+    Built by :func:`open_connection` only.
+
+    Attributes:
+        stream: the byte stream to the server (TCP, TLS, or either through a proxy tunnel).
+        subprotocol: the subprotocol the server chose, one of those offered, or ``None``.
+        extensions: the server's raw ``Sec-WebSocket-Extensions`` value, or ``None``. It is
+            never set when no extensions were offered; otherwise the caller must check it.
+        headers: the response headers as ``(name, value)`` pairs of ``str``, in order, names
+            lower-cased.
+        trailing: the bytes received after the response head: the first WebSocket frames.
+        url: the URL that accepted, after redirects (with credentials, if it kept them).
+    """
+
+    __slots__ = ("extensions", "headers", "stream", "subprotocol", "trailing", "url")
 
     def __init__(
         self,
         stream: trio.abc.Stream,
-        protocol: WSConnection,
+        *,
         subprotocol: str | None,
-        extra_headers: list[tuple[bytes, bytes]],
+        extensions: str | None,
+        headers: list[tuple[str, str]],
+        trailing: bytes,
+        url: WebSocketURL,
     ) -> None:
         self.stream = stream
-        self.protocol = protocol
         self.subprotocol = subprotocol
-        self.extra_headers = extra_headers
-
-
-def _default_ssl_context() -> ssl.SSLContext:
-    return ssl.create_default_context()
+        self.extensions = extensions
+        self.headers = headers
+        self.trailing = trailing
+        self.url = url
 
 
 async def open_connection(url: WebSocketURL, options: ConnectOptions) -> Opened:
-    """Connect to ``url`` and complete the opening handshake.
+    """Connect to ``url`` and complete the opening handshake, following redirects.
 
     Cancellation: safe; a half-open socket is closed before ``Cancelled`` propagates.
 
     Raises:
-        ConnectError: TCP or TLS failed, the server closed during the handshake, or its answer
-            is not a valid WebSocket upgrade.
-        HandshakeRejected: the server answered with a status other than 101.
+        ConnectError: TCP, the proxy or TLS failed, the server closed during the handshake,
+            its answer is not a valid WebSocket upgrade, or a redirect cannot be followed.
+        HandshakeRejected: the server answered with a status other than 101 (a redirect
+            beyond ``max_redirects`` included).
     """
     shown = str(url)
+    current = url
+    followed = 0
     try:
-        stream: trio.abc.Stream = await trio.open_tcp_stream(url.host, url.port)
-    except OSError as exc:
-        raise ConnectError(f"cannot connect to {shown}: {_describe(exc)}", url=shown) from exc
+        while True:
+            where = shown if current is url else f"{current} (redirected from {shown})"
+            outcome = await _attempt(
+                current,
+                options,
+                where,
+                same_origin=current.same_origin(url),
+                may_follow=followed < options.max_redirects,
+            )
+            if isinstance(outcome, Opened):
+                return outcome
+            current = outcome
+            followed += 1
+    except ConnectError as exc:
+        exc.url = shown
+        raise
+
+
+async def _attempt(
+    url: WebSocketURL,
+    options: ConnectOptions,
+    where: str,
+    *,
+    same_origin: bool,
+    may_follow: bool,
+) -> Opened | WebSocketURL:
+    """One connection and handshake: the opened connection, or where a redirect points."""
+    proxy = _choose_proxy(url, options, where)
+    if proxy is None:
+        logger.debug("connecting to %s", where)
+        stream: trio.abc.Stream = await open_tcp(url.host, url.port, "", where)
+    else:
+        logger.debug("connecting to %s through proxy %s", where, proxy)
+        stream = await open_tunnel(proxy, url, where)
+        where = f"{where} through proxy {proxy}"
     try:
         if url.secure:
-            stream = await _start_tls(stream, url, options.ssl_context)
-        protocol = WSConnection(ConnectionType.CLIENT)
-        extra = [
-            (name.encode("latin-1"), value.encode("latin-1")) for name, value in options.headers
-        ]
-        if url.authorization is not None:
-            extra.append((b"Authorization", url.authorization.encode("ascii")))
-        request = Request(
+            stream = await start_tls(stream, url.host, options.ssl_context, where)
+        handshake = ClientHandshake(
             host=url.host_header,
             target=url.resource,
-            subprotocols=list(options.protocols),
-            extra_headers=extra,
+            protocols=options.protocols,
+            extensions=options.extensions,
+            headers=_request_headers(url, options, same_origin=same_origin),
         )
-        await stream.send_all(protocol.send(request))
-        return await _read_answer(stream, protocol, shown)
+        try:
+            request = handshake.request()
+        except h11.LocalProtocolError as exc:  # the options were checked: a bug if it happens
+            raise ConnectError(f"cannot write the handshake request for {where}: {exc}") from exc
+        await send(stream, request, "", where)
+        answer = await _read_answer(stream, handshake, where, may_follow=may_follow)
     except BaseException:
         # Cancelled included: nothing may leave a socket behind.
         await trio.aclose_forcefully(stream)
         raise
+    if isinstance(answer, Accepted):
+        return Opened(
+            stream,
+            subprotocol=answer.subprotocol,
+            extensions=answer.extensions,
+            headers=answer.headers,
+            trailing=answer.trailing,
+            url=url,
+        )
+    await trio.aclose_forcefully(stream)
+    location = _redirect_location(answer)
+    if location is not None and may_follow:
+        return _redirect_target(url, location, where)
+    raise _rejected(answer, where, options.max_redirects)
 
 
-async def _start_tls(
-    stream: trio.abc.Stream, url: WebSocketURL, context: ssl.SSLContext | None
-) -> trio.SSLStream[trio.abc.Stream]:
-    tls = trio.SSLStream(
-        stream,
-        context or _default_ssl_context(),
-        server_hostname=url.host,
-        https_compatible=True,
-    )
+def _redirect_location(answer: Rejected) -> str | None:
+    """The ``Location`` of a redirect that can be followed, else ``None``."""
+    location = answer.header("location")
+    return location if location and answer.status in REDIRECT_STATUSES else None
+
+
+def _choose_proxy(url: WebSocketURL, options: ConnectOptions, where: str) -> ProxyURL | None:
+    if options.proxy is None or isinstance(options.proxy, ProxyURL):
+        return options.proxy
     try:
-        await tls.do_handshake()
-    except trio.BrokenResourceError as exc:
-        cause = exc.__cause__ or exc
-        raise ConnectError(
-            f"TLS handshake with {url.host} failed for {url}: {_describe(cause)}", url=str(url)
-        ) from cause
-    return tls
+        found = proxy_from_environment(url, os.environ)
+    except ValueError as exc:
+        raise ConnectError(f"cannot connect to {where}: {exc}") from None
+    return found[0] if found is not None else None
 
 
-async def _read_answer(stream: trio.abc.Stream, protocol: WSConnection, shown: str) -> Opened:
-    rejection: RejectConnection | None = None
-    body = bytearray()
+def _request_headers(
+    url: WebSocketURL, options: ConnectOptions, *, same_origin: bool
+) -> list[tuple[str, str]]:
+    """Origin, User-Agent, Authorization, then the user's headers, for one attempt.
+
+    After a redirect to another origin, the user's ``Authorization`` and ``Host`` headers
+    are not sent (the URL's credentials were already dropped by :meth:`WebSocketURL.join`).
+    """
+    user = list(options.headers)
+    if not same_origin:
+        user = [
+            (name, value) for name, value in user if name.lower() not in ("authorization", "host")
+        ]
+    names = {name.lower() for name, _ in user}
+    headers = []
+    if options.origin is not None:
+        headers.append(("Origin", options.origin))
+    agent = options.user_agent
+    if agent is DEFAULT:
+        agent = None if "user-agent" in names else USER_AGENT
+    if isinstance(agent, str):
+        headers.append(("User-Agent", agent))
+    if url.authorization is not None and "authorization" not in names:
+        headers.append(("Authorization", url.authorization))
+    return headers + user
+
+
+async def _read_answer(
+    stream: trio.abc.Stream, handshake: ClientHandshake, where: str, *, may_follow: bool
+) -> Accepted | Rejected:
+    deadline = math.inf
     while True:
         try:
-            data = await stream.receive_some(READ_SIZE)
-        except trio.BrokenResourceError as exc:
-            raise ConnectError(
-                f"connection to {shown} broke during the handshake: {_describe(exc)}", url=shown
-            ) from exc
-        try:
-            protocol.receive_data(bytes(data) or None)
-            for event in protocol.events():
-                if isinstance(event, AcceptConnection):
-                    install_close_check(protocol)
-                    return Opened(stream, protocol, event.subprotocol, list(event.extra_headers))
-                if isinstance(event, RejectConnection):
-                    rejection = event
-                    if not event.has_body:
-                        raise _rejected(shown, rejection, bytes(body))
-                elif isinstance(event, RejectData):
-                    body += event.data[: MAX_REJECT_BODY - len(body)]
-                    if event.body_finished or len(body) >= MAX_REJECT_BODY:
-                        assert rejection is not None
-                        raise _rejected(shown, rejection, bytes(body))
-        except (RemoteProtocolError, LocalProtocolError) as exc:
-            raise ConnectError(
-                f"invalid handshake response from {shown}: {exc}", url=shown
-            ) from exc
-        if not data:
-            if rejection is not None:
-                raise _rejected(shown, rejection, bytes(body))
-            raise ConnectError(
-                f"{shown} closed the connection during the opening handshake", url=shown
-            )
+            answer = handshake.next_answer()
+        except HandshakeError as exc:
+            raise ConnectError(f"invalid handshake response from {where}: {exc}") from None
+        if answer is not None:
+            return answer
+        status = handshake.status
+        if status is not None:
+            head = handshake.rejection()
+            if may_follow and _redirect_location(head) is not None:
+                return head  # the body of a redirect that is followed is not needed
+            if deadline == math.inf:
+                deadline = trio.current_time() + REJECT_BODY_GRACE
+        with trio.move_on_at(deadline):
+            try:
+                data = await receive(stream, "", where)
+            except ConnectError:
+                if status is None:
+                    raise
+                data = b""  # the body was cut short: report what came
+            if not data and status is None:
+                raise ConnectError(f"{where} closed the connection during the opening handshake")
+            handshake.receive_data(data)
+            continue
+        return handshake.rejection()
 
 
-def _rejected(shown: str, event: RejectConnection, body: bytes) -> HandshakeRejected:
-    headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in event.headers]
+def _redirect_target(url: WebSocketURL, location: str, where: str) -> WebSocketURL:
+    try:
+        target = url.join(location)
+    except ValueError as exc:
+        raise ConnectError(f"{where} redirected to an unusable URL: {exc}") from None
+    if url.secure and not target.secure:
+        raise ConnectError(
+            f"{where} redirected to {target}: refusing to follow a redirect from wss:// to "
+            "ws://, which would drop TLS"
+        )
+    logger.debug("%s redirected to %s", where, target)
+    return target
+
+
+def _rejected(answer: Rejected, where: str, max_redirects: int) -> HandshakeRejected:
+    message = (
+        f"{where} rejected the WebSocket handshake with HTTP {answer.status} {answer.reason}"
+    ).rstrip()
+    if _redirect_location(answer) is not None:
+        message += f"; redirect not followed: max_redirects={max_redirects} reached"
     return HandshakeRejected(
-        f"{shown} rejected the WebSocket handshake with HTTP {event.status_code}",
-        status=event.status_code,
-        headers=headers,
-        body=body,
-        url=shown,
+        message, status=answer.status, headers=answer.headers, body=answer.body
     )
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    # open_tcp_stream tries every address and chains the failures as a group.
-    cause = exc.__cause__
-    if isinstance(cause, BaseExceptionGroup) and cause.exceptions:
-        reasons = sorted({_describe(inner) for inner in cause.exceptions})
-        return f"{exc} ({'; '.join(reasons)})"
-    text = str(exc)
-    return text if text else type(exc).__name__

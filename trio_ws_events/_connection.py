@@ -114,7 +114,8 @@ class Connection:
         self._abandoned = False
         self._recv_scope = trio.CancelScope()
         self._wake_sender = trio.Event()
-        self._drained = trio.Event()
+        self._drained = trio.Event()  # buffered_amount fell to the low-water mark
+        self._written = trio.Event()  # a batch reached the socket (replaced each time)
         self._pongs: list[bytes] = []
         self._pings: list[bytes] = []  # pings to send (keepalive and ping())
         self._awaiting_pong: dict[bytes, tuple[float, trio.Event]] = {}
@@ -132,8 +133,6 @@ class Connection:
         self._opened_at: float | None = None  # open() called
         self._open_at: float | None = None  # OPEN reached
         self._closed_at: float | None = None
-        self._trailing = b""
-        self._response_headers: list[tuple[str, str]] = []
         self._last_received: float | None = None
 
     # ------------------------------------------------------------------ the task
@@ -207,7 +206,7 @@ class Connection:
     def _make_protocol(self, opened: Opened) -> ClientProtocol:
         """The frame protocol for ``opened``, with the extension the server accepted."""
         inflater = deflater = None
-        self._trailing, answer, self._response_headers = _handshake_view(opened)
+        answer = opened.extensions
         if answer is not None:
             try:
                 if self._compression is None:
@@ -253,8 +252,8 @@ class Connection:
         stream = opened.stream
         protocol = self._protocol
         assert protocol is not None
-        if self._trailing:  # frames that came in the same read as the handshake answer
-            await self._received(protocol, self._trailing)
+        if opened.trailing:  # frames that came in the same read as the handshake answer
+            await self._received(protocol, opened.trailing)
         while True:
             try:
                 data = await stream.receive_some(READ_SIZE)
@@ -405,7 +404,7 @@ class Connection:
                     self._write_broken = True
                     raise
                 outbox.written()
-                self._check_drained()
+                self._note_written()
                 if self._close_sent is not None:
                     self._close_written.set()
                     if self._peer_close is not None or self._error is not None:
@@ -418,9 +417,12 @@ class Connection:
         assert protocol is not None
         chunks: list[bytes] = []
         outbox = self._outbox
-        if self._close_sent is None and self._peer_close is None:
+        if self._close_sent is None:
+            # Pings that arrived before the server's close (even in the same read) are
+            # still answered, before our close frame (RFC 6455 5.5.2).
             for payload in self._pongs:
                 chunks.append(protocol.pong(payload))
+        if self._close_sent is None and self._peer_close is None:
             for payload in self._pings:
                 chunks.append(protocol.ping(payload))
             if outbox:
@@ -440,9 +442,11 @@ class Connection:
             self._close_sent = request
         return chunks
 
-    def _check_drained(self) -> None:
+    def _note_written(self) -> None:
         if self._outbox.buffered_amount <= self._low_water:
             self._drained.set()
+        self._written.set()
+        self._written = trio.Event()
 
     _low_water: int = 0
 
@@ -473,6 +477,7 @@ class Connection:
                     await done.wait()
                 if (self._last_received or 0.0) > sent_at:
                     break
+            self._awaiting_pong.pop(payload, None)  # answered, or made moot by other frames
 
     def _send_ping(self, payload: bytes, sent_at: float) -> trio.Event:
         done = trio.Event()
@@ -558,6 +563,7 @@ class Connection:
         for _, done in self._awaiting_pong.values():
             done.set()
         self._drained.set()
+        self._written.set()
         self._ready.set()
         if error is None:
             assert self._peer_close is not None
@@ -589,16 +595,3 @@ class Connection:
 def _truncate_reason(reason: str) -> str:
     encoded = reason.encode("utf-8")[:123]
     return encoded.decode("utf-8", "ignore")
-
-
-def _handshake_view(opened: Any) -> tuple[bytes, str | None, list[tuple[str, str]]]:
-    """Trailing bytes, extension answer and response headers of a handshake.
-
-    Transitional: the wsproto-based handshake keeps the first frames in its own buffer.
-    """
-    trailing = getattr(opened, "trailing", None)
-    if trailing is not None:
-        return trailing, opened.extensions, list(opened.headers)
-    buffer = opened.protocol.connection._proto._frame_decoder.buffer.buffer
-    headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in opened.extra_headers]
-    return bytes(buffer), None, headers

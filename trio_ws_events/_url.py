@@ -1,19 +1,40 @@
-"""Parsing and checking of the URL given to ``WebSocket(url)``: no I/O, only ``ValueError``."""
+"""Parsing and checking of the URL given to ``WebSocket(url)``: no I/O, only ``ValueError``.
+
+Also resolves the ``Location`` of a redirect against the URL that answered it.
+"""
 
 from __future__ import annotations
 
 import base64
 import dataclasses
-from urllib.parse import unquote, urlsplit
+import ipaddress
+import re
+from collections.abc import Callable
+from urllib.parse import quote, unquote, urldefrag, urljoin, urlsplit
 
-__all__ = ["WebSocketURL", "parse_url"]
+__all__ = ["WebSocketURL", "parse_url", "redact"]
 
 _SCHEMES = {"ws": False, "wss": True, "http": False, "https": True}
+#: What may stay unescaped in the request target: RFC 3986 reserved and unreserved
+#: characters, plus ``%`` so that escapes already made are kept as they are.
+_TARGET_SAFE = "/?:@!$&'()*+,;=-._~%"
+_HOSTNAME = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class WebSocketURL:
-    """A parsed ``ws://`` or ``wss://`` URL; ``credentials`` never appear in ``str()``."""
+    """A parsed ``ws://`` or ``wss://`` URL; ``credentials`` never show in ``str()`` or ``repr()``.
+
+    Built by :func:`parse_url` (or :meth:`join`), not directly.
+
+    Attributes:
+        secure: ``True`` for ``wss://`` (and ``https://``).
+        host: the host name in lower case and IDNA (``xn--``) form, or an IP address without
+            brackets.
+        port: the TCP port, the scheme's default when the URL has none.
+        resource: the request target: the path (``/`` at least) and the query, percent-escaped.
+        credentials: ``(user, password)`` from ``user:password@``, unescaped, or ``None``.
+    """
 
     secure: bool
     host: str
@@ -22,12 +43,21 @@ class WebSocketURL:
     credentials: tuple[str, str] | None = dataclasses.field(default=None, repr=False)
 
     @property
+    def scheme(self) -> str:
+        """``"wss"`` or ``"ws"``."""
+        return "wss" if self.secure else "ws"
+
+    @property
+    def authority(self) -> str:
+        """``host:port`` as written in a ``CONNECT`` request, IPv6 addresses in brackets."""
+        return f"{_bracketed(self.host)}:{self.port}"
+
+    @property
     def host_header(self) -> str:
         """The value of the ``Host`` header: the port only when it is not the default."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
         if self.port == (443 if self.secure else 80):
-            return host
-        return f"{host}:{self.port}"
+            return _bracketed(self.host)
+        return self.authority
 
     @property
     def authorization(self) -> str | None:
@@ -38,62 +68,113 @@ class WebSocketURL:
         token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
         return f"Basic {token}"
 
+    def same_origin(self, other: WebSocketURL) -> bool:
+        """Whether ``other`` has the same scheme, host and port (credentials may follow)."""
+        return (self.secure, self.host, self.port) == (other.secure, other.host, other.port)
+
+    def join(self, location: str) -> WebSocketURL:
+        """The URL a redirect's ``Location`` points to, resolved against this one.
+
+        A relative ``Location`` is resolved as a browser does; ``http(s)://`` becomes
+        ``ws(s)://``; a fragment is dropped. Credentials are kept only for the same origin
+        and only when ``location`` brings none of its own.
+
+        Raises:
+            ValueError: ``location`` is not a usable WebSocket URL; the message says why
+                and shows no credentials.
+        """
+        base = f"{'https' if self.secure else 'http'}://{self.host_header}{self.resource}"
+        absolute, _ = urldefrag(urljoin(base, location.strip()))
+        target = parse_url(absolute)
+        if target.credentials is None and self.same_origin(target):
+            target = dataclasses.replace(target, credentials=self.credentials)
+        return target
+
     def __str__(self) -> str:
-        scheme = "wss" if self.secure else "ws"
-        return f"{scheme}://{self.host_header}{self.resource}"
+        return f"{self.scheme}://{self.host_header}{self.resource}"
 
 
 def parse_url(url: object) -> WebSocketURL:
     """Parse ``url`` into a :class:`WebSocketURL`.
 
-    ``http://`` and ``https://`` are accepted as ``ws://`` and ``wss://``.
+    ``http://`` and ``https://`` are accepted as ``ws://`` and ``wss://``. Non-ASCII
+    characters in the path and query are percent-escaped, and a non-ASCII host name is
+    turned into its IDNA (``xn--``) form.
 
     Raises:
         TypeError: ``url`` is not a ``str``.
-        ValueError: the scheme, host or port is missing or invalid; the message says which.
+        ValueError: the scheme, host or port is missing or invalid, or the URL has a
+            fragment or whitespace; the message says which and shows no credentials.
     """
     if not isinstance(url, str):
         raise TypeError(f"url must be a str such as 'ws://host/path', got {type(url).__name__}")
+
+    def invalid(why: str) -> ValueError:
+        return ValueError(f"invalid WebSocket URL {redact(url)!r}: {why}")
+
     if any(c.isspace() for c in url):
-        raise ValueError(f"invalid WebSocket URL {url!r}: it contains whitespace")
+        raise invalid("it contains whitespace")
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise ValueError(f"invalid WebSocket URL {url!r}: {exc}") from None
+        raise invalid(str(exc)) from None
     scheme = parts.scheme.lower()
     if scheme not in _SCHEMES:
         shown = f"scheme {parts.scheme!r}" if parts.scheme else "no scheme"
-        raise ValueError(
-            f"invalid WebSocket URL {_redact(url)!r}: {shown}; use ws://, wss://, http:// or https://"
-        )
-    if parts.fragment:
-        raise ValueError(
-            f"invalid WebSocket URL {_redact(url)!r}: a fragment (#...) is not allowed"
-        )
-    host = parts.hostname
-    if not host:
-        raise ValueError(f"invalid WebSocket URL {_redact(url)!r}: no host")
+        raise invalid(f"{shown}; use ws://, wss://, http:// or https://")
+    if parts.fragment or url.endswith("#"):
+        raise invalid("a fragment (#...) is not allowed")
+    if not parts.hostname:
+        raise invalid("no host")
+    host = _check_host(parts.hostname, invalid)
     secure = _SCHEMES[scheme]
     if port is None:
         port = 443 if secure else 80
     elif port == 0:
-        raise ValueError(f"invalid WebSocket URL {_redact(url)!r}: port 0 is not a valid port")
-    resource = parts.path or "/"
+        raise invalid("port 0 is not a valid port")
+    resource = quote(parts.path or "/", safe=_TARGET_SAFE)
     if parts.query:
-        resource += "?" + parts.query
+        resource += "?" + quote(parts.query, safe=_TARGET_SAFE)
     credentials = None
     if parts.username is not None:
         credentials = (unquote(parts.username), unquote(parts.password or ""))
     return WebSocketURL(secure, host, port, resource, credentials)
 
 
-def _redact(url: str) -> str:
-    """``url`` with any ``user:password@`` part replaced, for error messages."""
+def _check_host(host: str, invalid: Callable[[str], ValueError]) -> str:
+    """The host in the form used on the wire; ``invalid(why)`` builds the error."""
+    if ":" in host:  # urlsplit found brackets: an IPv6 address, perhaps with a zone
+        literal = unquote(host)
+        try:
+            ipaddress.IPv6Address(literal)
+        except ValueError:
+            raise invalid(f"{host!r} is not a valid IPv6 address") from None
+        return literal
+    try:
+        ascii_host = host.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        raise invalid(f"host {host!r} is not a valid host name") from None
+    if not _HOSTNAME.fullmatch(ascii_host):
+        raise invalid(f"host {host!r} is not a valid host name")
+    return ascii_host
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host.replace('%', '%25')}]" if ":" in host else host
+
+
+def redact(url: str) -> str:
+    """``url`` with any ``user:password@`` part replaced by ``***@``, for messages."""
     scheme, sep, rest = url.partition("://")
     if not sep:
         return url
-    authority, slash, tail = rest.partition("/")
+    end = len(rest)
+    for stop in "/?#":
+        index = rest.find(stop)
+        if index != -1:
+            end = min(end, index)
+    authority, tail = rest[:end], rest[end:]
     if "@" in authority:
         authority = "***@" + authority.rpartition("@")[2]
-    return f"{scheme}{sep}{authority}{slash}{tail}"
+    return f"{scheme}{sep}{authority}{tail}"

@@ -160,6 +160,7 @@ class WebSocket(Connection):
             user_agent=user_agent,
             proxy=proxy,
             max_redirects=max_redirects,
+            extensions=self._extension_offer,
         )
         self._nursery_cm: Any = None  # the nursery of the `async with` form
         self._init_connection()
@@ -216,7 +217,7 @@ class WebSocket(Connection):
     @property
     def response_headers(self) -> list[tuple[str, str]]:
         """The headers of the server's handshake response, once open; empty before."""
-        return list(self._response_headers)
+        return list(self._opened.headers) if self._opened is not None else []
 
     @property
     def extensions(self) -> str | None:
@@ -341,7 +342,9 @@ class WebSocket(Connection):
                 self.send(message)
                 break
             except SendBufferFull:
-                await self._drained.wait()
+                # Wake at each write: room for this message may come before the low-water
+                # mark (or only once the buffer is empty, for a message above the limit).
+                await self._written.wait()
         await self.drain()
 
     async def ping(self, payload: bytes | None = None) -> float:

@@ -529,3 +529,71 @@ async def _read_head(stream: trio.SocketStream) -> tuple[bytes, bytes] | None:
         buffer += data
     head, _, rest = buffer.partition(b"\r\n\r\n")
     return head, rest
+
+
+# ---------------------------------------------------------------- helpers for the hardening suite
+# Appended for issue 6 (tests/conformance, tests/faults); nothing above depends on them.
+
+__all__ += ["read_all_frames", "read_until_close", "send_pieces", "trickle"]
+
+
+async def send_pieces(conn: RawConnection, data: bytes, sizes: Sequence[int]) -> None:
+    """Write ``data`` in writes of ``sizes`` bytes (the rest in one last write), letting the
+    client read each one before the next: on loopback a write lands in the client's socket at
+    once, and ``wait_all_tasks_blocked`` returns only after the client has read and handled it.
+    """
+    from trio.testing import wait_all_tasks_blocked
+
+    offset = 0
+    for size in sizes:
+        if offset >= len(data):
+            return
+        await conn.send_raw(data[offset : offset + size])
+        offset += size
+        await wait_all_tasks_blocked()
+    if offset < len(data):
+        await conn.send_raw(data[offset:])
+        await wait_all_tasks_blocked()
+
+
+async def trickle(conn: RawConnection, data: bytes, step: int = 1) -> None:
+    """Write ``data`` ``step`` bytes at a time, each write read by the client on its own."""
+    await send_pieces(conn, data, [step] * -(-len(data) // step))
+
+
+async def read_until_close(conn: RawConnection, *, answer: bool = True) -> list[Frame]:
+    """Read the client's frames up to and including its close frame; return them in order.
+
+    Args:
+        answer: send a close frame back with the client's code (an empty one when the client's
+            carried none), as a well-behaved server does before closing TCP.
+
+    Raises:
+        EOFError: the client closed TCP before sending a close frame.
+    """
+    frames: list[Frame] = []
+    while True:
+        frame = await conn.read_frame()
+        frames.append(frame)
+        if frame.opcode == Opcode.CLOSE:
+            break
+    if answer:
+        await conn.send_frame(Opcode.CLOSE, frame.payload[:2])
+    return frames
+
+
+async def read_all_frames(conn: RawConnection) -> tuple[list[Frame], bytes]:
+    """Read until the client closes TCP (FIN or RST): the whole frames, and any bytes left over
+    (a frame cut short)."""
+    data = bytearray(conn._buffer)
+    conn._buffer.clear()
+    while not conn.eof:
+        data += await conn._receive()
+    frames: list[Frame] = []
+    view = memoryview(data)
+    offset = 0
+    while (parsed := parse_frame(view[offset:])) is not None:  # type: ignore[arg-type]
+        frame, used = parsed
+        frames.append(frame)
+        offset += used
+    return frames, bytes(view[offset:])
