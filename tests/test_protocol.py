@@ -19,6 +19,7 @@ from trio_ws_events._protocol import (
     Pong,
     ProtocolEvent,
     TextMessage,
+    Wire,
     _apply_mask_python,
     apply_mask,
 )
@@ -45,8 +46,9 @@ def feed(proto: ClientProtocol, data: bytes, step: int | None = None) -> list[Pr
     return events
 
 
-def unmask_client_frame(data: bytes) -> tuple[int, bytes, bool, int]:
+def unmask_client_frame(wire: Wire) -> tuple[int, bytes, bool, int]:
     """Parse one masked client frame: (opcode, payload, fin, rsv)."""
+    data = b"".join(wire)
     b0, b1 = data[0], data[1]
     assert b1 & 0x80, "client frames must be masked"
     n = b1 & 0x7F
@@ -216,7 +218,7 @@ def test_outgoing_frames_are_masked_and_fragmented() -> None:
 def test_masking_keys_differ() -> None:
     """Each frame gets a fresh masking key."""
     proto = ClientProtocol()
-    keys = {proto.ping()[2:6] for _ in range(2000)}
+    keys = {b"".join(proto.ping())[2:6] for _ in range(2000)}
     assert len(keys) > 1990
 
 

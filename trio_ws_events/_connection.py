@@ -41,6 +41,7 @@ from ._protocol import (
     Ping,
     Pong,
     TextMessage,
+    Wire,
 )
 from ._state import State, check_transition
 from ._typing import (
@@ -390,11 +391,11 @@ class Connection:
             # send_all has started, a cancelled write leaves frame boundaries unknown.
             await trio.lowlevel.checkpoint_if_cancelled()
             while True:
-                chunks = self._frame_batch()
-                if not chunks:
+                frames = self._frame_batch()
+                if not frames:
                     break
                 try:
-                    await stream.send_all(b"".join(chunks) if len(chunks) > 1 else chunks[0])
+                    await self._write(stream, frames)
                 except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                     self._write_broken = True
                     self._lost(f"writing failed: {exc.__cause__ or exc}")
@@ -411,23 +412,55 @@ class Connection:
                         self._await_eof()
                     return
 
-    def _frame_batch(self) -> list[bytes]:
+    async def _write(self, stream: trio.abc.Stream, frames: list[Wire]) -> None:
+        """Write ``frames`` in order: small ones gathered into one ``send_all``, large
+        payloads on their own (no copy), and pongs due meanwhile slipped between frames."""
+        pending: list[bytes] = []
+        size = 0
+        for frame in frames:
+            if self._pongs and self._close_sent is None and frame is not frames[0]:
+                # Pings that arrived while a long batch was being written are answered
+                # between two of its frames, not after the whole batch.
+                pending.extend(self._take_pongs())
+            for part in frame:
+                if len(part) >= COALESCE_BYTES:
+                    if pending:
+                        await stream.send_all(b"".join(pending))
+                        pending, size = [], 0
+                    await stream.send_all(part)
+                else:
+                    pending.append(part)
+                    size += len(part)
+            if size >= COALESCE_BYTES:
+                await stream.send_all(b"".join(pending) if len(pending) > 1 else pending[0])
+                pending, size = [], 0
+        if pending:
+            await stream.send_all(b"".join(pending) if len(pending) > 1 else pending[0])
+
+    def _take_pongs(self) -> list[bytes]:
+        protocol = self._protocol
+        assert protocol is not None
+        parts = [part for payload in self._pongs for part in protocol.pong(payload)]
+        self._pongs = []
+        return parts
+
+    def _frame_batch(self) -> list[Wire]:
         """Frame what is due: pongs and pings, queued messages, then the close frame."""
         protocol = self._protocol
         assert protocol is not None
-        chunks: list[bytes] = []
+        frames: list[Wire] = []
         outbox = self._outbox
         if self._close_sent is None:
             # Pings that arrived before the server's close (even in the same read) are
             # still answered, before our close frame (RFC 6455 5.5.2).
             for payload in self._pongs:
-                chunks.append(protocol.pong(payload))
+                frames.append(protocol.pong(payload))
         if self._close_sent is None and self._peer_close is None:
             for payload in self._pings:
-                chunks.append(protocol.ping(payload))
+                frames.append(protocol.ping(payload))
             if outbox:
                 for message in outbox.take(COALESCE_BYTES):
-                    chunks.extend(protocol.message(message))
+                    frames.extend(protocol.message(message))
         self._pongs = []
         self._pings = []
         # Our own close waits for the queue. Answering the server's close does not: RFC 6455
@@ -438,9 +471,9 @@ class Connection:
             and self._close_sent is None
             and (self._peer_close is not None or not outbox)
         ):
-            chunks.append(protocol.close(request[0], request[1]))
+            frames.append(protocol.close(request[0], request[1]))
             self._close_sent = request
-        return chunks
+        return frames
 
     def _note_written(self) -> None:
         if self._outbox.buffered_amount <= self._low_water:
@@ -515,10 +548,10 @@ class Connection:
                 if self._close_request is None:
                     self._close_request = (1001, "")
                 while not self._close_written.is_set():
-                    chunks = self._frame_batch()
-                    if not chunks:
+                    frames = self._frame_batch()
+                    if not frames:
                         break
-                    await stream.send_all(b"".join(chunks))
+                    await self._write(stream, frames)
                     self._outbox.written()
                     if self._close_sent is not None:
                         self._close_written.set()

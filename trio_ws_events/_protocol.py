@@ -31,6 +31,7 @@ __all__ = [
     "Pong",
     "ProtocolEvent",
     "TextMessage",
+    "Wire",
     "apply_mask",
     "peer_may_send",
 ]
@@ -42,6 +43,14 @@ OP_CLOSE: Final = 0x8
 OP_PING: Final = 0x9
 OP_PONG: Final = 0xA
 
+#: Payloads from this size on are written apart from their header instead of being copied
+#: once more behind it.
+SPLIT_PAYLOAD: Final = 16 * 1024
+
+#: A frame as handed to the socket: one piece of bytes, or its header and its payload apart.
+Wire = tuple[bytes] | tuple[bytes, bytes]
+Buffer = bytes | memoryview
+
 #: With compression, the most one streamed piece may hold once inflated.
 MAX_INFLATED_PIECE: Final = 16 * 2**20
 
@@ -51,7 +60,7 @@ _unpack_h = struct.Struct("!H").unpack_from
 _unpack_q = struct.Struct("!Q").unpack_from
 
 
-def _apply_mask_python(data: bytes, mask: bytes) -> bytes:
+def _apply_mask_python(data: Buffer, mask: bytes) -> bytes:
     """XOR ``data`` with the 4-byte ``mask`` repeated: four strided ``translate`` calls."""
     if not data:
         return b""
@@ -63,7 +72,7 @@ def _apply_mask_python(data: bytes, mask: bytes) -> bytes:
 
 _XOR_TABLES = [bytes(value ^ key for value in range(256)) for key in range(256)]
 
-apply_mask: Callable[[bytes, bytes], bytes]
+apply_mask: Callable[[Buffer, bytes], bytes]
 try:
     # websockets' C helper masks at memory speed (10x the fallback on 1 MiB payloads).
     # tests/test_protocol.py pins this private module and compares it with the fallback.
@@ -161,6 +170,8 @@ class ClientProtocol:
         "_msg_parts",
         "_msg_size",
         "_msg_streaming",
+        "_msg_whole",
+        "_text_parts",
         "bytes_received",
         "closed",
         "messages_received",
@@ -185,7 +196,9 @@ class ClientProtocol:
         self._msg_opcode = 0
         self._msg_compressed = False
         self._msg_streaming = False
+        self._msg_whole = False  # the message's one frame came whole in one read
         self._msg_parts: list[bytes] = []
+        self._text_parts: list[str] = []  # a reassembled text message, decoded as it came
         self._msg_size = 0
         self._decoder: codecs.IncrementalDecoder | None = None
         # Masking keys come from the OS's CSPRNG, fetched in bulk to spare a system call
@@ -279,13 +292,14 @@ class ClientProtocol:
                         raise _Fail(1002, f"reserved opcode {opcode:#x}")
                     continue
                 pos = start
-                self._frame_header(b0, opcode, length)
+                self._frame_header(b0, opcode, length, bool(fin) and end - start >= length)
                 if not length:
                     self._data(b"", bool(fin), events)
         except _Fail as failure:
             self.closed = True
             self._buf = b""
             self._msg_parts = []
+            self._text_parts = []
             events.append(Failure(failure.code, failure.reason))
             return events
         self._buf = buf[pos:] if pos < end else b""
@@ -314,8 +328,12 @@ class ClientProtocol:
         self._buf = b""
         return True
 
-    def _frame_header(self, b0: int, opcode: int, length: int) -> None:
-        """Start a data frame whose payload is not (all) in the buffer, or that continues."""
+    def _frame_header(self, b0: int, opcode: int, length: int, whole: bool = False) -> None:
+        """Start a data frame whose payload is not (all) in the buffer, or that continues.
+
+        ``whole``: the frame has FIN and all its payload in this read (a compressed message
+        that arrived whole): it fires as a whole message even while streaming.
+        """
         rsv = b0 & 0x70
         if opcode == OP_CONT:
             if not self._msg_opcode:
@@ -330,8 +348,11 @@ class ClientProtocol:
             self._msg_opcode = opcode
             self._msg_compressed = bool(rsv)
             self._msg_streaming = self.streaming
+            self._msg_whole = whole
             self._msg_size = 0
-            if self._msg_streaming and opcode == OP_TEXT:
+            if opcode == OP_TEXT:
+                # Streamed or not, text is decoded as it arrives: invalid UTF-8 fails at
+                # once, not when the message ends (Autobahn 6.4.x).
                 self._decoder = codecs.getincrementaldecoder("utf-8")()
         else:
             raise _Fail(1002, f"reserved opcode {opcode:#x}")
@@ -356,35 +377,45 @@ class ClientProtocol:
             self.messages_received += 1
         if self._msg_streaming:
             if is_text:
-                assert self._decoder is not None
-                try:
-                    text = self._decoder.decode(chunk, final)
-                except UnicodeDecodeError as exc:
-                    raise _Fail(1007, f"invalid UTF-8 in a text message: {exc}") from None
-                if text or final:
+                text = self._decode(chunk, final)
+                if self._msg_whole:
+                    events.append(TextMessage(text))
+                elif text or final:
                     events.append(Frame(text, True, final))
+            elif self._msg_whole:
+                events.append(BinaryMessage(bytes(chunk)))
             elif chunk or final:
                 events.append(Frame(bytes(chunk), False, final))
         else:
             self._msg_size += len(chunk)
             if self._max_size is not None and self._msg_size > self._max_size:
                 self._too_big(self._msg_size)
-            if chunk:
-                self._msg_parts.append(chunk)
-            if final:
-                parts = self._msg_parts
-                data = parts[0] if len(parts) == 1 else b"".join(parts)
-                self._msg_parts = []
-                if is_text:
-                    try:
-                        events.append(TextMessage(bytes(data).decode()))
-                    except UnicodeDecodeError as exc:
-                        raise _Fail(1007, f"invalid UTF-8 in a text message: {exc}") from None
-                else:
+            if is_text:
+                text = self._decode(chunk, final)
+                if text:
+                    self._text_parts.append(text)
+                if final:
+                    texts = self._text_parts
+                    self._text_parts = []
+                    events.append(TextMessage(texts[0] if len(texts) == 1 else "".join(texts)))
+            else:
+                if chunk:
+                    self._msg_parts.append(chunk)
+                if final:
+                    parts = self._msg_parts
+                    data = parts[0] if len(parts) == 1 else b"".join(parts)
+                    self._msg_parts = []
                     events.append(BinaryMessage(bytes(data)))
         if final:
             self._msg_opcode = 0
             self._decoder = None
+
+    def _decode(self, chunk: bytes, final: bool) -> str:
+        assert self._decoder is not None
+        try:
+            return self._decoder.decode(chunk, final)
+        except UnicodeDecodeError as exc:
+            raise _Fail(1007, f"invalid UTF-8 in a text message: {exc}") from None
 
     def _inflate(self, chunk: bytes, final: bool) -> bytes:
         assert self._inflater is not None
@@ -421,8 +452,8 @@ class ClientProtocol:
         self._keys_used = used + 4
         return self._keys[used : used + 4]
 
-    def frame(self, opcode: int, payload: bytes, fin: bool = True, rsv1: bool = False) -> bytes:
-        """One masked frame with ``payload``."""
+    def frame(self, opcode: int, payload: Buffer, fin: bool = True, rsv1: bool = False) -> Wire:
+        """One masked frame with ``payload``, as one or two pieces of bytes (see :data:`Wire`)."""
         length = len(payload)
         b0 = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode
         if length < 126:
@@ -432,9 +463,11 @@ class ClientProtocol:
         else:
             header = bytes((b0, 0xFF)) + _pack_q(length)
         key = self._mask_key()
-        return header + key + apply_mask(payload, key)
+        if length < SPLIT_PAYLOAD:
+            return (header + key + apply_mask(payload, key),)
+        return (header + key, apply_mask(payload, key))
 
-    def message(self, data: str | bytes) -> list[bytes]:
+    def message(self, data: str | bytes) -> list[Wire]:
         """The frames of one message: several when ``max_fragment_size`` asks for it."""
         if type(data) is str:
             opcode = OP_TEXT
@@ -457,22 +490,22 @@ class ClientProtocol:
             frames.append(
                 self.frame(
                     opcode if offset == 0 else OP_CONT,
-                    bytes(view[offset : offset + size]),
+                    view[offset : offset + size],
                     last,
                     compressed and offset == 0,
                 )
             )
         return frames
 
-    def ping(self, payload: bytes = b"") -> bytes:
+    def ping(self, payload: bytes = b"") -> Wire:
         """A ping frame."""
         return self.frame(OP_PING, payload)
 
-    def pong(self, payload: bytes) -> bytes:
+    def pong(self, payload: bytes) -> Wire:
         """A pong frame answering a ping with ``payload``."""
         return self.frame(OP_PONG, payload)
 
-    def close(self, code: int | None, reason: str = "") -> bytes:
+    def close(self, code: int | None, reason: str = "") -> Wire:
         """A close frame; ``code=None`` (or 1005) sends an empty one."""
         if code is None or code == 1005:
             return self.frame(OP_CLOSE, b"")
