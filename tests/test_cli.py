@@ -1,4 +1,7 @@
-"""The ``trio-ws-events`` command line: ``demo`` and ``serve``, in-process and as subprocesses."""
+"""The ``trio-ws-events`` command line: ``demo`` and ``serve``, in-process and as subprocesses.
+
+``connect`` has its own file, ``test_cli_connect.py``.
+"""
 
 from __future__ import annotations
 
@@ -217,13 +220,18 @@ def test_main_without_command_is_a_usage_error(capsys: pytest.CaptureFixture[str
 
 
 def test_main_help_returns_zero(capsys: pytest.CaptureFixture[str]) -> None:
-    """``--help`` lists both commands and returns 0."""
+    """``--help`` lists the three commands and returns 0."""
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
+    assert "connect" in out
     assert "demo" in out
     assert "serve" in out
 
 
-def test_connect_is_not_a_command_yet() -> None:
-    """``connect`` belongs to a later issue."""
-    assert main(["connect", "ws://127.0.0.1:1/"]) == 2
+def test_connect_help_lists_its_options(capsys: pytest.CaptureFixture[str]) -> None:
+    """``connect --help`` documents every option of the issue's command line."""
+    assert main(["connect", "--help"]) == 0
+    out = capsys.readouterr().out
+    for option in ("--header", "--subprotocol", "--ping-interval", "--binary", "--no-color"):
+        assert option in out
+    assert "--wait" in out

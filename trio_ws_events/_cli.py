@@ -1,5 +1,6 @@
-"""The ``trio-ws-events`` command: ``demo`` and ``serve``.
+"""The ``trio-ws-events`` command: ``connect``, ``serve`` and ``demo``.
 
+``trio-ws-events connect URL`` talks to a server from the terminal or a pipe (``_cli_connect``).
 ``trio-ws-events demo`` (or ``python -m trio_ws_events demo``) starts the embedded echo server
 on a free 127.0.0.1 port and runs the walkthrough against it, printing each event as it fires.
 ``trio-ws-events serve --port N`` runs the echo server alone until Ctrl-C.
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from ._cli_connect import add_connect_command
 from ._server import open_echo_server
 from ._version import __version__
 from ._websocket import WebSocket
@@ -45,8 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: the arguments after the program name.
 
     Returns:
-        0 on success, 1 when the demo fails or the server cannot listen, 2 for a usage error,
-        130 when the demo is interrupted.
+        0 on success (for ``connect``: the connection ended with a close handshake), 1 when
+        the demo or the connection fails or the server cannot listen, 2 for a usage error,
+        130 when interrupted.
     """
     parser = _build_parser()
     try:
@@ -66,10 +69,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="trio-ws-events",
-        description="An event-driven WebSocket client for Trio: demo and echo server.",
+        description="An event-driven WebSocket client for Trio: an interactive client, an "
+        "echo server and a demo.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    add_connect_command(commands)
 
     demo = commands.add_parser(
         "demo",

@@ -128,10 +128,10 @@ async def _attempt(
     """One connection and handshake: the opened connection, or where a redirect points."""
     proxy = _choose_proxy(url, options, where)
     if proxy is None:
-        logger.debug("connecting to %s", where)
+        logger.debug("connecting to %s", url.for_log)
         stream: trio.abc.Stream = await open_tcp(url.host, url.port, "", where)
     else:
-        logger.debug("connecting to %s through proxy %s", where, proxy)
+        logger.debug("connecting to %s through proxy %s", url.for_log, proxy)
         stream = await open_tunnel(proxy, url, where)
         where = f"{where} through proxy {proxy}"
     try:

@@ -101,6 +101,7 @@ class Connection:
     _ping_timeout: float | None
 
     def _init_connection(self) -> None:
+        self._nursery_cm: Any = None  # the nursery of the `async with` form
         self._state = State.INITIAL
         self._outbox = Outbox()
         self._opened: Opened | None = None
@@ -128,6 +129,7 @@ class Connection:
         self._in_handler = False
         self._resumed_at = 0.0  # when reading last resumed after a handler
         self._peer_close: tuple[int, str] | None = None
+        self._closed_by_server = False
         self._error: WebSocketError | None = None  # the ending, when it is an error
         self._reraise: BaseException | None = None  # a handler's exception (rule 10)
         self._latency: float | None = None
@@ -171,7 +173,6 @@ class Connection:
         self._state = new
 
     async def _connect(self) -> Opened | None:
-        logger.debug("connecting to %s", self._shown_url)
         try:
             with trio.CancelScope() as self._connect_scope:
                 if self._connect_timeout is not None:
@@ -179,6 +180,11 @@ class Connection:
                 if self._abandoned:  # close() came first
                     self._connect_scope.cancel()
                 opened = await open_connection(self._url, self._connect_options)
+                if self._abandoned:
+                    # close() came after the handshake's last read, with no checkpoint
+                    # left to deliver the cancellation: deliver it here (the scope ends it).
+                    await trio.aclose_forcefully(opened.stream)
+                    await trio.lowlevel.checkpoint()
                 try:
                     self._protocol = self._make_protocol(opened)
                 except ConnectError:
@@ -234,7 +240,7 @@ class Connection:
         self._opened = opened
         self._set_state(State.OPEN)
         self._open_at = self._last_received = self._resumed_at = trio.current_time()
-        logger.info("connected to %s", self._shown_url)
+        logger.info("connected to %s", self._url.for_log)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._send_loop, opened.stream)
             if self._ping_interval is not None:
@@ -323,9 +329,10 @@ class Connection:
 
     def _on_close_frame(self, code: int, reason: str) -> None:
         self._peer_close = (code, reason)
+        self._closed_by_server = self._close_sent is None
         if self._state is State.OPEN:
             self._set_state(State.CLOSING)
-        logger.debug("close frame from %s: %d %r", self._shown_url, code, reason)
+        logger.debug("close frame from %s: %d %r", self._url.for_log, code, reason)
         if self._close_sent is None:
             # Echo the server's code (RFC 6455 5.5.1); 1005 means its frame had none.
             self._request_close(code, reason)
@@ -472,6 +479,7 @@ class Connection:
             and (self._peer_close is not None or not outbox)
         ):
             frames.append(protocol.close(request[0], request[1]))
+            logger.debug("sending close %d to %s", request[0], self._url.for_log)
             self._close_sent = request
         return frames
 
@@ -601,7 +609,12 @@ class Connection:
         if error is None:
             assert self._peer_close is not None
             self._close_code, self._close_reason = self._peer_close
-            logger.info("closed %s: %d %r", self._shown_url, *self._peer_close)
+            logger.info(
+                "closed %s: %d (close started by %s)",
+                self._url.for_log,
+                self._peer_close[0],
+                "the server" if self._closed_by_server else "the client",
+            )
             await self._run_terminal(self.on_closed, self._peer_close)
         else:
             self._error = error
@@ -609,10 +622,20 @@ class Connection:
             self._close_code, self._close_reason = sent if sent is not None else (1006, "")
             error.code = self._close_code
             error.unsent = self._unsent
-            if self.on_error:
-                logger.info("connection to %s ended: %s", self._shown_url, error)
-            else:
-                logger.warning("connection to %s ended: %s", self._shown_url, error)
+            # Above DEBUG, only the kind of error and the code: messages may quote payloads
+            # (a handler's exception text) and URLs their query strings.
+            level = logging.INFO
+            if not self.on_error and self._nursery_cm is None:
+                # Nobody will hear of it otherwise: async with raises it, open() does not.
+                level = logging.WARNING
+            logger.log(
+                level,
+                "connection to %s ended: %s (close code %d); register on_error for details",
+                self._url.for_log,
+                type(error).__name__,
+                self._close_code,
+            )
+            logger.debug("connection to %s ended: %s", self._url.for_log, error)
             await self._run_terminal(self.on_error, (error,))
 
     async def _run_terminal(self, hook: EventHook[Any], args: tuple[Any, ...]) -> None:

@@ -93,6 +93,12 @@ class WebSocketURL:
     def __str__(self) -> str:
         return f"{self.scheme}://{self.host_header}{self.resource}"
 
+    @property
+    def for_log(self) -> str:
+        """The URL without its query string: queries often carry tokens, logs keep none."""
+        path, query, _ = self.resource.partition("?")
+        return f"{self.scheme}://{self.host_header}{path}{'?...' if query else ''}"
+
 
 def parse_url(url: object) -> WebSocketURL:
     """Parse ``url`` into a :class:`WebSocketURL`.

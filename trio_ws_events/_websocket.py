@@ -162,7 +162,6 @@ class WebSocket(Connection):
             max_redirects=max_redirects,
             extensions=self._extension_offer,
         )
-        self._nursery_cm: Any = None  # the nursery of the `async with` form
         self._init_connection()
 
     # ------------------------------------------------------------------ properties
@@ -290,6 +289,8 @@ class WebSocket(Connection):
 
         Raises:
             TypeError: ``data`` is neither ``str`` nor bytes-like.
+            ValueError: ``data`` is a ``str`` that UTF-8 cannot encode (a lone surrogate);
+                nothing was queued.
             InvalidStateError: the connection is not OPEN (send after ``on_open``).
             SendBufferFull: queuing it would push :attr:`buffered_amount` past
                 ``max_buffered_amount``; nothing was queued (a message larger than the
@@ -300,16 +301,22 @@ class WebSocket(Connection):
         if self._state is not State.OPEN:
             raise InvalidStateError(self._not_open("send"), url=self._shown_url)
         outbox = self._outbox
-        if outbox.buffered_amount:
-            size = _payload_size(message)
-            if outbox.buffered_amount + size > self._max_buffered:
-                raise SendBufferFull(
-                    f"send buffer of {self._shown_url} is full: {outbox.buffered_amount} "
-                    f"bytes queued, {size} more would pass max_buffered_amount="
-                    f"{self._max_buffered}; await drain() or use send_wait()",
-                    url=self._shown_url,
-                )
-        outbox.put(message)
+        try:
+            if outbox.buffered_amount:
+                size = _payload_size(message)
+                if outbox.buffered_amount + size > self._max_buffered:
+                    raise SendBufferFull(
+                        f"send buffer of {self._shown_url} is full: {outbox.buffered_amount} "
+                        f"bytes queued, {size} more would pass max_buffered_amount="
+                        f"{self._max_buffered}; await drain() or use send_wait()",
+                        url=self._shown_url,
+                    )
+            outbox.put(message)  # measures the UTF-8 size of text before queuing it
+        except UnicodeEncodeError as exc:
+            raise ValueError(
+                f"cannot send text with a lone surrogate at index {exc.start}: "
+                "it has no UTF-8 encoding"
+            ) from None
         if self._drained.is_set() and outbox.buffered_amount > self._low_water:
             self._drained = trio.Event()
         self._wake_sender.set()
@@ -333,7 +340,7 @@ class WebSocket(Connection):
         the message will be written (or listed in :attr:`unsent`) whatever happens.
 
         Raises:
-            TypeError: as :meth:`send`.
+            TypeError, ValueError: as :meth:`send`.
             InvalidStateError: the connection is not OPEN, or ended while waiting.
         """
         message = _as_message(data)

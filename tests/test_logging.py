@@ -1,0 +1,153 @@
+"""What the ``trio_ws_events`` logger says: lifecycle, no payloads above DEBUG, no secrets."""
+
+from __future__ import annotations
+
+import base64
+import logging
+
+import pytest
+import trio
+
+from trio_ws_events import WebSocket, WebSocketError
+from trio_ws_events.pytest_plugin import ScriptedServerFactory
+
+TIMEOUT = 10.0
+PASSWORD = "hunter2-s3cret"
+#: Payloads distinctive enough to be found in any log line that leaked them.
+PAYLOADS = ("PAYLOAD-TEXT-7f3a", b"PAYLOAD-BINARY-9c1e", "PAYLOAD-FROM-SERVER-4d2b")
+CLOSE_REASON = "REASON-5e8f"
+
+
+def _secrets() -> list[str]:
+    basic = base64.b64encode(f"alice:{PASSWORD}".encode()).decode()
+    return [PASSWORD, basic]
+
+
+def _texts(records: list[logging.LogRecord]) -> list[str]:
+    return [record.getMessage() for record in records]
+
+
+async def test_connect_close_cycle_logs(
+    ws_server: ScriptedServerFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Connect and open at DEBUG/INFO, the close code at INFO; payloads and passwords never."""
+    caplog.set_level(logging.DEBUG, logger="trio_ws_events")
+    server = ws_server()
+    url = server.url.replace("ws://", f"ws://alice:{PASSWORD}@")
+    ws = WebSocket(url, headers=[("X-Api-Key", PASSWORD)])
+    ws.on_open += lambda ws: ws.send(PAYLOADS[0]) or ws.send(PAYLOADS[1])
+    ws.on_message += lambda ws, message: ws.close(4000, CLOSE_REASON)
+    ws.on_error += lambda ws, error: None
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            ws.open(nursery)
+            conn = await server.accept()
+            assert conn.request.header("authorization") == f"Basic {_secrets()[1]}"
+            assert await conn.receive() == PAYLOADS[0]
+            assert await conn.receive() == PAYLOADS[1]
+            await conn.send(PAYLOADS[2])
+            assert await conn.wait_closed() == (4000, CLOSE_REASON)
+    shown = ws.url
+    assert PASSWORD not in shown
+    assert all(record.name == "trio_ws_events" for record in caplog.records)
+    texts = _texts(caplog.records)
+    for secret in _secrets():
+        assert not any(secret in text for text in texts), texts
+    above_debug = _texts([r for r in caplog.records if r.levelno > logging.DEBUG])
+    for payload in PAYLOADS:
+        shown_payload = payload if isinstance(payload, str) else payload.decode()
+        assert not any(shown_payload in text for text in above_debug), above_debug
+    debug = _texts([r for r in caplog.records if r.levelno == logging.DEBUG])
+    assert f"connecting to {shown}" in debug
+    assert f"sending close 4000 to {shown}" in debug
+    info = _texts([r for r in caplog.records if r.levelno == logging.INFO])
+    assert info == [f"connected to {shown}", f"closed {shown}: 4000 (close started by the client)"]
+
+
+async def test_unhandled_error_is_a_warning(
+    ws_server: ScriptedServerFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An ending by error with no on_error handler is logged at WARNING, else at INFO."""
+    caplog.set_level(logging.DEBUG, logger="trio_ws_events")
+    server = ws_server()
+    errors: list[WebSocketError] = []
+    handled = WebSocket(server.url)
+    handled.on_error += lambda ws, error: errors.append(error)
+    unhandled = WebSocket(server.url.replace("ws://", f"ws://alice:{PASSWORD}@"))
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            for ws in (handled, unhandled):
+                ws.open(nursery)
+                conn = await server.accept()
+                await conn.send(PAYLOADS[2])
+                await conn.drop()
+    ended = [
+        r
+        for r in caplog.records
+        if r.getMessage().startswith("connection to ") and r.levelno > logging.DEBUG
+    ]
+    assert [r.levelno for r in ended] == [logging.INFO, logging.WARNING]
+    assert "ended: ConnectionLost (close code 1006)" in ended[1].getMessage()
+    for record in caplog.records:
+        assert PASSWORD not in record.getMessage()
+        if record.levelno > logging.DEBUG:
+            assert PAYLOADS[2] not in record.getMessage()
+
+
+async def test_failed_proxy_connection_hides_proxy_password(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A proxy URL's password appears in no log line, nor in the error."""
+    caplog.set_level(logging.DEBUG, logger="trio_ws_events")
+    errors: list[WebSocketError] = []
+    ws = WebSocket("ws://127.0.0.1:9/", proxy=f"http://bob:{PASSWORD}@127.0.0.1:1")
+    ws.on_error += lambda ws, error: errors.append(error)
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            ws.open(nursery)
+    assert len(errors) == 1
+    assert PASSWORD not in str(errors[0])
+    assert caplog.records
+    for text in _texts(caplog.records):
+        assert PASSWORD not in text, text
+
+
+async def test_query_string_stays_out_of_logs(
+    ws_server: ScriptedServerFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A token in the query string is not logged; the path is, with '?...' in its place."""
+    caplog.set_level(logging.DEBUG, logger="trio_ws_events")
+    server = ws_server()
+    ws = WebSocket(server.url + "feed?token=SECRET-TOKEN-77")
+    ws.on_open += lambda ws: ws.close()
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            ws.open(nursery)
+            conn = await server.accept()
+            await conn.wait_closed()
+    texts = _texts(caplog.records)
+    assert not any("SECRET-TOKEN-77" in text for text in texts), texts
+    assert any("/feed?..." in text for text in texts), texts
+
+
+async def test_handler_exception_text_stays_at_debug(
+    ws_server: ScriptedServerFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A handler's exception may quote a payload: above DEBUG only its class is logged."""
+    caplog.set_level(logging.DEBUG, logger="trio_ws_events")
+    server = ws_server()
+    ws = WebSocket(server.url)
+
+    def bad(ws: WebSocket, message: str) -> None:
+        raise ValueError(f"cannot parse {message}")
+
+    ws.on_message += bad
+    with pytest.RaisesGroup(ValueError), trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            ws.open(nursery)
+            conn = await server.accept()
+            await conn.send(PAYLOADS[2])
+            await conn.wait_closed()
+    above_debug = _texts([r for r in caplog.records if r.levelno > logging.DEBUG])
+    assert any("HandlerError (close code 1011)" in text for text in above_debug), above_debug
+    assert not any(PAYLOADS[2] in text for text in above_debug), above_debug

@@ -1,0 +1,46 @@
+"""Test servers for apps built on trio-ws-events: an echo server and a scriptable server.
+
+Not imported by ``import trio_ws_events``: ``from trio_ws_events import testing``. With
+pytest-trio, the ``ws_echo_server`` and ``ws_server`` fixtures of the plugin
+(:mod:`trio_ws_events.pytest_plugin`) give you both without this import::
+
+    async with open_scripted_server() as server:
+        ws = WebSocket(server.url)
+        ...  # register the handlers of the app under test, ws.open(nursery)
+        conn = await server.accept()
+        await conn.send("hello")  # the server speaks...
+        assert await conn.receive() == "hello back"  # ...and hears what the client sent
+        await conn.close(4000, "bye")  # or conn.drop(): no close frame at all
+
+Everything listens on 127.0.0.1 and picks a free port by default.
+"""
+
+from __future__ import annotations
+
+from ._scripted import (
+    ClientClosed,
+    HandshakeRequest,
+    ProtocolViolation,
+    ScriptedConnection,
+    ScriptedServer,
+    open_scripted_server,
+)
+from ._server import open_echo_server, serve_echo
+
+__all__ = [
+    "ClientClosed",
+    "HandshakeRequest",
+    "ProtocolViolation",
+    "ScriptedConnection",
+    "ScriptedServer",
+    "open_echo_server",
+    "open_scripted_server",
+    "serve_echo",
+]
+
+# Tracebacks and generated docs name the public module, not the private one.
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type):
+        _obj.__module__ = __name__
+del _name, _obj
