@@ -60,7 +60,7 @@ logger = logging.getLogger("trio_ws_events")
 
 #: Payload bytes gathered into one ``send_all``: small messages share a system call,
 #: large ones are not copied into an ever larger buffer.
-COALESCE_BYTES: Final = 64 * 1024
+COALESCE_BYTES: Final = 256 * 1024
 #: After a completed close handshake, how long to wait for the server to close TCP first
 #: (RFC 6455 7.1.1 asks the client to let the server close), capped by ``close_timeout``.
 EOF_GRACE: Final = 2.0

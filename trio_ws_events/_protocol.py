@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import dataclasses
+import functools
 import os
 import struct
 import zlib
@@ -45,7 +46,7 @@ OP_PONG: Final = 0xA
 
 #: Payloads from this size on are written apart from their header instead of being copied
 #: once more behind it.
-SPLIT_PAYLOAD: Final = 16 * 1024
+SPLIT_PAYLOAD: Final = 256 * 1024
 
 #: A frame as handed to the socket: one piece of bytes, or its header and its payload apart.
 Wire = tuple[bytes] | tuple[bytes, bytes]
@@ -64,13 +65,18 @@ def _apply_mask_python(data: Buffer, mask: bytes) -> bytes:
     """XOR ``data`` with the 4-byte ``mask`` repeated: four strided ``translate`` calls."""
     if not data:
         return b""
+    tables = _xor_tables()
     buffer = bytearray(data)
     for offset in range(4):
-        buffer[offset::4] = buffer[offset::4].translate(_XOR_TABLES[mask[offset]])
+        buffer[offset::4] = buffer[offset::4].translate(tables[mask[offset]])
     return bytes(buffer)
 
 
-_XOR_TABLES = [bytes(value ^ key for value in range(256)) for key in range(256)]
+@functools.cache
+def _xor_tables() -> list[bytes]:
+    # Built on first use only: 64 KiB and a few milliseconds that the C helper never needs.
+    return [bytes(value ^ key for value in range(256)) for key in range(256)]
+
 
 apply_mask: Callable[[Buffer, bytes], bytes]
 try:
