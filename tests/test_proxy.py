@@ -328,14 +328,17 @@ async def test_proxy_that_cannot_reach_the_server(open_proxy: ProxyProcess) -> N
     with trio.socket.socket() as sock:
         await sock.bind(("127.0.0.1", 0))
         url = f"ws://127.0.0.1:{sock.getsockname()[1]}/"
-        with pytest.raises(ConnectError, match=r"closed the connection without answering CONNECT"):
+        # pproxy gives up on the onward connection by closing ours: with a FIN, or with a
+        # reset when our request is still unread. Both must read as the proxy's doing.
+        gave_up = r"(closed the connection|broke during the handshake: .*reset)"
+        with pytest.raises(ConnectError, match=gave_up):
             await connect(url, proxy=open_proxy.url("http"))
         # pproxy grants the SOCKS5 request at once and closes when it cannot connect onward;
         # a proxy that waits answers "connection refused" instead. Either way the proxy is named.
         socks = open_proxy.url("socks5")
-        with pytest.raises(ConnectError) as info:
+        with pytest.raises(ConnectError, match=gave_up) as info:
             await connect(url, proxy=socks)
-        assert f"{url} through proxy {socks} closed the connection" in str(info.value)
+        assert f"{url} through proxy {socks}" in str(info.value)
 
 
 async def test_cancel_while_waiting_for_the_proxy(raw_server: StartRawServer) -> None:

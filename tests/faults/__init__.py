@@ -1,0 +1,1 @@
+"""Fault injection: killed servers, resets, stalled readers, stalled handshakes and closes."""

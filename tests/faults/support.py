@@ -1,0 +1,116 @@
+"""Helpers of the fault tests: subprocess peers and one bounded run that checks every ending.
+
+:func:`run_case` is where the promises of issue 6 are checked for every case: the connection
+ends within ``limit`` seconds with exactly one terminal event, the task is gone from the
+nursery, the client's socket is closed (no file descriptor left behind), and every message
+handed to ``send()`` is either counted as written or listed in ``ws.unsent``, in order.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
+from pathlib import Path
+
+import trio
+from recorder import Recorder
+from trio.testing import wait_all_tasks_blocked
+
+from trio_ws_events import State, WebSocket
+
+__all__ = ["HERE", "Peer", "open_fds", "run_case", "start_peer"]
+
+HERE = Path(__file__).parent
+#: How long a subprocess peer may take to start and print its port.
+STARTUP_TIMEOUT = 15.0
+
+
+def open_fds() -> int:
+    """How many file descriptors this process has open."""
+    return len(os.listdir("/proc/self/fd"))
+
+
+class Peer:
+    """A server running in a subprocess, started by :func:`start_peer`.
+
+    Attributes:
+        process: the trio process, to kill.
+        url: ``ws://127.0.0.1:<port>/``.
+    """
+
+    def __init__(self, process: trio.Process, port: str) -> None:
+        self.process = process
+        self.url = f"ws://127.0.0.1:{port}/"
+
+    async def read_line(self) -> str:
+        """The next line the peer printed (empty at end of output)."""
+        assert self.process.stdout is not None
+        data = b""
+        with trio.fail_after(STARTUP_TIMEOUT):
+            while not data.endswith(b"\n"):
+                chunk = await self.process.stdout.receive_some(1)
+                if not chunk:
+                    break
+                data += chunk
+        return data.decode().strip()
+
+    async def kill(self) -> None:
+        """SIGKILL the peer and reap it."""
+        self.process.send_signal(signal.SIGKILL)
+        with trio.fail_after(5):
+            await self.process.wait()
+        assert self.process.returncode == -signal.SIGKILL
+
+
+async def start_peer(nursery: trio.Nursery, argv: Sequence[str]) -> Peer:
+    """Run ``python argv...`` in ``nursery`` (killed when it is cancelled); wait for its port."""
+    command = [sys.executable, *argv]
+    process: trio.Process = await nursery.start(
+        partial(trio.run_process, command, stdout=subprocess.PIPE, check=False)
+    )
+    peer = Peer(process, "")
+    port = await peer.read_line()
+    if not port.isdigit():
+        raise RuntimeError(f"{command} exited before printing its port (got {port!r})")
+    peer.url = f"ws://127.0.0.1:{port}/"
+    return peer
+
+
+async def run_case(
+    ws: WebSocket,
+    body: Callable[[WebSocket], Awaitable[None]] | None = None,
+    *,
+    limit: float,
+    before_fd_check: Callable[[], Awaitable[None]] | None = None,
+) -> Recorder:
+    """Open ``ws``, run ``body(ws)`` beside it, and check the ending (see the module docstring).
+
+    Args:
+        body: what the test does while the connection runs (sending, killing the peer).
+        limit: seconds from ``open()`` to the end of the checks.
+        before_fd_check: awaited before file descriptors are counted again, e.g. to let an
+            in-process server close its side.
+    """
+    rec = Recorder(ws)
+    fds = open_fds()
+    with trio.fail_after(limit):
+        async with trio.open_nursery() as nursery:
+            ws.open(nursery)
+            if body is not None:
+                await body(ws)
+            await ws.wait_closed()
+            await wait_all_tasks_blocked()
+            assert not nursery.child_tasks, nursery.child_tasks  # nothing left behind
+        if before_fd_check is not None:
+            await before_fd_check()
+    rec.assert_terminal_once()
+    assert ws.state is State.CLOSED
+    assert ws.close_code is not None
+    if rec.names[-1] == "error":
+        assert rec.error.unsent == ws.unsent
+    assert open_fds() <= fds, "the client's socket was not closed"
+    return rec
