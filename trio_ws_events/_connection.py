@@ -53,6 +53,7 @@ from ._typing import (
     OpenHandler,
 )
 from ._url import WebSocketURL
+from ._writer import Writer
 
 __all__ = ["Connection"]
 
@@ -105,6 +106,7 @@ class Connection:
         self._state = State.INITIAL
         self._outbox = Outbox()
         self._opened: Opened | None = None
+        self._writer: Writer | None = None
         self._protocol: ClientProtocol | None = None
         self._extensions: str | None = None
         self._close_code: int | None = None
@@ -238,11 +240,12 @@ class Connection:
 
     async def _session(self, opened: Opened) -> None:
         self._opened = opened
+        self._writer = Writer(opened.stream)
         self._set_state(State.OPEN)
         self._open_at = self._last_received = self._resumed_at = trio.current_time()
         logger.info("connected to %s", self._url.for_log)
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._send_loop, opened.stream)
+            nursery.start_soon(self._send_loop)
             if self._ping_interval is not None:
                 nursery.start_soon(self._keepalive_loop)
             with self._recv_scope:
@@ -389,7 +392,7 @@ class Connection:
 
     # ------------------------------------------------------------------ sending
 
-    async def _send_loop(self, stream: trio.abc.Stream) -> None:
+    async def _send_loop(self) -> None:
         outbox = self._outbox
         while True:
             await self._wake_sender.wait()
@@ -402,7 +405,7 @@ class Connection:
                 if not frames:
                     break
                 try:
-                    await self._write(stream, frames)
+                    await self._write(frames)
                 except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                     self._write_broken = True
                     self._lost(f"writing failed: {exc.__cause__ or exc}")
@@ -419,9 +422,11 @@ class Connection:
                         self._await_eof()
                     return
 
-    async def _write(self, stream: trio.abc.Stream, frames: list[Wire]) -> None:
+    async def _write(self, frames: list[Wire]) -> None:
         """Write ``frames`` in order: small ones gathered into one ``send_all``, large
         payloads on their own (no copy), and pongs due meanwhile slipped between frames."""
+        writer = self._writer
+        assert writer is not None
         pending: list[bytes] = []
         size = 0
         for frame in frames:
@@ -432,17 +437,17 @@ class Connection:
             for part in frame:
                 if len(part) >= COALESCE_BYTES:
                     if pending:
-                        await stream.send_all(b"".join(pending))
+                        await writer.send_all(b"".join(pending))
                         pending, size = [], 0
-                    await stream.send_all(part)
+                    await writer.send_all(part)
                 else:
                     pending.append(part)
                     size += len(part)
             if size >= COALESCE_BYTES:
-                await stream.send_all(b"".join(pending) if len(pending) > 1 else pending[0])
+                await writer.send_all(b"".join(pending) if len(pending) > 1 else pending[0])
                 pending, size = [], 0
         if pending:
-            await stream.send_all(b"".join(pending) if len(pending) > 1 else pending[0])
+            await writer.send_all(b"".join(pending) if len(pending) > 1 else pending[0])
 
     def _take_pongs(self) -> list[bytes]:
         protocol = self._protocol
@@ -559,7 +564,7 @@ class Connection:
                     frames = self._frame_batch()
                     if not frames:
                         break
-                    await self._write(stream, frames)
+                    await self._write(frames)
                     self._outbox.written()
                     if self._close_sent is not None:
                         self._close_written.set()
