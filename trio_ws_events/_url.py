@@ -12,6 +12,8 @@ import re
 from collections.abc import Callable
 from urllib.parse import quote, unquote, urldefrag, urljoin, urlsplit
 
+_WHITESPACE = re.compile(r"\s")
+
 __all__ = ["WebSocketURL", "parse_url", "redact"]
 
 _SCHEMES = {"ws": False, "wss": True, "http": False, "https": True}
@@ -118,7 +120,7 @@ def parse_url(url: object) -> WebSocketURL:
     def invalid(why: str) -> ValueError:
         return ValueError(f"invalid WebSocket URL {redact(url)!r}: {why}")
 
-    if any(c.isspace() for c in url):
+    if _WHITESPACE.search(url):
         raise invalid("it contains whitespace")
     try:
         parts = urlsplit(url)
