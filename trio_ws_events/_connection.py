@@ -12,6 +12,7 @@ which settles the state, lists unsent messages, and fires exactly one terminal e
 from __future__ import annotations
 
 import logging
+import math
 import os
 from typing import Any, Final
 
@@ -135,6 +136,9 @@ class Connection:
         self._error: WebSocketError | None = None  # the ending, when it is an error
         self._reraise: BaseException | None = None  # a handler's exception (rule 10)
         self._latency: float | None = None
+        self._keepalive_at: float | None = None  # when the sender next looks at keepalive
+        self._next_ping_at = math.inf
+        self._keepalive_pings: list[tuple[bytes, float]] = []  # unanswered: payload, sent at
         self._opened_at: float | None = None  # open() called
         self._open_at: float | None = None  # OPEN reached
         self._closed_at: float | None = None
@@ -245,9 +249,9 @@ class Connection:
         self._open_at = self._last_received = self._resumed_at = trio.current_time()
         logger.info("connected to %s", self._url.for_log)
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._send_loop)
             if self._ping_interval is not None:
-                nursery.start_soon(self._keepalive_loop)
+                self._keepalive_at = self._next_ping_at = self._open_at + self._ping_interval
+            nursery.start_soon(self._send_loop)
             with self._recv_scope:
                 await self._dispatch(self.on_open, ())
                 self._ready.set()
@@ -395,7 +399,15 @@ class Connection:
     async def _send_loop(self) -> None:
         outbox = self._outbox
         while True:
-            await self._wake_sender.wait()
+            at = self._keepalive_at
+            if at is None:
+                await self._wake_sender.wait()
+            else:
+                with trio.move_on_at(at):
+                    await self._wake_sender.wait()
+                now = trio.current_time()
+                if now >= at:
+                    self._keepalive_at = self._keepalive_tick(now)
             self._wake_sender = trio.Event()
             # A cancellation already pending must land here, before a batch is taken: once
             # send_all has started, a cancelled write leaves frame boundaries unknown.
@@ -498,32 +510,47 @@ class Connection:
 
     # ------------------------------------------------------------------ keepalive
 
-    async def _keepalive_loop(self) -> None:
-        assert self._ping_interval is not None
-        while True:
-            await trio.sleep(self._ping_interval)
-            if self._close_request is not None or self._peer_close is not None:
-                return
-            sent_at = trio.current_time()
-            payload = os.urandom(4)
-            done = self._send_ping(payload, sent_at)
-            if self._ping_timeout is None:
-                continue
-            while not done.is_set():
-                # Frames of any kind prove the peer alive; time spent in our own handlers
-                # (when we are not reading) is not the peer's fault.
-                since = max(sent_at, self._resumed_at, self._last_received or 0.0)
-                if self._in_handler:
-                    since = trio.current_time()
-                deadline = since + self._ping_timeout
-                if trio.current_time() >= deadline and not self._in_handler:
+    def _keepalive_tick(self, now: float) -> float | None:
+        """Advance the keepalive schedule at ``now``; when to look next, or ``None`` to stop.
+
+        No task of its own: the sender calls it when its wait reaches the time returned.
+        A ping goes out every ``ping_interval``; each must be followed, within
+        ``ping_timeout``, by its pong or by any other frame.
+        """
+        interval = self._ping_interval
+        if interval is None or self._close_request is not None or self._peer_close is not None:
+            return None
+        timeout = self._ping_timeout
+        last = self._last_received or 0.0
+        pending: list[tuple[bytes, float]] = []
+        for payload, sent_at in self._keepalive_pings:
+            if payload in self._awaiting_pong and last <= sent_at:
+                pending.append((payload, sent_at))
+            else:
+                self._awaiting_pong.pop(payload, None)  # answered, or a later frame did
+        next_look = self._next_ping_at
+        if pending and timeout is not None:
+            if self._in_handler:
+                # We are not reading: our own handler's pause is not the peer's silence.
+                deadline = now + timeout
+            else:
+                deadline = max(pending[0][1], self._resumed_at) + timeout
+                if now >= deadline:
                     self._keepalive_failed()
-                    return
-                with trio.move_on_at(deadline):
-                    await done.wait()
-                if (self._last_received or 0.0) > sent_at:
-                    break
-            self._awaiting_pong.pop(payload, None)  # answered, or made moot by other frames
+                    return None
+            next_look = min(next_look, deadline)
+        if now >= self._next_ping_at:
+            payload = os.urandom(4)
+            self._send_ping(payload, now)
+            if timeout is None:
+                self._awaiting_pong.pop(payload, None)  # nothing waits for it
+            else:
+                pending.append((payload, now))
+                next_look = min(next_look, now + timeout)
+            self._next_ping_at = now + interval
+            next_look = min(next_look, self._next_ping_at)
+        self._keepalive_pings = pending
+        return next_look
 
     def _send_ping(self, payload: bytes, sent_at: float) -> trio.Event:
         done = trio.Event()
@@ -573,7 +600,7 @@ class Connection:
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
         finally:
-            await trio.aclose_forcefully(stream)
+            await _close(stream)
 
     async def _read_close_reply(self, stream: trio.abc.Stream) -> None:
         protocol = self._protocol
@@ -588,7 +615,7 @@ class Connection:
     async def _finish(self) -> None:
         """Close the socket, settle the state and the accounting, fire the terminal event."""
         if self._opened is not None:
-            await trio.aclose_forcefully(self._opened.stream)
+            await _close(self._opened.stream)
         error = self._error
         if error is None and self._peer_close is None:
             # Cancelled before any close handshake completed.
@@ -651,6 +678,15 @@ class Connection:
                     await result
         finally:
             self._done.set()
+
+
+async def _close(stream: trio.abc.Stream) -> None:
+    """Close ``stream`` at once. A plain socket closes without a checkpoint: this runs at the
+    very end of the connection's task, where one more scheduler tick buys nothing."""
+    if isinstance(stream, trio.SocketStream):
+        stream.socket.close()
+    else:
+        await trio.aclose_forcefully(stream)
 
 
 def _truncate_reason(reason: str) -> str:

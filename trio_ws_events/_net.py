@@ -7,6 +7,8 @@ checking, SNI. A verification failure names the host and what was wrong with its
 from __future__ import annotations
 
 import functools
+import ipaddress
+import socket
 import ssl
 
 import trio
@@ -35,9 +37,33 @@ async def open_tcp(host: str, port: int, what: str, shown: str) -> trio.SocketSt
         ConnectError: the connection failed (refused, DNS, unreachable).
     """
     try:
-        return await trio.open_tcp_stream(host, port)
+        family = _literal_family(host)
+        if family is None:
+            return await trio.open_tcp_stream(host, port)
+        return await _connect_literal(family, host, port)
     except OSError as exc:
         raise ConnectError(f"cannot connect to {what}{shown}: {describe(exc)}", url=shown) from exc
+
+
+def _literal_family(host: str) -> socket.AddressFamily | None:
+    """The address family of an IP literal, ``None`` for a name to resolve."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    return socket.AF_INET6 if address.version == 6 else socket.AF_INET
+
+
+async def _connect_literal(family: socket.AddressFamily, host: str, port: int) -> trio.SocketStream:
+    # An IP literal has one address: no resolution and no happy-eyeballs race to run, so
+    # no nursery and no task per attempt (what open_tcp_stream spends on a single address).
+    sock = trio.socket.socket(family, socket.SOCK_STREAM)
+    try:
+        await sock.connect((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return trio.SocketStream(sock)
 
 
 async def start_tls(
