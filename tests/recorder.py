@@ -1,12 +1,22 @@
-"""A handler set that records every event a WebSocket fires, for assertions on order."""
+"""Helpers shared by the client's tests: an event recorder and a run-until-the-end helper."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import trio
+
 from trio_ws_events import WebSocket, WebSocketError
 
-__all__ = ["Recorder"]
+__all__ = ["Recorder", "run_to_end"]
+
+
+async def run_to_end(ws: WebSocket, limit: float = 20) -> None:
+    """Open ``ws`` in a nursery of its own and wait for the terminal event, within ``limit``."""
+    with trio.fail_after(limit):
+        async with trio.open_nursery() as nursery:
+            ws.open(nursery)
+            await ws.wait_closed()
 
 
 class Recorder:

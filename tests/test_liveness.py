@@ -13,7 +13,7 @@ import pytest
 import trio
 from conftest import StartRawServer, StartWebSocketsServer, _read_line
 from peers.raw_server import Opcode, RawConnection
-from recorder import Recorder
+from recorder import Recorder, run_to_end
 
 from trio_ws_events import (
     InvalidStateError,
@@ -24,14 +24,6 @@ from trio_ws_events import (
 )
 
 PEERS = Path(__file__).parent / "peers"
-
-
-async def run_to_end(ws: WebSocket, limit: float = 20) -> None:
-    """Open ``ws`` in a nursery of its own and wait for the terminal event."""
-    with trio.fail_after(limit):
-        async with trio.open_nursery() as nursery:
-            ws.open(nursery)
-            await ws.wait_closed()
 
 
 async def answer_pings(conn: RawConnection, until_close: bool = True) -> tuple[int | None, str]:

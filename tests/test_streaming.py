@@ -5,20 +5,11 @@ from __future__ import annotations
 import os
 import tracemalloc
 
-import trio
 from conftest import StartRawServer
 from peers.raw_server import Opcode, RawConnection, build_frame
-from recorder import Recorder
+from recorder import Recorder, run_to_end
 
 from trio_ws_events import Frame, MessageTooBig, ProtocolError, WebSocket
-
-
-async def run_to_end(ws: WebSocket, limit: float = 20) -> None:
-    """Open ``ws`` in a nursery of its own and wait for the terminal event."""
-    with trio.fail_after(limit):
-        async with trio.open_nursery() as nursery:
-            ws.open(nursery)
-            await ws.wait_closed()
 
 
 def fragments(opcode: int, payload: bytes, size: int) -> bytes:

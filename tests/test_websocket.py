@@ -9,7 +9,7 @@ import pytest
 import trio
 from conftest import StartRawServer, StartWebSocketsServer
 from peers.raw_server import Opcode, RawConnection, build_frame, close_payload
-from recorder import Recorder
+from recorder import Recorder, run_to_end
 
 from trio_ws_events import (
     CloseTimeout,
@@ -24,15 +24,6 @@ from trio_ws_events import (
     WebSocket,
     WebSocketError,
 )
-
-
-async def run_to_end(ws: WebSocket, limit: float = 10) -> None:
-    """Open ``ws`` in a nursery of its own and wait for the terminal event."""
-    with trio.fail_after(limit):
-        async with trio.open_nursery() as nursery:
-            ws.open(nursery)
-            await ws.wait_closed()
-
 
 # ---------------------------------------------------------------- the walkthrough, rule 1
 
