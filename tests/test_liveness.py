@@ -308,3 +308,31 @@ async def test_send_wait_big_message_waits_for_empty_buffer(raw_server: StartRaw
             await ws.send_wait(b"b" * 5000)
         assert ws.buffered_amount == 0
     await server.wait_finished()
+
+
+async def test_silent_peer_detected_while_a_write_is_blocked(raw_server: StartRawServer) -> None:
+    """A peer that stops reading and answering is detected even while our sender is stuck."""
+
+    async def script(conn: RawConnection) -> None:
+        await conn.accept_handshake()
+        await trio.sleep(5)  # reads nothing, answers nothing: a vanished peer
+        await conn.drop()
+
+    server = await raw_server(script)
+    ws = WebSocket(
+        server.url,
+        ping_interval=0.2,
+        ping_timeout=0.2,
+        close_timeout=0.2,
+        compression=None,
+        max_buffered_amount=64 * 2**20,
+    )
+    rec = Recorder(ws)
+    # Far more than the kernel buffers hold: the sender blocks in its write.
+    ws.on_open += lambda ws: ws.send(b"u" * (32 * 2**20))
+    start = trio.current_time()
+    await run_to_end(ws, limit=4)
+    elapsed = trio.current_time() - start
+    assert isinstance(rec.error, KeepaliveTimeout)
+    assert elapsed < 0.2 + 0.2 + 0.2 + 1.0, elapsed
+    assert ws.unsent == (b"u" * (32 * 2**20),)

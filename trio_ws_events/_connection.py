@@ -136,7 +136,6 @@ class Connection:
         self._error: WebSocketError | None = None  # the ending, when it is an error
         self._reraise: BaseException | None = None  # a handler's exception (rule 10)
         self._latency: float | None = None
-        self._keepalive_at: float | None = None  # when the sender next looks at keepalive
         self._next_ping_at = math.inf
         self._keepalive_pings: list[tuple[bytes, float]] = []  # unanswered: payload, sent at
         self._opened_at: float | None = None  # open() called
@@ -249,9 +248,12 @@ class Connection:
         self._open_at = self._last_received = self._resumed_at = trio.current_time()
         logger.info("connected to %s", self._url.for_log)
         async with trio.open_nursery() as nursery:
-            if self._ping_interval is not None:
-                self._keepalive_at = self._next_ping_at = self._open_at + self._ping_interval
             nursery.start_soon(self._send_loop)
+            if self._ping_interval is not None:
+                # A task of its own, not a deadline on the sender's wait: the sender may be
+                # stuck in a write to a vanished peer, which is when keepalive matters most.
+                self._next_ping_at = self._open_at + self._ping_interval
+                nursery.start_soon(self._keepalive_loop)
             with self._recv_scope:
                 await self._dispatch(self.on_open, ())
                 self._ready.set()
@@ -399,15 +401,7 @@ class Connection:
     async def _send_loop(self) -> None:
         outbox = self._outbox
         while True:
-            at = self._keepalive_at
-            if at is None:
-                await self._wake_sender.wait()
-            else:
-                with trio.move_on_at(at):
-                    await self._wake_sender.wait()
-                now = trio.current_time()
-                if now >= at:
-                    self._keepalive_at = self._keepalive_tick(now)
+            await self._wake_sender.wait()
             self._wake_sender = trio.Event()
             # A cancellation already pending must land here, before a batch is taken: once
             # send_all has started, a cancelled write leaves frame boundaries unknown.
@@ -510,10 +504,15 @@ class Connection:
 
     # ------------------------------------------------------------------ keepalive
 
+    async def _keepalive_loop(self) -> None:
+        at: float | None = self._next_ping_at
+        while at is not None:
+            await trio.sleep_until(at)
+            at = self._keepalive_tick(trio.current_time())
+
     def _keepalive_tick(self, now: float) -> float | None:
         """Advance the keepalive schedule at ``now``; when to look next, or ``None`` to stop.
 
-        No task of its own: the sender calls it when its wait reaches the time returned.
         A ping goes out every ``ping_interval``; each must be followed, within
         ``ping_timeout``, by its pong or by any other frame.
         """
