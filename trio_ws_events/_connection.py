@@ -32,7 +32,7 @@ from ._errors import (
     WebSocketError,
 )
 from ._events import Frame
-from ._handlers import EventHook, EventSlot
+from ._handlers import EventHook, EventSlot, run_handlers
 from ._outbox import Outbox
 from ._protocol import (
     BinaryMessage,
@@ -671,10 +671,7 @@ class Connection:
 
     async def _run_terminal(self, hook: EventHook[Any], args: tuple[Any, ...]) -> None:
         try:
-            for handler in hook._handlers:
-                result = handler(self, *args)
-                if result is not None and hasattr(result, "__await__"):
-                    await result
+            await run_handlers(hook._handlers, self, *args)
         finally:
             self._done.set()
 

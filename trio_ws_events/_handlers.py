@@ -69,7 +69,8 @@ class EventHook(Generic[H]):
 async def run_handlers(handlers: list[Callable[..., object]], *args: object) -> None:
     """Call each handler in order with ``args``, awaiting the ones that return an awaitable.
 
-    Exceptions propagate to the caller, which turns them into a 1011 close.
+    Exceptions propagate to the caller. The terminal events use it as it is; the other
+    events are dispatched inline by the connection, which also tracks time spent awaiting.
     """
     for handler in handlers:
         result = handler(*args)
