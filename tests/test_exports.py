@@ -16,6 +16,7 @@ def test_public_names() -> None:
         "Frame",
         "HandlerError",
         "HandshakeRejected",
+        "HandshakeRequest",
         "InvalidStateError",
         "KeepaliveTimeout",
         "MessageTooBig",

@@ -315,7 +315,7 @@ def test_rejection_snapshot_before_the_body_ends() -> None:
         ({"max_redirects": True}, TypeError, "must be an int"),
         ({"max_redirects": 2.0}, TypeError, "must be an int"),
         ({"proxy": 3128}, TypeError, "proxy must be a str"),
-        ({"proxy": "ftp://p:21"}, ValueError, "use http://, socks5:// or socks5h://"),
+        ({"proxy": "ftp://p:21"}, ValueError, "use http://, https://, socks5:// or socks5h://"),
         ({"extensions": "a\r\nb"}, ValueError, "line break"),
     ],
 )

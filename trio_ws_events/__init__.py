@@ -28,6 +28,7 @@ from ._errors import (
 )
 from ._events import Frame, Stats
 from ._handlers import EventHook
+from ._hook import HandshakeRequest
 from ._state import State
 from ._version import __version__
 from ._websocket import WebSocket
@@ -41,6 +42,7 @@ __all__ = [
     "Frame",
     "HandlerError",
     "HandshakeRejected",
+    "HandshakeRequest",
     "InvalidStateError",
     "KeepaliveTimeout",
     "MessageTooBig",

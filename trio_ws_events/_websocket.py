@@ -15,6 +15,7 @@ from ._connect import DEFAULT, ConnectOptions, Default
 from ._connection import Connection
 from ._errors import InvalidStateError, SendBufferFull
 from ._events import Stats
+from ._hook import HandshakeHook
 from ._outbox import payload_size as _payload_size
 from ._state import State
 from ._typing import HeadersLike
@@ -108,6 +109,14 @@ class WebSocket(Connection):
             connection with :class:`KeepaliveTimeout` (1011); ``None`` never gives up.
         max_buffered_amount: the most payload bytes :meth:`send` may queue before it raises
             :class:`SendBufferFull`.
+        handshake_hook: called with a :class:`HandshakeRequest` before each upgrade request
+            is sent (the first and one per redirect), to change its headers in place; sync
+            or async, within ``connect_timeout``. Its exception ends the attempt with a
+            :class:`ConnectError` whose ``__cause__`` it is.
+        proxy_ssl_context: the TLS context for an ``https://`` proxy; the default verifies
+            the proxy's certificate with the system's trust store.
+        server_hostname: for ``wss://``, the name sent as SNI and checked against the
+            server's certificate, instead of the URL's host (the ``Host`` header keeps it).
 
     Raises:
         ValueError: the URL or an option is invalid; the message says what is allowed.
@@ -133,6 +142,9 @@ class WebSocket(Connection):
         ping_interval: float | None = 20.0,
         ping_timeout: float | None = 20.0,
         max_buffered_amount: int = 16 * 2**20,
+        handshake_hook: HandshakeHook | None = None,
+        proxy_ssl_context: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
     ) -> None:
         self._url = parse_url(url)
         self._shown_url = str(self._url)
@@ -161,6 +173,9 @@ class WebSocket(Connection):
             proxy=proxy,
             max_redirects=max_redirects,
             extensions=self._extension_offer,
+            handshake_hook=handshake_hook,
+            proxy_ssl_context=proxy_ssl_context,
+            server_hostname=server_hostname,
         )
         self._init_connection()
 
@@ -168,7 +183,10 @@ class WebSocket(Connection):
 
     @property
     def url(self) -> str:
-        """The URL, normalised to ``ws://`` or ``wss://``, without credentials."""
+        """The URL, normalised to ``ws://`` or ``wss://``, without credentials.
+
+        The query string is kept (``repr(ws)`` and log records above DEBUG show ``?...``).
+        """
         return self._shown_url
 
     @property
@@ -253,7 +271,8 @@ class WebSocket(Connection):
         return self._last_received
 
     def __repr__(self) -> str:
-        return f"<WebSocket {self._shown_url} {self._state.name}>"
+        # Without the query string: reprs end up in logs, and queries often carry tokens.
+        return f"<WebSocket {self._url.for_log} {self._state.name}>"
 
     # ------------------------------------------------------------------ public methods
 
