@@ -7,6 +7,9 @@ import logging
 
 import pytest
 import trio
+from conftest import StartRawServer
+from peers.raw_server import RawConnection
+from recorder import Recorder, run_to_end
 
 from trio_ws_events import WebSocket, WebSocketError
 from trio_ws_events.pytest_plugin import ScriptedServerFactory
@@ -151,3 +154,53 @@ async def test_handler_exception_text_stays_at_debug(
     above_debug = _texts([r for r in caplog.records if r.levelno > logging.DEBUG])
     assert any("HandlerError (close code 1011)" in text for text in above_debug), above_debug
     assert not any(PAYLOADS[2] in text for text in above_debug), above_debug
+
+
+async def test_query_string_is_shown_where_the_docs_say(
+    raw_server: StartRawServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ws.url and errors keep the query; repr and every log record but the error's do not."""
+    caplog.set_level(logging.DEBUG, logger="trio_ws_events")
+    token = "SECRET-TOKEN-31"
+
+    async def script(conn: RawConnection) -> None:
+        if conn.path.startswith("/start"):
+            await conn.reject(302, headers=[("Location", f"/feed?token={token}-2")])
+        else:
+            await conn.reject(403, b"no")
+
+    server = await raw_server(script)
+    ws = WebSocket(f"{server.url}start?token={token}")
+    assert f"?token={token}" in ws.url
+    assert token not in repr(ws)
+    assert "/start?..." in repr(ws)
+    rec = Recorder(ws)
+    await run_to_end(ws)
+    error = rec.error
+    assert token in str(error)
+    assert token in (error.url or "")
+    for record in caplog.records:
+        quotes_error = record.levelno == logging.DEBUG and str(error) in record.getMessage()
+        assert (token in record.getMessage()) == quotes_error, record.getMessage()
+    assert any("/feed?..." in text for text in _texts(caplog.records))
+    assert token not in repr(ws)
+
+
+@pytest.mark.parametrize("level", [logging.DEBUG, logging.INFO, logging.WARNING])
+async def test_query_string_at_each_level(
+    raw_server: StartRawServer, caplog: pytest.LogCaptureFixture, level: int
+) -> None:
+    """At INFO and WARNING no record shows the query; at DEBUG only the error's message."""
+    caplog.set_level(level, logger="trio_ws_events")
+
+    async def script(conn: RawConnection) -> None:
+        await conn.reject(401, b"")
+
+    server = await raw_server(script)
+    ws = WebSocket(server.url + "q?key=QUERY-SECRET-8")  # no on_error: a WARNING
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            ws.open(nursery)
+    leaked = [text for text in _texts(caplog.records) if "QUERY-SECRET-8" in text]
+    assert caplog.records
+    assert len(leaked) == (1 if level == logging.DEBUG else 0), leaked
