@@ -96,7 +96,7 @@ async def start_tls(
     Raises:
         ConnectError: the handshake failed; certificate problems name the host.
     """
-    who = host if peer == "server" else f"{peer} ({host})"
+    who = host if peer == "server" else peer  # a proxy's URL names its host already
     try:
         tls = trio.SSLStream(
             stream, context or default_ssl_context(), server_hostname=host, https_compatible=True

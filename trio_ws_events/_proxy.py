@@ -1,8 +1,9 @@
 """Proxies: parsing proxy URLs, choosing one from the environment as curl does, opening tunnels.
 
-An HTTP proxy is asked for a tunnel with ``CONNECT host:port`` (h11 reads its answer); a SOCKS5
-proxy is driven by python-socks. Either way the result is a plain byte stream to the server,
-over which TLS (for ``wss://``) and the WebSocket handshake then run.
+An HTTP proxy is asked for a tunnel with ``CONNECT host:port`` (h11 reads its answer), over TLS
+to the proxy itself for an ``https://`` one; a SOCKS5 proxy is driven by python-socks. Either
+way the result is a byte stream to the server, over which TLS (for ``wss://``) and the
+WebSocket handshake then run.
 
 Environment (read at each connection attempt, only when ``proxy`` was left out):
 
@@ -66,9 +67,10 @@ class ProxyURL:
     Built by :func:`parse_proxy_url`.
 
     Attributes:
-        scheme: ``"http"``, ``"socks5"`` or ``"socks5h"``.
+        scheme: ``"http"``, ``"https"``, ``"socks5"`` or ``"socks5h"``.
         host: the proxy's host name or IP address (no brackets).
-        port: its port, 1080 when the URL has none (as in curl).
+        port: its port; when the URL has none, 443 for ``https`` and 1080 for the others
+            (as in curl).
         credentials: ``(user, password)`` from the URL, unescaped, or ``None``.
     """
 

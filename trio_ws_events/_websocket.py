@@ -98,8 +98,9 @@ class WebSocket(Connection):
         origin: the ``Origin`` header to send, if any.
         user_agent: the ``User-Agent`` header; by default ``trio-ws-events/<version>``,
             ``None`` sends none.
-        proxy: ``http://[user:pass@]host:port`` or ``socks5://...``; by default the standard
-            proxy environment variables are honoured as curl does; ``None`` connects directly.
+        proxy: ``http://[user:pass@]host:port``, ``https://...`` (TLS to the proxy) or
+            ``socks5://...``; by default the standard proxy environment variables are honoured
+            as curl does; ``None`` connects directly.
         max_redirects: how many 301/302/303/307/308 answers to the handshake to follow.
         compression: ``"deflate"`` (the default) offers permessage-deflate; ``None`` does not.
         max_fragment_size: when set, outgoing messages longer than this many bytes go out as
