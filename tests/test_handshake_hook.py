@@ -30,7 +30,7 @@ def closing_on_open(url: str, **options: object) -> tuple[WebSocket, Recorder]:
 
 
 def test_handshake_request_edits_headers_by_name() -> None:
-    """get/set/remove_header ignore case; set replaces every copy; repr hides the values."""
+    """get/set/remove_header ignore case; set replaces every copy; repr hides values."""
     request = HandshakeRequest("ws://h/", [("X-A", "1"), ("x-a", "2"), ("Cookie", "c=s3cr")], 0)
     assert request.get_header("x-A") == "1"
     request.set_header("X-A", "3")
@@ -40,6 +40,8 @@ def test_handshake_request_edits_headers_by_name() -> None:
     assert request.headers == [("X-A", "3")]
     assert request.get_header("cookie") is None
     assert "s3cr" not in repr(HandshakeRequest("ws://h/", [("Cookie", "c=s3cr")], 0))
+    with pytest.raises(AttributeError):
+        request.url = "ws://elsewhere/"  # type: ignore[misc]
 
 
 async def test_hook_sets_a_fresh_token_for_each_request(raw_server: StartRawServer) -> None:

@@ -1,5 +1,8 @@
 """Opening a connection: TCP or a proxy tunnel, TLS for ``wss://``, the upgrade, redirects.
 
+Each request (the first, and one per redirect followed) is built, shown to the
+``handshake_hook`` if there is one, and only then given a socket.
+
 Every failure leaves :func:`open_connection` as a :class:`~trio_ws_events.ConnectError` (or
 its subclass :class:`~trio_ws_events.HandshakeRejected`) whose message names the URL without
 credentials; no trio, ssl, h11 or python-socks exception escapes, and the socket is closed on

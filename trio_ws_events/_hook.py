@@ -22,19 +22,28 @@ class HandshakeRequest:
     as ``headers=`` is at construction.
 
     Attributes:
-        url: the URL this request goes to, without credentials, query included.
-        redirects: how many redirects were followed before this request (0 for the first).
-        headers: the other request headers as ``(name, value)`` pairs, in order: ``Origin``,
-            ``User-Agent``, ``Authorization`` (from the URL's credentials) and yours, after
-            the credentials of ``headers=`` were dropped for another origin.
+        headers: the request headers other than the handshake's own, as ``(name, value)``
+            pairs in order: ``Origin``, ``User-Agent``, ``Authorization`` (from the URL's
+            credentials) and yours, after the credentials of ``headers=`` were dropped for
+            another origin. Change it in place (or assign a new list).
     """
 
-    __slots__ = ("headers", "redirects", "url")
+    __slots__ = ("_redirects", "_url", "headers")
 
     def __init__(self, url: str, headers: list[tuple[str, str]], redirects: int) -> None:
-        self.url = url
+        self._url = url
+        self._redirects = redirects
         self.headers = headers
-        self.redirects = redirects
+
+    @property
+    def url(self) -> str:
+        """The URL this request goes to, without credentials, query included."""
+        return self._url
+
+    @property
+    def redirects(self) -> int:
+        """How many redirects were followed before this request (0 for the first)."""
+        return self._redirects
 
     def get_header(self, name: str) -> str | None:
         """The value of the first header called ``name`` (any case), or ``None``."""
