@@ -18,6 +18,7 @@ def test_public_names() -> None:
         "HandshakeRejected",
         "InvalidStateError",
         "KeepaliveTimeout",
+        "MessageIterator",
         "MessageTooBig",
         "ProtocolError",
         "SendBufferFull",

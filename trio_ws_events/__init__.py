@@ -28,6 +28,7 @@ from ._errors import (
 )
 from ._events import Frame, Stats
 from ._handlers import EventHook
+from ._iterate import MessageIterator
 from ._state import State
 from ._version import __version__
 from ._websocket import WebSocket
@@ -43,6 +44,7 @@ __all__ = [
     "HandshakeRejected",
     "InvalidStateError",
     "KeepaliveTimeout",
+    "MessageIterator",
     "MessageTooBig",
     "ProtocolError",
     "SendBufferFull",

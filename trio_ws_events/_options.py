@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import logging
 import re
 import ssl
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from ._proxy import ProxyURL, parse_proxy_url
-from ._typing import HeadersLike
+from ._typing import HeadersLike, LoggerLike
 
-__all__ = ["DEFAULT", "RESERVED_HEADERS", "ConnectOptions", "Default"]
+__all__ = ["DEFAULT", "RESERVED_HEADERS", "ConnectOptions", "Default", "check_logger"]
 
 
 class Default(enum.Enum):
@@ -23,6 +24,9 @@ class Default(enum.Enum):
     def __repr__(self) -> str:
         return "DEFAULT"
 
+
+#: The logger of the library, used when no ``logger=`` is given.
+LIBRARY_LOGGER: Final = logging.getLogger("trio_ws_events")
 
 #: For options where ``None`` has a meaning of its own (``proxy=None``: no proxy at all).
 DEFAULT: Final = Default.DEFAULT
@@ -61,6 +65,7 @@ class ConnectOptions:
         proxy: a parsed proxy URL, :data:`DEFAULT` to read the environment, ``None`` for none.
         max_redirects: how many redirects to follow.
         extensions: the raw ``Sec-WebSocket-Extensions`` offer, or ``None`` to offer none.
+        logger: where the records of connecting go (the connection's ``logger=``).
     """
 
     protocols: tuple[str, ...] = ()
@@ -71,6 +76,7 @@ class ConnectOptions:
     proxy: ProxyURL | Default | None = DEFAULT
     max_redirects: int = 10
     extensions: str | None = None
+    logger: LoggerLike = LIBRARY_LOGGER
 
     @classmethod
     def build(
@@ -84,6 +90,7 @@ class ConnectOptions:
         proxy: str | Default | None = DEFAULT,
         max_redirects: int = 10,
         extensions: str | None = None,
+        logger: LoggerLike | None = None,
     ) -> ConnectOptions:
         """Check the user's options and freeze them.
 
@@ -118,6 +125,7 @@ class ConnectOptions:
             proxy=_check_proxy(proxy),
             max_redirects=_check_max_redirects(max_redirects),
             extensions=extensions or None,
+            logger=check_logger(logger),
         )
 
 
@@ -190,3 +198,15 @@ def _check_max_redirects(value: object) -> int:
     if value < 0:
         raise ValueError(f"max_redirects must be 0 or more, got {value}")
     return value
+
+
+def check_logger(logger: object) -> LoggerLike:
+    """``logger=`` checked: a logger or adapter as given, ``None`` for ``trio_ws_events``."""
+    if logger is None:
+        return LIBRARY_LOGGER
+    if not isinstance(logger, logging.Logger | logging.LoggerAdapter):
+        raise TypeError(
+            "logger must be a logging.Logger, a logging.LoggerAdapter or None, "
+            f"got {type(logger).__name__}"
+        )
+    return logger
