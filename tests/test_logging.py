@@ -7,8 +7,10 @@ import logging
 
 import pytest
 import trio
+from conftest import StartRawServer
+from peers.raw_server import RawConnection
 
-from trio_ws_events import WebSocket, WebSocketError
+from trio_ws_events import ConnectionLost, WebSocket, WebSocketError
 from trio_ws_events.pytest_plugin import ScriptedServerFactory
 
 TIMEOUT = 10.0
@@ -216,3 +218,25 @@ def test_logger_option_refuses_other_types(bad: object) -> None:
     expected = r"logger must be a logging\.Logger, a logging\.LoggerAdapter or None, got "
     with pytest.raises(TypeError, match=expected):
         WebSocket("ws://127.0.0.1:1/", logger=bad)  # type: ignore[arg-type]
+
+
+async def test_error_heard_by_async_for_is_not_a_warning(
+    raw_server: StartRawServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With no on_error handler but a live `async for`, which raises it, the end is INFO."""
+    caplog.set_level(logging.INFO, logger="trio_ws_events")
+
+    async def script(conn: RawConnection) -> None:
+        await conn.accept_handshake()
+        await conn.drop()
+
+    server = await raw_server(script)
+    ws = WebSocket(server.url)
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            ws.open(nursery)
+            with pytest.raises(ConnectionLost):
+                async for _ in ws:
+                    pass
+    ended = [r for r in caplog.records if "ended: ConnectionLost" in r.getMessage()]
+    assert [r.levelno for r in ended] == [logging.INFO]

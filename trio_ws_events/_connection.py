@@ -342,6 +342,10 @@ class Connection:
                 self._handler_failed(hook, handler, exc)
                 return
 
+    def _iterating(self) -> bool:
+        """Whether an ``async for`` over this connection is live (it will raise the error)."""
+        return self._feed is not None and self._feed.live
+
     async def _to_iterator(self, message: str | bytes) -> None:
         """Hand ``message`` to the live ``async for``, waiting until its loop takes it."""
         feed = self._feed
@@ -692,8 +696,9 @@ class Connection:
             # Above DEBUG, only the kind of error and the code: messages may quote payloads
             # (a handler's exception text) and URLs their query strings.
             level = logging.INFO
-            if not self.on_error and self._nursery_cm is None:
-                # Nobody will hear of it otherwise: async with raises it, open() does not.
+            if not self.on_error and self._nursery_cm is None and not self._iterating():
+                # Nobody will hear of it otherwise: async with and `async for` raise it,
+                # open() does not.
                 level = logging.WARNING
             self._logger.log(
                 level,

@@ -63,6 +63,8 @@ class MessageIterator:
     exception) or closed with :meth:`aclose`, it yields nothing more, and later messages go
     to the handlers only; a new ``async for`` then starts a new one. While it exists, the
     connection waits for it to take each message, so keep it only as long as you iterate.
+    (A dropped iterator is noticed when it is freed, at once on CPython; elsewhere, or to be
+    explicit, call :meth:`aclose`.)
     """
 
     __slots__ = ("__weakref__", "_busy", "_closed", "_receive", "_ws")
