@@ -324,3 +324,20 @@ async def test_slow_loop_slows_the_server_in_bounded_memory(raw_server: StartRaw
     # Held while the loop sleeps: one message for the loop and one read's worth, not the
     # megabytes the server tried to send.
     assert peak < 2 * 1024 * 1024, f"peak {peak} bytes while the loop was stalled"
+
+
+async def test_slow_loop_is_not_blamed_on_the_server_by_keepalive(echo_url: str) -> None:
+    """While the reader waits for the loop, unanswered keepalive pings do not end it."""
+    received: list[str | bytes] = []
+    with trio.fail_after(TIMEOUT):
+        async with WebSocket(echo_url, ping_interval=0.05, ping_timeout=0.2) as ws:
+            ws.send("first")
+            ws.send("second")
+            async for message in ws:
+                received.append(message)
+                if message == "first":
+                    await trio.sleep(1.0)  # five ping_timeouts without reading
+                else:
+                    ws.close()
+    assert received == ["first", "second"]
+    assert ws.close_code == 1000
