@@ -341,3 +341,18 @@ async def test_slow_loop_is_not_blamed_on_the_server_by_keepalive(echo_url: str)
                     ws.close()
     assert received == ["first", "second"]
     assert ws.close_code == 1000
+
+
+async def test_exception_out_of_the_loop_lets_a_new_loop_start(echo_url: str) -> None:
+    """An exception that leaves the loop drops its iterator: a new `async for` may start."""
+    with trio.fail_after(TIMEOUT):
+        async with WebSocket(echo_url) as ws:
+            ws.send("a")
+            with pytest.raises(RuntimeError, match="stop"):
+                async for _ in ws:
+                    raise RuntimeError("stop")
+            assert ws.is_open
+            ws.send("b")
+            async for message in ws:
+                assert message == "b"
+                break
