@@ -32,6 +32,13 @@ _SNIPPET = re.compile(r'^--8<-- "(?P<path>[^":]+)(?::(?P<section>[\w-]+))?"$')
 #: What each script must print (substrings of its standard output), beyond running cleanly.
 EXPECTED_OUTPUT = {
     "api_tour.py": ["text: text", "binary: b'bytes'", "closed: 1000 bye", "CLOSED 1000 bye 0 ()"],
+    "async_for.py": [
+        "got: hello",
+        "got: b'\\x01\\x02'",
+        "loop over; closed with 1000 done",
+        "handler: ready\nloop: ready\nhandler: after the loop",
+        "could not connect: cannot connect to ws://127.0.0.1:1/",
+    ],
     "close_codes.py": ["refused: close code 1005 may not be sent", "closed: 4000 'shutting"],
     "connect_error.py": ["could not connect: cannot connect to ws://127.0.0.1:1/"],
     "decorator.py": ["HELLO"],
@@ -41,7 +48,12 @@ EXPECTED_OUTPUT = {
     "handle_errors.py": ["could not connect: "],
     "handler_raises.py": ["on_error: KeyError closed with 1011", "a handler raised: (KeyError"],
     "keepalive.py": ["round trip: ", "latency "],
-    "logging_and_stats.py": ["sent 2 messages (1005 bytes)", "received 2 messages (1005 bytes)"],
+    "logging_and_stats.py": [
+        "sent 2 messages (1005 bytes)",
+        "received 2 messages (1005 bytes)",
+        "from ('127.0.0.1', ",
+        "to ('127.0.0.1', ",
+    ],
     "quickstart.py": ["closed: 1000 bye"],
     "reply_if_open.py": ["got: first", "got: ack ack ack first"],
     "short_lived_tokens.py": ["opened with a fresh token; tokens fetched: 1"],

@@ -19,6 +19,7 @@ def test_public_names() -> None:
         "HandshakeRequest",
         "InvalidStateError",
         "KeepaliveTimeout",
+        "MessageIterator",
         "MessageTooBig",
         "ProtocolError",
         "SendBufferFull",

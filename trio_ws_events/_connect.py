@@ -11,7 +11,6 @@ every path out, cancellation included. The deadline is the caller's cancel scope
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 from typing import Final
@@ -39,8 +38,6 @@ __all__ = [
     "Opened",
     "open_connection",
 ]
-
-logger = logging.getLogger("trio_ws_events")
 
 #: Bytes asked of the socket per read. Large reads let one checkpoint carry many frames.
 READ_SIZE: Final = 256 * 1024
@@ -171,7 +168,7 @@ async def _attempt(
     await trio.aclose_forcefully(stream)
     location = _redirect_location(answer)
     if location is not None and may_follow:
-        return _redirect_target(url, location, where)
+        return _redirect_target(url, location, where, options)
     raise _rejected(answer, where, options.max_redirects)
 
 
@@ -181,10 +178,10 @@ async def _open_stream(
     """TCP or a proxy tunnel, then TLS for ``wss://``; and ``where`` naming the proxy."""
     proxy = _choose_proxy(url, options, where)
     if proxy is None:
-        logger.debug("connecting to %s", url.for_log)
+        options.logger.debug("connecting to %s", url.for_log)
         stream: trio.abc.Stream = await open_tcp(url.host, url.port, "", where)
     else:
-        logger.debug("connecting to %s through proxy %s", url.for_log, proxy)
+        options.logger.debug("connecting to %s through proxy %s", url.for_log, proxy)
         stream = await open_tunnel(proxy, url, where, options.proxy_ssl_context)
         where = f"{where} through proxy {proxy}"
     if url.secure:
@@ -275,7 +272,9 @@ async def _read_answer(
         return handshake.rejection()
 
 
-def _redirect_target(url: WebSocketURL, location: str, where: str) -> WebSocketURL:
+def _redirect_target(
+    url: WebSocketURL, location: str, where: str, options: ConnectOptions
+) -> WebSocketURL:
     try:
         target = url.join(location)
     except ValueError as exc:
@@ -285,7 +284,7 @@ def _redirect_target(url: WebSocketURL, location: str, where: str) -> WebSocketU
             f"{where} redirected to {target}: refusing to follow a redirect from wss:// to "
             "ws://, which would drop TLS"
         )
-    logger.debug("%s redirected to %s", url.for_log, target.for_log)
+    options.logger.debug("%s redirected to %s", url.for_log, target.for_log)
     return target
 
 

@@ -14,8 +14,17 @@ import ssl
 import trio
 
 from ._errors import ConnectError
+from ._typing import Address
 
-__all__ = ["default_ssl_context", "describe", "open_tcp", "receive", "send", "start_tls"]
+__all__ = [
+    "default_ssl_context",
+    "describe",
+    "open_tcp",
+    "receive",
+    "send",
+    "start_tls",
+    "stream_addresses",
+]
 
 #: Bytes asked of the socket per read during the handshake.
 HANDSHAKE_READ_SIZE = 64 * 1024
@@ -157,3 +166,22 @@ def describe(exc: BaseException) -> str:
         return describe(cause)
     text = str(exc)
     return text if text else type(exc).__name__
+
+
+def stream_addresses(stream: trio.abc.Stream) -> tuple[Address, Address] | None:
+    """The ``(host, port)`` of both ends of the TCP socket under ``stream``: local, remote.
+
+    TLS layers are looked through. Through a proxy, the socket's peer is the proxy. ``None``
+    when there is no socket under ``stream`` (a test's memory stream) or it is closed.
+    """
+    while not isinstance(stream, trio.SocketStream):
+        inner = getattr(stream, "transport_stream", None)
+        if not isinstance(inner, trio.abc.Stream):
+            return None
+        stream = inner
+    try:
+        local, remote = stream.socket.getsockname(), stream.socket.getpeername()
+    except OSError:
+        return None
+    # IPv6 names carry flow info and scope id too; (host, port) is what callers compare.
+    return (str(local[0]), int(local[1])), (str(remote[0]), int(remote[1]))

@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import logging
 import re
 import ssl
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from ._proxy import ProxyURL, parse_proxy_url
-from ._typing import HeadersLike
+from ._typing import HeadersLike, LoggerLike
 
 if TYPE_CHECKING:
     from ._hook import HandshakeHook
 
-__all__ = ["DEFAULT", "RESERVED_HEADERS", "ConnectOptions", "Default", "check_headers"]
+__all__ = [
+    "DEFAULT",
+    "RESERVED_HEADERS",
+    "ConnectOptions",
+    "Default",
+    "check_headers",
+    "check_logger",
+]
 
 
 class Default(enum.Enum):
@@ -26,6 +34,9 @@ class Default(enum.Enum):
     def __repr__(self) -> str:
         return "DEFAULT"
 
+
+#: The logger of the library, used when no ``logger=`` is given.
+LIBRARY_LOGGER: Final = logging.getLogger("trio_ws_events")
 
 #: For options where ``None`` has a meaning of its own (``proxy=None``: no proxy at all).
 DEFAULT: Final = Default.DEFAULT
@@ -70,6 +81,7 @@ class ConnectOptions:
         proxy_ssl_context: the TLS context for an ``https://`` proxy; ``None``: the default.
         server_hostname: the name sent as SNI and checked against the server's certificate
             instead of the URL's host; ``None``: the URL's host.
+        logger: where the records of connecting go (the connection's ``logger=``).
     """
 
     protocols: tuple[str, ...] = ()
@@ -83,6 +95,7 @@ class ConnectOptions:
     handshake_hook: HandshakeHook | None = None
     proxy_ssl_context: ssl.SSLContext | None = None
     server_hostname: str | None = None
+    logger: LoggerLike = LIBRARY_LOGGER
 
     @classmethod
     def build(
@@ -99,6 +112,7 @@ class ConnectOptions:
         handshake_hook: HandshakeHook | None = None,
         proxy_ssl_context: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
+        logger: LoggerLike | None = None,
     ) -> ConnectOptions:
         """Check the user's options and freeze them.
 
@@ -137,6 +151,7 @@ class ConnectOptions:
             handshake_hook=hook,
             proxy_ssl_context=proxy_ssl_context,
             server_hostname=_check_server_hostname(server_hostname),
+            logger=check_logger(logger),
         )
 
 
@@ -240,3 +255,15 @@ def _check_max_redirects(value: object) -> int:
     if value < 0:
         raise ValueError(f"max_redirects must be 0 or more, got {value}")
     return value
+
+
+def check_logger(logger: object) -> LoggerLike:
+    """``logger=`` checked: a logger or adapter as given, ``None`` for ``trio_ws_events``."""
+    if logger is None:
+        return LIBRARY_LOGGER
+    if not isinstance(logger, logging.Logger | logging.LoggerAdapter):
+        raise TypeError(
+            "logger must be a logging.Logger, a logging.LoggerAdapter or None, "
+            f"got {type(logger).__name__}"
+        )
+    return logger

@@ -16,9 +16,11 @@ from ._connection import Connection
 from ._errors import InvalidStateError, SendBufferFull
 from ._events import Stats
 from ._hook import HandshakeHook
+from ._iterate import MessageIterator, start_iteration
+from ._options import check_logger
 from ._outbox import payload_size as _payload_size
 from ._state import State
-from ._typing import HeadersLike
+from ._typing import Address, HeadersLike, LoggerLike
 from ._url import parse_url
 
 if TYPE_CHECKING:
@@ -118,6 +120,9 @@ class WebSocket(Connection):
             the proxy's certificate with the system's trust store.
         server_hostname: for ``wss://``, the name sent as SNI and checked against the
             server's certificate, instead of the URL's host (the ``Host`` header keeps it).
+        logger: a :class:`logging.Logger` or :class:`logging.LoggerAdapter` that receives
+            this connection's log records instead of the ``trio_ws_events`` logger (an
+            adapter can add the connection's context to each record); ``None`` for that one.
 
     Raises:
         ValueError: the URL or an option is invalid; the message says what is allowed.
@@ -146,6 +151,7 @@ class WebSocket(Connection):
         handshake_hook: HandshakeHook | None = None,
         proxy_ssl_context: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
+        logger: LoggerLike | None = None,
     ) -> None:
         self._url = parse_url(url)
         self._shown_url = str(self._url)
@@ -165,6 +171,7 @@ class WebSocket(Connection):
                 f"compression must be 'deflate' (permessage-deflate) or None, got {compression!r}"
             )
         self._compression = compression
+        self._logger = check_logger(logger)
         self._connect_options = ConnectOptions.build(
             protocols=protocols,
             headers=headers,
@@ -177,6 +184,7 @@ class WebSocket(Connection):
             handshake_hook=handshake_hook,
             proxy_ssl_context=proxy_ssl_context,
             server_hostname=server_hostname,
+            logger=self._logger,
         )
         self._init_connection()
 
@@ -270,6 +278,24 @@ class WebSocket(Connection):
     def last_message_received(self) -> float | None:
         """The ``trio.current_time()`` when the last frame arrived; ``None`` before open."""
         return self._last_received
+
+    @property
+    def local_address(self) -> Address | None:
+        """This end of the TCP connection, ``(host, port)``, from OPEN on; ``None`` before.
+
+        Kept after the connection ends. Through a proxy it is this end of the connection to
+        the proxy.
+        """
+        return self._addresses[0] if self._addresses is not None else None
+
+    @property
+    def remote_address(self) -> Address | None:
+        """The peer of the TCP connection, ``(host, port)``, from OPEN on; ``None`` before.
+
+        Kept after the connection ends. Through a proxy the socket's peer is the proxy, so
+        this is the proxy's address, not the server's.
+        """
+        return self._addresses[1] if self._addresses is not None else None
 
     def __repr__(self) -> str:
         # Without the query string: reprs end up in logs, and queries often carry tokens.
@@ -452,6 +478,21 @@ class WebSocket(Connection):
         await trio.lowlevel.checkpoint()
         await self._done.wait()
 
+    def __aiter__(self) -> MessageIterator:
+        """``async for message in ws``: each whole message, ``str`` or ``bytes``, in order.
+
+        Handlers and the loop both see every message: the handlers first, then the loop.
+        The connection waits for the loop to take each message, so a slow loop slows
+        reading, as a slow handler does. The loop ends after ``on_closed`` and raises the
+        error after ``on_error``. Leaving it (``break``) keeps the connection open; later
+        messages go to the handlers only. See :class:`MessageIterator`.
+
+        Raises:
+            InvalidStateError: :meth:`open` was not called, or another ``async for`` over
+                this instance is still running.
+        """
+        return start_iteration(self)
+
     async def __aenter__(self) -> Self:
         """Open in a nursery of its own and wait until OPEN.
 
@@ -470,8 +511,10 @@ class WebSocket(Connection):
             self.open(nursery)
             await self._ready.wait()
         except BaseException as exc:
+            self._entered.set()
             await self._exit_nursery(exc)
             raise
+        self._entered.set()  # the connection may read on: the caller can iterate now
         if not self.is_open:
             # The attempt failed, or on_open already ended the connection.
             await self._done.wait()
