@@ -12,16 +12,19 @@ import pytest
 import trio
 import trio.lowlevel
 import trio.testing
+from peers.tls_server import TLSServer
 from recorder import Recorder
 
 from trio_ws_events import (
     Backoff,
     ConnectError,
+    ConnectTimeout,
     Decision,
     Ending,
     HandlerError,
     HandshakeRejected,
     InvalidStateError,
+    KeepaliveTimeout,
     ReconnectingWebSocket,
     SendBufferFull,
     State,
@@ -218,6 +221,92 @@ async def test_reconnecting_until_the_server_comes_back(
         assert delays[:4] == [1, 2, 4, 8]
         assert all(isinstance(event[3].error, ConnectError) for event in reconnects(rec))
         assert rec.names[-2:] == ["open", "closed"]
+
+
+async def test_reconnecting_stops_on_tls_certificate_failure(tls_server: TLSServer) -> None:
+    """An untrusted certificate is final: on_error at once, no second attempt."""
+    rws = ReconnectingWebSocket(tls_server.url, backoff=STEADY)
+    rec = Recorder(rws)
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            rws.open(nursery)
+    assert rec.names == ["error"]
+    assert "TLS certificate verification failed" in str(rec.error)
+
+
+async def test_reconnecting_passes_tls_options(tls_server: TLSServer) -> None:
+    """ssl_context reaches each attempt: a trusted wss:// connection opens and echoes."""
+    rws = ReconnectingWebSocket(tls_server.url, ssl_context=tls_server.client_context())
+    with trio.fail_after(10):
+        async with rws:
+            got = trio.Event()
+            rws.on_message += lambda rws, message: got.set()
+            rws.send("over tls")
+            await got.wait()
+    assert rws.close_code == 1000
+
+
+async def test_reconnecting_retries_keepalive_timeout(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A server that stops answering pings: KeepaliveTimeout, then a new attempt."""
+    async with open_scripted_server() as server:
+        rws = ReconnectingWebSocket(server.url, backoff=STEADY, ping_interval=1, ping_timeout=1)
+        rec = Recorder(rws)
+        async with trio.open_nursery() as nursery:
+            rws.open(nursery)
+            await server.accept(answer_pings=False, answer_close=False)
+            await server.accept()
+            await until(lambda: rws.is_open)
+            rws.close()
+        why = reconnects(rec)[0][3]
+        assert isinstance(why.error, KeepaliveTimeout)
+        assert rec.names == ["open", "reconnecting", "open", "closed"]
+
+
+async def test_reconnecting_retries_connect_timeout(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """An unanswered handshake times out (connect_timeout) and is tried again."""
+    async with open_scripted_server() as server:
+        rws = ReconnectingWebSocket(server.url, backoff=STEADY, connect_timeout=2)
+        rec = Recorder(rws)
+        async with trio.open_nursery() as nursery:
+            rws.open(nursery)
+            await until(lambda: bool(reconnects(rec)), limit=10)
+            await server.accept()  # the first client, which gave up already
+            await server.accept()
+            await until(lambda: rws.is_open)
+            rws.close()
+        assert isinstance(reconnects(rec)[0][3].error, ConnectTimeout)
+        assert rec.names[-2:] == ["open", "closed"]
+
+
+async def test_reconnecting_send_wait_waits_for_the_next_connection(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """send_wait() with a full queue waits until a connection opens and takes it."""
+    async with open_scripted_server() as server:
+        await server.go_down()
+        rws = ReconnectingWebSocket(server.url, backoff=STEADY, max_buffered_amount=10)
+        done = trio.Event()
+
+        async def produce() -> None:
+            rws.send(b"12345678")
+            await rws.send_wait("abcd")  # 12 bytes would pass 10: it waits
+            done.set()
+
+        async with trio.open_nursery() as nursery:
+            rws.open(nursery)
+            nursery.start_soon(produce)
+            await trio.sleep(5)
+            assert not done.is_set()
+            await server.come_back()
+            conn = await server.accept()
+            assert await receive_n(conn, 2) == [b"12345678", "abcd"]
+            await done.wait()
+            await rws.drain()
+            rws.close()
 
 
 async def test_reconnecting_gives_up_after_max_attempts(

@@ -162,6 +162,7 @@ class ReconnectingWebSocket:
         self._abandoned = False  # close() came before open()
         self._ready = trio.Event()
         self._done = trio.Event()
+        self._changed = trio.Event()  # a connection opened or closed, or the end came
         self._nursery_cm: Any = None
 
     # ------------------------------------------------------------------ properties
@@ -287,6 +288,48 @@ class ReconnectingWebSocket:
             )
         self._queue.append(message)
         self._queued_bytes += size
+
+    async def drain(self) -> None:
+        """Wait until :attr:`buffered_amount` is at most a quarter of ``max_buffered_amount``.
+
+        Messages waiting for a connection only drain once one opens, so this may wait through
+        reconnects. It returns at once (after a checkpoint) when the buffer is already that
+        low, and when the end has come: check :attr:`unsent` then. Cancellation: safe; it
+        only waits.
+        """
+        await trio.lowlevel.checkpoint()
+        low = self._max_buffered // 4
+        while self.buffered_amount > low and not self._done.is_set():
+            current = self._current
+            if current is not None and current.is_open and not self._queue:
+                await current.drain()  # returns at the low-water mark or when it ends
+                if current.is_open:
+                    return
+            else:
+                await self._changed.wait()
+
+    async def send_wait(self, data: str | bytes | bytearray | memoryview) -> None:
+        """Queue one message, waiting for room first, then wait for the buffer to drain.
+
+        Cancellation: if cancelled while waiting for room, nothing was queued.
+
+        Raises:
+            TypeError, ValueError: as :meth:`send`.
+            InvalidStateError: :meth:`open` was not called, :meth:`close` was, or the end
+                came while waiting.
+        """
+        message = _as_message(data)
+        while True:
+            try:
+                self.send(message)
+                break
+            except SendBufferFull:
+                current = self._current
+                if current is not None and current.is_open:
+                    await current._written.wait()  # room may come at any write
+                else:
+                    await self._changed.wait()
+        await self.drain()
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """End for good and return at once; calling it again does nothing.
@@ -507,6 +550,7 @@ class ReconnectingWebSocket:
             self._queued_bytes -= payload_size(message)
             ws.send(message)
         self._ready.set()
+        self._signal_change()
         return self._fan_out(self.on_open, ())
 
     def _attempt_closed(self, ws: WebSocket, code: int, reason: str) -> None:
@@ -526,6 +570,11 @@ class ReconnectingWebSocket:
     def _after_attempt(self) -> None:
         if self._state is State.OPEN:
             self._state = State.CONNECTING
+        self._signal_change()
+
+    def _signal_change(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
 
     # ------------------------------------------------------------------ the end
 
@@ -538,6 +587,7 @@ class ReconnectingWebSocket:
         self._queue.clear()
         self._queued_bytes = 0
         self._ready.set()
+        self._changed.set()  # never replaced again: waiters return from now on
         try:
             if ending.error is None:
                 self._close_code, self._close_reason = ending.code, ending.reason
