@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import random
 import struct
+import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
@@ -450,6 +451,35 @@ async def test_reconnecting_send_buffer_bounded_while_disconnected(
         assert isinstance(rws.close_code, int)
 
 
+async def test_reconnecting_queue_memory_bounded_while_disconnected(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A producer that ignores SendBufferFull while the server is down holds at most about
+    max_buffered_amount in memory (tracemalloc), not what it tried to send."""
+    limit = 256 * 1024
+    async with open_scripted_server() as server:
+        await server.go_down()
+        rws = ReconnectingWebSocket(server.url, backoff=STEADY, max_buffered_amount=limit)
+        async with trio.open_nursery() as nursery:
+            rws.open(nursery)
+            refused = 0
+            tracemalloc.start()
+            try:
+                before = tracemalloc.get_traced_memory()[0]
+                for _ in range(2048):  # 8 MiB offered, 32 times the limit
+                    try:
+                        rws.send(bytes(4096))
+                    except SendBufferFull:
+                        refused += 1
+                held = tracemalloc.get_traced_memory()[0] - before
+            finally:
+                tracemalloc.stop()
+            assert rws.buffered_amount == limit
+            assert refused == 2048 - limit // 4096
+            assert held < 1.5 * limit, f"{held} bytes held for a {limit}-byte limit"
+            rws.close()
+
+
 async def test_reconnecting_close_during_wait_ends_at_once(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -741,7 +771,6 @@ async def _flaky_server(
         log.append((kind, got))
 
 
-@pytest.mark.slow
 async def test_reconnecting_100_random_drops_lose_nothing_unreported() -> None:
     """10,000 numbered messages over 100 random drops: each is received or unsent, in order.
 
