@@ -602,6 +602,76 @@ async def test_reconnecting_handler_error_is_final_and_propagates() -> None:
         assert isinstance(rec.error.__cause__, KeyError)
 
 
+async def test_reconnecting_async_handlers_awaited_in_order(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Async handlers are awaited, one after the other, on every connection."""
+    async with open_scripted_server() as server:
+        rws = ReconnectingWebSocket(server.url, backoff=STEADY)
+        seen: list[str] = []
+
+        async def slow(rws: ReconnectingWebSocket, message: str) -> None:
+            seen.append(f"start {message}")
+            await trio.sleep(1)
+            seen.append(f"end {message}")
+
+        rws.on_message += slow
+        rws.on_message += lambda rws, message: seen.append(f"then {message}")
+        async with trio.open_nursery() as nursery:
+            rws.open(nursery)
+            first = await server.accept()
+            await first.send("a")
+            await first.send("b")
+            await until(lambda: len(seen) == 6)
+            await first.drop()
+            second = await server.accept()
+            await second.send("c")
+            await until(lambda: len(seen) == 9)
+            rws.close()
+        assert seen == [
+            *("start a", "end a", "then a", "start b", "end b", "then b"),
+            *("start c", "end c", "then c"),
+        ]
+
+
+async def test_reconnecting_handler_raising_in_on_reconnecting() -> None:
+    """on_reconnecting raising: on_error(HandlerError) once, no new attempt, it propagates."""
+    async with open_scripted_server() as server:
+        rws = ReconnectingWebSocket(server.url, backoff=STEADY)
+        rec = Recorder(rws)
+
+        @rws.on_reconnecting
+        def boom(rws: ReconnectingWebSocket, attempt: int, delay: float, why: Ending) -> None:
+            raise RuntimeError("no")
+
+        with pytest.RaisesGroup(RuntimeError):
+            async with trio.open_nursery() as nursery:
+                rws.open(nursery)
+                await (await server.accept()).drop()
+        assert rec.names == ["open", "reconnecting", "error"]
+        assert isinstance(rec.error, HandlerError)
+        assert isinstance(rec.error.__cause__, RuntimeError)
+        assert rws.connections == 1
+
+
+async def test_reconnecting_close_from_on_reconnecting(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """close() inside on_reconnecting: no wait, no new attempt, one on_error."""
+    async with open_scripted_server() as server:
+        rws = ReconnectingWebSocket(server.url, backoff=Backoff(initial=60, max=60, jitter=0))
+        rec = Recorder(rws)
+        rws.on_reconnecting += lambda rws, attempt, delay, why: rws.close()
+        async with trio.open_nursery() as nursery:
+            rws.open(nursery)
+            await (await server.accept()).close(1012)
+            started = trio.current_time()
+            await rws.wait_closed()
+            assert trio.current_time() - started < 1
+        assert rec.names == ["open", "reconnecting", "error"]
+        assert "closed while waiting to reconnect" in str(rec.error)
+
+
 async def test_reconnecting_streams_pieces_across_connections() -> None:
     """on_incomplete_frame serves every connection, like the other message events."""
     async with open_scripted_server() as server:
