@@ -220,7 +220,15 @@ def test_parse_retry_after_seconds_and_date() -> None:
     assert parse_retry_after(email.utils.formatdate(NOW - 60, usegmt=True), NOW) == 0.0
     assert parse_retry_after("soon", NOW) is None
     assert parse_retry_after("-3", NOW) is None
-    assert parse_retry_after("Wed, 21 Oct 2026 07:28:00", NOW) is None  # no zone: not HTTP
+    assert parse_retry_after("²", NOW) is None  # a digit to str.isdigit(), not to HTTP
+    assert parse_retry_after("", NOW) is None
+    # The obsolete forms of RFC 9110 5.6.7, both in GMT.
+    date = email.utils.formatdate(NOW + 30, usegmt=True)  # e.g. "Fri, 15 Jan 2027 08:00:30 GMT"
+    when = email.utils.parsedate_to_datetime(date)
+    asctime = when.strftime("%a %b %d %H:%M:%S %Y")
+    rfc850 = when.strftime("%A, %d-%b-%y %H:%M:%S GMT")
+    assert parse_retry_after(asctime, NOW) == 30.0
+    assert parse_retry_after(rfc850, NOW) == 30.0
 
 
 def schedule(**kwargs: object) -> RetrySchedule:

@@ -14,6 +14,7 @@ so every decision is tested with plain function calls and an exact :class:`rando
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import email.utils
 import enum
 import math
@@ -227,20 +228,22 @@ def parse_retry_after(value: str, now: float) -> float | None:
     """The seconds a ``Retry-After`` header asks for, from ``now`` (a Unix time).
 
     Both forms of RFC 9110 10.2.3 are read: delay-seconds (``"120"``) and an HTTP date
-    (``"Wed, 21 Oct 2026 07:28:00 GMT"``; a date in the past means 0).
+    (``"Wed, 21 Oct 2026 07:28:00 GMT"``, or the obsolete RFC 850 and asctime forms; a date
+    in the past means 0).
 
     Returns:
         The seconds to wait, at least 0; ``None`` when the value is neither form.
     """
     text = value.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # isdigit() alone accepts "²"
         return float(int(text))
     try:
         when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:
-        return None  # RFC 9110 dates are always GMT; a date without a zone is not one
+        # The obsolete asctime form carries no zone; RFC 9110 dates are all in GMT.
+        when = when.replace(tzinfo=datetime.UTC)
     return max(0.0, when.timestamp() - now)
 
 
