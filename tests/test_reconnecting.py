@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import inspect
 import random
 import struct
 import tracemalloc
@@ -31,6 +32,7 @@ from trio_ws_events import (
     State,
     WebSocket,
 )
+from trio_ws_events._reconnecting import WebSocketOptions
 from trio_ws_events.testing import (
     ClientClosed,
     ScriptedConnection,
@@ -784,6 +786,13 @@ def test_reconnecting_constructor_checks_arguments(
     """Its own arguments and every WebSocket option are checked at construction."""
     with pytest.raises(error, match=message.replace("(", r"\(").replace(")", r"\)")):
         ReconnectingWebSocket("ws://127.0.0.1:1/", **kwargs)
+
+
+def test_reconnecting_websocket_options_match_websocket() -> None:
+    """WebSocketOptions names exactly WebSocket's keyword arguments, so none is left out."""
+    parameters = inspect.signature(WebSocket).parameters.values()
+    keywords = {p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    assert set(WebSocketOptions.__annotations__) == keywords
 
 
 async def test_scripted_server_reject_formats_retry_after() -> None:

@@ -7,22 +7,47 @@ argument checks, properties, and the methods users call.
 from __future__ import annotations
 
 import random
+import ssl
+from collections.abc import Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 import trio
 
 from ._errors import InvalidStateError, SendBufferFull
+from ._options import Default
 from ._outbox import payload_size
 from ._reconnect import Backoff, Policy, RetryPolicy, RetrySchedule
 from ._reconnect_loop import ReconnectLoop
 from ._state import State
+from ._typing import HeadersLike
 from ._websocket import WebSocket, _as_message, _check_close_args, _single_leaf
 
 if TYPE_CHECKING:
     from typing import Self
 
-__all__ = ["ReconnectingWebSocket"]
+__all__ = ["ReconnectingWebSocket", "WebSocketOptions"]
+
+
+class WebSocketOptions(TypedDict, total=False):
+    """The keyword arguments of :class:`WebSocket`, so that type checkers see them through
+    ``**websocket_options`` (a test keeps the two lists the same)."""
+
+    protocols: Sequence[str]
+    headers: HeadersLike | None
+    connect_timeout: float | None
+    close_timeout: float | None
+    max_message_size: int | None
+    ssl_context: ssl.SSLContext | None
+    origin: str | None
+    user_agent: str | Default | None
+    proxy: str | Default | None
+    max_redirects: int
+    compression: str | None
+    max_fragment_size: int | None
+    ping_interval: float | None
+    ping_timeout: float | None
+    max_buffered_amount: int
 
 
 class ReconnectingWebSocket(ReconnectLoop):
@@ -65,7 +90,7 @@ class ReconnectingWebSocket(ReconnectLoop):
         max_attempts: int | None = None,
         resend_unsent: bool = True,
         rng: random.Random | None = None,
-        **websocket_options: Any,
+        **websocket_options: Unpack[WebSocketOptions],
     ) -> None:
         if backoff is not None and not isinstance(backoff, Backoff):
             raise TypeError(f"backoff must be a Backoff or None, got {type(backoff).__name__}")
