@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import inspect
+import logging
 import random
 import struct
 import tracemalloc
@@ -25,6 +26,7 @@ from trio_ws_events import (
     Ending,
     HandlerError,
     HandshakeRejected,
+    HandshakeRequest,
     InvalidStateError,
     KeepaliveTimeout,
     ReconnectingWebSocket,
@@ -711,6 +713,53 @@ async def test_reconnecting_passes_websocket_options_to_every_attempt(
         for conn in (first, second):
             assert conn.request.subprotocols == ["chat"]
             assert conn.request.header("x-token") == "t"
+
+
+async def test_reconnecting_handshake_hook_runs_for_each_attempt(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """handshake_hook sees every attempt's request: a fresh token each time."""
+    async with open_scripted_server() as server:
+        calls = 0
+
+        def fresh_token(request: HandshakeRequest) -> None:
+            nonlocal calls
+            calls += 1
+            request.set_header("Authorization", f"Bearer token-{calls}")
+
+        rws = ReconnectingWebSocket(server.url, backoff=STEADY, handshake_hook=fresh_token)
+        async with trio.open_nursery() as nursery:
+            rws.open(nursery)
+            await server.reject(503, retry_after=1)
+            first = await server.accept()
+            await first.close(1012)
+            second = await server.accept()
+            await until(lambda: rws.connections == 2)
+            rws.close()
+        assert first.request.header("authorization") == "Bearer token-2"
+        assert second.request.header("authorization") == "Bearer token-3"
+
+
+async def test_reconnecting_logs_to_the_given_logger_without_query(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """logger= receives the reconnect records too; the query string is never logged."""
+    app_logger = logging.getLogger("test_app.ws")
+    async with open_scripted_server() as server:
+        url = server.url + "?token=s3cret"
+        rws = ReconnectingWebSocket(url, backoff=STEADY, logger=app_logger)
+        assert "s3cret" not in repr(rws)
+        with caplog.at_level(logging.INFO, logger="test_app.ws"):
+            async with trio.open_nursery() as nursery:
+                rws.open(nursery)
+                await (await server.accept()).drop()
+                await server.accept()
+                await until(lambda: rws.connections == 2)
+                rws.close()
+    reconnecting = [r for r in caplog.records if "reconnecting to" in r.getMessage()]
+    assert [r.name for r in reconnecting] == ["test_app.ws"]
+    assert "attempt 1 in 1.000s after ConnectionLost" in reconnecting[0].getMessage()
+    assert all("s3cret" not in r.getMessage() for r in caplog.records)
 
 
 async def test_reconnecting_async_with_waits_for_a_connection(

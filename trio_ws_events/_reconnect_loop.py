@@ -9,7 +9,6 @@ them. The decisions (retry or stop, how long to wait) come from the sans-I/O
 from __future__ import annotations
 
 import inspect
-import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -35,8 +34,6 @@ from ._typing import (
 from ._websocket import WebSocket, _single_leaf
 
 __all__ = ["ReconnectLoop"]
-
-logger = logging.getLogger("trio_ws_events")
 
 
 class _LinkedHook(EventHook[FrameHandler]):
@@ -95,6 +92,8 @@ class ReconnectLoop:
         self._raw_url = url
         self._options = options
         self._shown_url = first.url
+        self._log_url = first._url.for_log  # no query string: it often carries a token
+        self._logger = first._logger  # logger= of the options, or the package's
         self._max_buffered = first._max_buffered
         self._close_timeout = first._close_timeout
         self._resend = resend_unsent
@@ -182,9 +181,9 @@ class ReconnectLoop:
 
     async def _wait(self, attempt: int, delay: float, why: Ending) -> None:
         self._current = None
-        logger.info(
+        self._logger.info(
             "reconnecting to %s: attempt %d in %.3fs after %s",
-            self._shown_url,
+            self._log_url,
             attempt,
             delay,
             type(why.error).__name__ if why.error else f"close {why.code}",

@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, TypedDict, Unpack
 import trio
 
 from ._errors import InvalidStateError, SendBufferFull
+from ._hook import HandshakeHook
 from ._options import Default
 from ._outbox import payload_size
 from ._reconnect import Backoff, Policy, RetryPolicy, RetrySchedule
 from ._reconnect_loop import ReconnectLoop
 from ._state import State
-from ._typing import HeadersLike
+from ._typing import HeadersLike, LoggerLike
 from ._websocket import WebSocket, _as_message, _check_close_args, _single_leaf
 
 if TYPE_CHECKING:
@@ -48,6 +49,10 @@ class WebSocketOptions(TypedDict, total=False):
     ping_interval: float | None
     ping_timeout: float | None
     max_buffered_amount: int
+    handshake_hook: HandshakeHook | None
+    proxy_ssl_context: ssl.SSLContext | None
+    server_hostname: str | None
+    logger: LoggerLike | None
 
 
 class ReconnectingWebSocket(ReconnectLoop):
@@ -171,7 +176,7 @@ class ReconnectingWebSocket(ReconnectLoop):
         return self._close_reason
 
     def __repr__(self) -> str:
-        return f"<ReconnectingWebSocket {self._shown_url} {self._state.name}>"
+        return f"<ReconnectingWebSocket {self._log_url} {self._state.name}>"
 
     # ------------------------------------------------------------------ public methods
 
