@@ -457,7 +457,7 @@ class _Prompt:
         return line
 
     def stop(self) -> None:
-        """End the current and every later :meth:`read`; from any thread."""
+        """End the current and every later ``read``; from any thread."""
         with self._lock:
             self._stopped = True
             loop = self._loop

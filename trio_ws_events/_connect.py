@@ -1,7 +1,7 @@
 """Opening a connection: TCP or a proxy tunnel, TLS for ``wss://``, the upgrade, redirects.
 
-Every failure leaves :func:`open_connection` as a :class:`~trio_ws_events.ConnectError` (or
-its subclass :class:`~trio_ws_events.HandshakeRejected`) whose message names the URL without
+Every failure leaves ``open_connection`` as a ``ConnectError`` (or
+its subclass ``HandshakeRejected``) whose message names the URL without
 credentials; no trio, ssl, h11 or python-socks exception escapes, and the socket is closed on
 every path out, cancellation included. The deadline is the caller's cancel scope.
 """
@@ -51,7 +51,7 @@ USER_AGENT: Final = f"trio-ws-events/{__version__}"
 class Opened:
     """What a completed handshake hands to the connection.
 
-    Built by :func:`open_connection` only.
+    Built by ``open_connection`` only.
 
     Attributes:
         stream: the byte stream to the server (TCP, TLS, or either through a proxy tunnel).
@@ -192,7 +192,7 @@ def _request_headers(
     """Origin, User-Agent, Authorization, then the user's headers, for one attempt.
 
     After a redirect to another origin, the user's ``Authorization`` and ``Host`` headers
-    are not sent (the URL's credentials were already dropped by :meth:`WebSocketURL.join`).
+    are not sent (the URL's credentials were already dropped by ``WebSocketURL.join``).
     """
     user = list(options.headers)
     if not same_origin:

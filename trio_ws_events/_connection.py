@@ -1,4 +1,4 @@
-"""The running connection behind a :class:`~trio_ws_events.WebSocket`: its tasks and ending.
+"""The running connection behind a ``WebSocket``: its tasks and ending.
 
 One task (``_run``) owns the connection: it connects, then runs a small nursery with the
 sender and, when enabled, the keepalive task, while it reads frames itself and dispatches
@@ -71,7 +71,7 @@ CANCEL_CLEANUP_TIMEOUT: Final = 10.0
 
 
 class Connection:
-    """State and tasks of one connection; :class:`~trio_ws_events.WebSocket` is its face.
+    """State and tasks of one connection; ``WebSocket`` is its face.
 
     Not meant to be built directly: the subclass sets the configuration attributes.
     """

@@ -79,7 +79,7 @@ async def run_handlers(handlers: list[Callable[..., object]], *args: object) -> 
 
 
 class EventSlot(Generic[H]):
-    """A descriptor that gives each instance its own :class:`EventHook`.
+    """A descriptor that gives each instance its own ``EventHook``.
 
     It lets ``ws.on_message += f`` work (Python stores the result of ``+=`` back into the
     attribute) while refusing ``ws.on_message = f``, which would silently drop every handler

@@ -1,6 +1,6 @@
-"""TCP and TLS for the handshake, each failure turned into a :class:`ConnectError` that says why.
+"""TCP and TLS for the handshake, each failure turned into a ``ConnectError`` that says why.
 
-The TLS default is :func:`ssl.create_default_context`: the system's trust store, hostname
+The TLS default is ``ssl.create_default_context``: the system's trust store, hostname
 checking, SNI. A verification failure names the host and what was wrong with its certificate.
 """
 
@@ -99,7 +99,7 @@ async def start_tls(
 
 
 async def send(stream: trio.abc.Stream, data: bytes, what: str, shown: str) -> None:
-    """``send_all``, a broken connection reported as a :class:`ConnectError`."""
+    """``send_all``, a broken connection reported as a ``ConnectError``."""
     try:
         await stream.send_all(data)
     except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
@@ -109,7 +109,7 @@ async def send(stream: trio.abc.Stream, data: bytes, what: str, shown: str) -> N
 
 
 async def receive(stream: trio.abc.Stream, what: str, shown: str) -> bytes:
-    """``receive_some``, a broken connection reported as a :class:`ConnectError`."""
+    """``receive_some``, a broken connection reported as a ``ConnectError``."""
     try:
         return bytes(await stream.receive_some(HANDSHAKE_READ_SIZE))
     except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:

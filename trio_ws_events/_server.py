@@ -63,16 +63,16 @@ async def open_echo_server(
     *,
     max_message_size: int = ECHO_MAX_MESSAGE_SIZE,
 ) -> AsyncIterator[str]:
-    """Run :func:`serve_echo` for the duration of an ``async with`` block.
+    """Run [`serve_echo`][] for the duration of an ``async with`` block.
 
     ``async with open_echo_server() as url:`` gives the URL to connect to; leaving the block
     stops the server and drops any connection still open. An exception raised in the block
     propagates as itself, not wrapped in an exception group.
 
     Args:
-        host: the address to bind, as for :func:`serve_echo`.
+        host: the address to bind, as for [`serve_echo`][].
         port: the TCP port to bind; 0 picks a free one.
-        max_message_size: as for :func:`serve_echo`.
+        max_message_size: as for [`serve_echo`][].
 
     Yields:
         The server's ``ws://`` URL.

@@ -27,7 +27,7 @@ _HOSTNAME = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?")
 class WebSocketURL:
     """A parsed ``ws://`` or ``wss://`` URL; ``credentials`` never show in ``str()`` or ``repr()``.
 
-    Built by :func:`parse_url` (or :meth:`join`), not directly.
+    Built by ``parse_url`` (or ``join``), not directly.
 
     Attributes:
         secure: ``True`` for ``wss://`` (and ``https://``).
@@ -103,7 +103,7 @@ class WebSocketURL:
 
 
 def parse_url(url: object) -> WebSocketURL:
-    """Parse ``url`` into a :class:`WebSocketURL`.
+    """Parse ``url`` into a ``WebSocketURL``.
 
     ``http://`` and ``https://`` are accepted as ``ws://`` and ``wss://``. Non-ASCII
     characters in the path and query are percent-escaped, and a non-ASCII host name is
