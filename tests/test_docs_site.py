@@ -100,3 +100,15 @@ def test_docs_site_builds_strict_with_local_mermaid(tmp_path: Path) -> None:
     assert 'src="../assets/javascripts/mermaid.min.js"' in events
     reference = (site / "reference/index.html").read_text(encoding="utf-8")
     assert 'href="#trio_ws_events.WebSocket.open"' in reference
+    # Long code lines wrap rather than run off the page (index.md has some).
+    assert "stylesheets/extra.css" in (site / "index.html").read_text(encoding="utf-8")
+    assert "white-space: pre-wrap" in (site / "stylesheets/extra.css").read_text(encoding="utf-8")
+
+
+def test_readme_lists_every_page_of_the_site() -> None:
+    """The README's documentation list links every page of the mkdocs.yml navigation."""
+    nav = (ROOT / "mkdocs.yml").read_text(encoding="utf-8").split("\nnav:\n", 1)[1]
+    pages = re.findall(r"^\s+- (?:[^:\n]+: )?(\S+\.md)$", nav, flags=re.MULTILINE)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(pages) >= 20
+    assert [page for page in pages if f"(docs/{page})" not in readme] == []
