@@ -214,6 +214,7 @@ async def _run_stdin_example(url: str, stdin: bytes, interrupt: bool) -> tuple[i
             await process.wait()
             for stream in (process.stdin, process.stdout, process.stderr):
                 await stream.aclose()
+    assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
 
 
