@@ -3,7 +3,8 @@
 ``trio-ws-events connect URL`` talks to a server from the terminal or a pipe (``_cli_connect``).
 ``trio-ws-events demo`` (or ``python -m trio_ws_events demo``) starts the embedded echo server
 on a free 127.0.0.1 port and runs the walkthrough against it, printing each event as it fires.
-``trio-ws-events serve --port N`` runs the echo server alone until Ctrl-C.
+``trio-ws-events serve --port N`` runs the echo server alone until Ctrl-C, which closes its
+clients with 1001.
 """
 
 from __future__ import annotations
@@ -93,7 +94,8 @@ def _build_parser() -> argparse.ArgumentParser:
         "serve",
         help="run the echo server until Ctrl-C",
         description="Run a WebSocket echo server: text comes back as text, binary as binary, "
-        "and a client's close code and reason are echoed.",
+        "and a client's close code and reason are echoed. Ctrl-C or SIGTERM stops it, closing "
+        f"each client with 1001 (waiting at most {SERVE_CLOSE_TIMEOUT:g} s for their answers).",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     serve.add_argument(
