@@ -18,10 +18,13 @@ _EXPECTED = re.compile(r"#\s*E:\s*(?P<message>.+)$")
 _ERROR = re.compile(r"^(?P<path>[^:]+):(?P<line>\d+): error: (?P<message>.*)$")
 
 
-def _mypy(path: Path) -> tuple[dict[int, str], str]:
-    """Run mypy --strict on ``path``; errors by line, and the whole report."""
+def _mypy(path: Path, cache: Path) -> tuple[dict[int, str], str]:
+    """Run mypy --strict on ``path``; errors by line, and the whole report.
+
+    A fresh cache each time: an incremental run can keep results from before a change.
+    """
     api = pytest.importorskip("mypy.api", reason="mypy is not installed")
-    args = ["--strict", "--config-file", str(ROOT / "pyproject.toml")]
+    args = ["--strict", "--config-file", str(ROOT / "pyproject.toml"), "--cache-dir", str(cache)]
     stdout, stderr, _ = api.run([*args, "--show-absolute-path", str(path)])
     errors: dict[int, str] = {}
     for line in stdout.splitlines():
@@ -33,15 +36,15 @@ def _mypy(path: Path) -> tuple[dict[int, str], str]:
 
 
 @pytest.mark.slow
-def test_handler_types_accept_correct_handlers() -> None:
+def test_handler_types_accept_correct_handlers(tmp_path: Path) -> None:
     """Typed handlers, lambdas, wider handlers, subclasses and other slot owners pass."""
-    errors, report = _mypy(TYPING / "handlers_pass.py")
+    errors, report = _mypy(TYPING / "handlers_pass.py", tmp_path)
     assert errors == {}, report
     assert "Success: no issues found in 1 source file" in report
 
 
 @pytest.mark.slow
-def test_handler_types_reject_wrong_handlers() -> None:
+def test_handler_types_reject_wrong_handlers(tmp_path: Path) -> None:
     """Each wrong handler fails on its line with the expected message, and nothing else fails."""
     path = TYPING / "handlers_fail.py"
     expected = {
@@ -49,7 +52,7 @@ def test_handler_types_reject_wrong_handlers() -> None:
         for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
         if (match := _EXPECTED.search(text))
     }
-    errors, report = _mypy(path)
+    errors, report = _mypy(path, tmp_path)
     assert len(expected) >= 8
     assert sorted(errors) == sorted(expected), report
     for number, message in expected.items():
