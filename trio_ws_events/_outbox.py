@@ -20,8 +20,8 @@ def payload_size(message: Message) -> int:
 class Outbox:
     """Messages accepted by ``send()``, in order, with the byte count the API reports.
 
-    A batch taken for writing stays *in flight* until :meth:`written` confirms the socket
-    took it; if the write never completes, :meth:`unsent` still lists it, so a message is
+    A batch taken for writing stays *in flight* until ``written`` confirms the socket
+    took it; if the write never completes, ``unsent`` still lists it, so a message is
     never both missing from the wire and missing from the report.
     """
 
@@ -66,7 +66,7 @@ class Outbox:
         return batch
 
     def written(self) -> None:
-        """The batch from the last :meth:`take` reached the socket."""
+        """The batch from the last ``take`` reached the socket."""
         self.buffered_amount -= self._in_flight_bytes
         self.messages_written += len(self._in_flight)
         self.bytes_written += self._in_flight_bytes

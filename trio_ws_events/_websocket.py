@@ -1,4 +1,4 @@
-"""The public :class:`WebSocket`: its handlers, open/send/close, and the tasks behind them."""
+"""The public [`WebSocket`][]: its handlers, open/send/close, and the tasks behind them."""
 
 from __future__ import annotations
 
@@ -78,8 +78,8 @@ def _check_timeout(name: str, value: object) -> float | None:
 class WebSocket(Connection):
     """An event-driven WebSocket client connection, used once.
 
-    Register handlers on the ``on_*`` events, then either call :meth:`open` with a nursery
-    (the connection runs in that nursery and :meth:`open` returns at once) or use
+    Register handlers on the ``on_*`` events, then either call [`open`][] with a nursery
+    (the connection runs in that nursery and [`open`][] returns at once) or use
     ``async with WebSocket(url) as ws:`` in a script. The constructor does no I/O.
 
     Args:
@@ -91,7 +91,7 @@ class WebSocket(Connection):
             (repeated names allowed).
         connect_timeout: seconds for TCP, TLS and the HTTP upgrade together; ``None`` waits
             as long as the nursery lets it.
-        close_timeout: seconds for the close handshake, counted from :meth:`close` (or from
+        close_timeout: seconds for the close handshake, counted from [`close`][] (or from
             the server's close frame) and including the flush of queued messages.
         max_message_size: the largest message, in bytes (UTF-8 bytes for text), that is
             reassembled; a larger one ends the connection with 1009. ``None`` means no limit.
@@ -109,18 +109,18 @@ class WebSocket(Connection):
             several frames, so that pings and close frames can pass between them.
         ping_interval: seconds between keepalive pings; ``None`` sends none.
         ping_timeout: seconds to wait for any frame after a keepalive ping before ending the
-            connection with :class:`KeepaliveTimeout` (1011); ``None`` never gives up.
-        max_buffered_amount: the most payload bytes :meth:`send` may queue before it raises
-            :class:`SendBufferFull`.
-        handshake_hook: called with a :class:`HandshakeRequest` before each upgrade request
+            connection with [`KeepaliveTimeout`][] (1011); ``None`` never gives up.
+        max_buffered_amount: the most payload bytes [`send`][] may queue before it raises
+            [`SendBufferFull`][].
+        handshake_hook: called with a [`HandshakeRequest`][] before each upgrade request
             is sent (the first and one per redirect), to change its headers in place; sync
             or async, within ``connect_timeout``. Its exception ends the attempt with a
-            :class:`ConnectError` whose ``__cause__`` it is.
+            [`ConnectError`][] whose ``__cause__`` it is.
         proxy_ssl_context: the TLS context for an ``https://`` proxy; the default verifies
             the proxy's certificate with the system's trust store.
         server_hostname: for ``wss://``, the name sent as SNI and checked against the
             server's certificate, instead of the URL's host (the ``Host`` header keeps it).
-        logger: a :class:`logging.Logger` or :class:`logging.LoggerAdapter` that receives
+        logger: a `logging.Logger` or `logging.LoggerAdapter` that receives
             this connection's log records instead of the ``trio_ws_events`` logger (an
             adapter can add the connection's context to each record); ``None`` for that one.
 
@@ -200,12 +200,12 @@ class WebSocket(Connection):
 
     @property
     def state(self) -> State:
-        """The current :class:`State`."""
+        """The current [`State`][]."""
         return self._state
 
     @property
     def is_open(self) -> bool:
-        """``True`` exactly while :attr:`state` is ``State.OPEN``."""
+        """``True`` exactly while [`state`][] is ``State.OPEN``."""
         return self._state is State.OPEN
 
     @property
@@ -219,17 +219,17 @@ class WebSocket(Connection):
 
     @property
     def close_reason(self) -> str | None:
-        """The close reason that goes with :attr:`close_code`; ``None`` before the end."""
+        """The close reason that goes with [`close_code`][]; ``None`` before the end."""
         return self._close_reason
 
     @property
     def buffered_amount(self) -> int:
-        """Payload bytes (UTF-8 for text) accepted by :meth:`send`, not yet given to the socket."""
+        """Payload bytes (UTF-8 for text) accepted by [`send`][], not yet given to the socket."""
         return self._outbox.buffered_amount
 
     @property
     def unsent(self) -> tuple[str | bytes, ...]:
-        """Messages given to :meth:`send` that were never written, in order.
+        """Messages given to [`send`][] that were never written, in order.
 
         Filled in when the terminal event fires; empty until then and when all went out.
         """
@@ -312,7 +312,7 @@ class WebSocket(Connection):
         nursery; only an exception raised by one of your handlers does (after ``on_error``).
 
         Raises:
-            InvalidStateError: :meth:`open` was already called: an instance is used once.
+            InvalidStateError: [`open`][] was already called: an instance is used once.
             TypeError: ``nursery`` is not a trio nursery.
         """
         if self._state is not State.INITIAL:
@@ -331,17 +331,17 @@ class WebSocket(Connection):
 
         A bytes-like argument is copied, so the caller may reuse its buffer. Messages are
         written in the order they were sent and before any close frame. If the connection
-        ends first, the ones never written are listed in :attr:`unsent`.
+        ends first, the ones never written are listed in [`unsent`][].
 
         Raises:
             TypeError: ``data`` is neither ``str`` nor bytes-like.
             ValueError: ``data`` is a ``str`` that UTF-8 cannot encode (a lone surrogate);
                 nothing was queued.
             InvalidStateError: the connection is not OPEN (send after ``on_open``).
-            SendBufferFull: queuing it would push :attr:`buffered_amount` past
+            SendBufferFull: queuing it would push [`buffered_amount`][] past
                 ``max_buffered_amount``; nothing was queued (a message larger than the
-                limit is still accepted when the buffer is empty). Wait with :meth:`drain`,
-                or use :meth:`send_wait`.
+                limit is still accepted when the buffer is empty). Wait with [`drain`][],
+                or use [`send_wait`][].
         """
         message = _as_message(data)
         if self._state is not State.OPEN:
@@ -368,11 +368,11 @@ class WebSocket(Connection):
         self._wake_sender.set()
 
     async def drain(self) -> None:
-        """Wait until :attr:`buffered_amount` is at most the low-water mark or the end.
+        """Wait until [`buffered_amount`][] is at most the low-water mark or the end.
 
         The low-water mark is a quarter of ``max_buffered_amount``. It returns at once
         (after a checkpoint) when the buffer is already that low, and when the connection
-        has ended: check :attr:`unsent` then. Cancellation: safe; it only waits.
+        has ended: check [`unsent`][] then. Cancellation: safe; it only waits.
         """
         await trio.lowlevel.checkpoint()
         if self._outbox.buffered_amount > self._low_water and not self._done.is_set():
@@ -381,12 +381,12 @@ class WebSocket(Connection):
     async def send_wait(self, data: str | bytes | bytearray | memoryview) -> None:
         """Queue one message, waiting for room first, then wait for the buffer to drain.
 
-        The natural call for producers: it never raises :class:`SendBufferFull`.
+        The natural call for producers: it never raises [`SendBufferFull`][].
         Cancellation: if cancelled while waiting for room, nothing was queued; once queued,
-        the message will be written (or listed in :attr:`unsent`) whatever happens.
+        the message will be written (or listed in [`unsent`][]) whatever happens.
 
         Raises:
-            TypeError, ValueError: as :meth:`send`.
+            TypeError, ValueError: as [`send`][].
             InvalidStateError: the connection is not OPEN, or ended while waiting.
         """
         message = _as_message(data)
@@ -440,8 +440,8 @@ class WebSocket(Connection):
 
         Messages already queued are written before the close frame. Messages that arrive
         after it are not delivered (as in the browser). Before ``on_open`` (even before
-        :meth:`open`) it abandons the attempt: ``on_error`` then fires with a
-        :class:`ConnectError`, without any network I/O if :meth:`open` was not yet called.
+        [`open`][]) it abandons the attempt: ``on_error`` then fires with a
+        [`ConnectError`][], without any network I/O if [`open`][] was not yet called.
 
         Args:
             code: a code an endpoint may send (RFC 6455 7.4): 1000-1003, 1007-1014 or
@@ -471,7 +471,7 @@ class WebSocket(Connection):
         Cancellation: safe; it only waits.
 
         Raises:
-            InvalidStateError: :meth:`open` was never called, so it would wait forever.
+            InvalidStateError: [`open`][] was never called, so it would wait forever.
         """
         if self._state is State.INITIAL:
             raise InvalidStateError(self._not_open("wait_closed"), url=self._shown_url)
@@ -485,10 +485,10 @@ class WebSocket(Connection):
         The connection waits for the loop to take each message, so a slow loop slows
         reading, as a slow handler does. The loop ends after ``on_closed`` and raises the
         error after ``on_error``. Leaving it (``break``) keeps the connection open; later
-        messages go to the handlers only. See :class:`MessageIterator`.
+        messages go to the handlers only. See [`MessageIterator`][trio_ws_events.MessageIterator].
 
         Raises:
-            InvalidStateError: :meth:`open` was not called, or another ``async for`` over
+            InvalidStateError: ``open`` was not called, or another ``async for`` over
                 this instance is still running.
         """
         return start_iteration(self)
