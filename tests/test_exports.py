@@ -9,6 +9,7 @@ def test_public_names() -> None:
     """__all__ lists exactly the public API and each name carries the public module."""
     assert set(trio_ws_events.__all__) == {
         "CloseTimeout",
+        "Compression",
         "ConnectError",
         "ConnectTimeout",
         "ConnectionLost",

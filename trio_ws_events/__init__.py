@@ -11,6 +11,7 @@ See the documentation for the event contract.
 
 from __future__ import annotations
 
+from ._compression import Compression
 from ._errors import (
     CloseTimeout,
     ConnectError,
@@ -34,6 +35,7 @@ from ._websocket import WebSocket
 
 __all__ = [
     "CloseTimeout",
+    "Compression",
     "ConnectError",
     "ConnectTimeout",
     "ConnectionLost",

@@ -18,8 +18,9 @@ from typing import Any, Final
 
 import trio
 
+from ._compression import Compression
 from ._connect import READ_SIZE, ConnectOptions, Opened, open_connection
-from ._deflate import OFFER, Deflater, Inflater, parse_answer
+from ._deflate import Inflater
 from ._errors import (
     CloseTimeout,
     ConnectError,
@@ -98,7 +99,7 @@ class Connection:
     _close_timeout: float | None
     _max_message_size: int | None
     _max_fragment_size: int | None
-    _compression: str | None
+    _compression: Compression | None
     _ping_interval: float | None
     _ping_timeout: float | None
 
@@ -223,12 +224,12 @@ class Connection:
             try:
                 if self._compression is None:
                     raise ValueError(f"the server accepted {answer!r}, which was not offered")
-                params = parse_answer(answer)
+                params = self._compression.accept(answer)
             except ValueError as exc:
                 raise ConnectError(
                     f"invalid extension answer from {self._shown_url}: {exc}", url=self._shown_url
                 ) from None
-            inflater, deflater = Inflater(params), Deflater(params)
+            inflater, deflater = Inflater(params), self._compression.deflater(params)
             self._extensions = str(params)
         return ClientProtocol(
             max_message_size=self._max_message_size,
@@ -239,7 +240,7 @@ class Connection:
 
     @property
     def _extension_offer(self) -> str | None:
-        return OFFER if self._compression == "deflate" else None
+        return self._compression.offer() if self._compression is not None else None
 
     async def _session(self, opened: Opened) -> None:
         self._opened = opened

@@ -20,7 +20,7 @@ import zlib
 from collections.abc import Callable
 from typing import Final
 
-from ._deflate import MIN_COMPRESS_SIZE, Deflater, Inflater, TooBig
+from ._deflate import Deflater, Inflater, TooBig
 from ._events import Frame
 
 __all__ = [
@@ -483,7 +483,7 @@ class ClientProtocol:
             payload = data  # type: ignore[assignment]
         deflater = self._deflater
         compressed = False
-        if deflater is not None and deflater.enabled and len(payload) >= MIN_COMPRESS_SIZE:
+        if deflater is not None and deflater.enabled and len(payload) >= deflater.min_size:
             payload = deflater.deflate(payload)
             compressed = True
         size = self._max_fragment

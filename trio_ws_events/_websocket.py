@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import trio
 
+from ._compression import Compression, check_compression
 from ._connect import DEFAULT, ConnectOptions, Default
 from ._connection import Connection
 from ._errors import InvalidStateError, SendBufferFull
@@ -100,7 +101,8 @@ class WebSocket(Connection):
         proxy: ``http://[user:pass@]host:port`` or ``socks5://...``; by default the standard
             proxy environment variables are honoured as curl does; ``None`` connects directly.
         max_redirects: how many 301/302/303/307/308 answers to the handshake to follow.
-        compression: ``"deflate"`` (the default) offers permessage-deflate; ``None`` does not.
+        compression: ``"deflate"`` (the default) offers permessage-deflate with default
+            parameters, a :class:`Compression` offers it with yours; ``None`` offers nothing.
         max_fragment_size: when set, outgoing messages longer than this many bytes go out as
             several frames, so that pings and close frames can pass between them.
         ping_interval: seconds between keepalive pings; ``None`` sends none.
@@ -128,7 +130,7 @@ class WebSocket(Connection):
         user_agent: str | Default | None = DEFAULT,
         proxy: str | Default | None = DEFAULT,
         max_redirects: int = 10,
-        compression: str | None = "deflate",
+        compression: str | Compression | None = "deflate",
         max_fragment_size: int | None = None,
         ping_interval: float | None = 20.0,
         ping_timeout: float | None = 20.0,
@@ -147,11 +149,7 @@ class WebSocket(Connection):
             raise TypeError("max_buffered_amount must be a positive int, got None")
         self._max_buffered = limit
         self._low_water = limit // 4
-        if compression not in ("deflate", None):
-            raise ValueError(
-                f"compression must be 'deflate' (permessage-deflate) or None, got {compression!r}"
-            )
-        self._compression = compression
+        self._compression = check_compression(compression)
         self._connect_options = ConnectOptions.build(
             protocols=protocols,
             headers=headers,

@@ -9,6 +9,9 @@ prints that port alone on the first line of stdout, and serves until killed. Mod
     accepted when the client offers it.
 ``echo-plain``
     The same without permessage-deflate.
+``echo-deflate JSON``
+    Echo, with permessage-deflate configured by ``JSON``: the keyword arguments of
+    websockets' ``ServerPerMessageDeflateFactory`` (``server_max_window_bits`` and so on).
 ``close CODE REASON``
     Right after the handshake, start the close handshake with ``CODE`` and ``REASON``.
 ``close-after-first``
@@ -21,11 +24,13 @@ from __future__ import annotations
 
 import asyncio
 import http
+import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from websockets.http11 import Request, Response
 
 __all__ = ["StartWebSocketsServer", "main"]
@@ -74,7 +79,7 @@ def _reject_with(status: int, body: str) -> ProcessRequest:
 def _parse_mode(args: Sequence[str]) -> tuple[Handler, ProcessRequest | None]:
     """The connection handler and the request hook for the mode named in ``args``."""
     match list(args):
-        case ["echo"] | ["echo-plain"]:
+        case ["echo"] | ["echo-plain"] | ["echo-deflate", _]:
             return _echo, None
         case ["close", code, reason]:
             return _close_with(int(code), reason), None
@@ -85,6 +90,17 @@ def _parse_mode(args: Sequence[str]) -> tuple[Handler, ProcessRequest | None]:
     raise SystemExit(f"unknown mode {list(args)!r}; see the module docstring")
 
 
+def _extensions(args: Sequence[str]) -> dict[str, object]:
+    """The compression arguments of ``serve`` for the mode in ``args``."""
+    if list(args) == ["echo-plain"]:
+        return {"compression": None}
+    if list(args[:1]) == ["echo-deflate"]:
+        factory = ServerPerMessageDeflateFactory(**json.loads(args[1]))
+        return {"compression": None, "extensions": [factory]}
+    # permessage-deflate with its defaults is websockets' default.
+    return {"compression": "deflate"}
+
+
 async def _serve(args: Sequence[str]) -> None:
     handler, process_request = _parse_mode(args)
     async with serve(
@@ -93,8 +109,7 @@ async def _serve(args: Sequence[str]) -> None:
         0,
         process_request=process_request,
         max_size=MAX_SIZE,
-        # permessage-deflate is websockets' default; "echo-plain" turns it off.
-        compression=None if list(args) == ["echo-plain"] else "deflate",
+        **_extensions(args),  # type: ignore[arg-type]
         # No pings from the server: tests must see only the frames they arranged.
         ping_interval=None,
     ) as server:
