@@ -53,6 +53,8 @@ from ._typing import (
     FrameHandler,
     MessageHandler,
     OpenHandler,
+    PingHandler,
+    PongHandler,
 )
 from ._url import WebSocketURL
 from ._writer import Writer
@@ -86,6 +88,11 @@ class Connection:
     on_incomplete_frame: EventSlot[FrameHandler] = EventSlot()
     """While it has a handler, messages that do not arrive whole come piece by piece:
     ``handler(ws, frame: Frame)``; they then do not fire ``on_message``/``on_binary``."""
+    on_ping: EventSlot[PingHandler] = EventSlot()
+    """Fires for each ping from the server, after its pong was queued (pongs stay
+    automatic): ``handler(ws, payload: bytes)``."""
+    on_pong: EventSlot[PongHandler] = EventSlot()
+    """Fires for each pong from the server, solicited or not: ``handler(ws, payload: bytes)``."""
     on_closed: EventSlot[ClosedHandler] = EventSlot()
     """Terminal: a close handshake completed: ``handler(ws, code: int, reason: str)``."""
     on_error: EventSlot[ErrorHandler] = EventSlot()
@@ -299,8 +306,10 @@ class Connection:
                 if self._close_sent is None and self._peer_close is None:
                     self._pongs.append(event.payload)  # type: ignore[union-attr]
                     self._wake_sender.set()
+                await self._dispatch(self.on_ping, (event.payload,))  # type: ignore[union-attr]
             elif kind is Pong:
                 self._got_pong(event.payload)  # type: ignore[union-attr]
+                await self._dispatch(self.on_pong, (event.payload,))  # type: ignore[union-attr]
             elif kind is CloseReceived:
                 self._on_close_frame(event.code, event.reason)  # type: ignore[union-attr]
             else:

@@ -17,6 +17,8 @@ __all__ = [
     "HeadersLike",
     "MessageHandler",
     "OpenHandler",
+    "PingHandler",
+    "PongHandler",
 ]
 
 #: What a handler returns: an awaitable (``async def``) is awaited, anything else ignored.
@@ -30,6 +32,10 @@ MessageHandler: TypeAlias = Callable[[Any, str], _Result]
 BinaryHandler: TypeAlias = Callable[[Any, bytes], _Result]
 #: ``handler(ws, frame)``, for ``on_incomplete_frame``: one piece of a streamed message.
 FrameHandler: TypeAlias = Callable[[Any, "Frame"], _Result]
+#: ``handler(ws, payload)``, for ``on_ping``: the payload of a ping from the server.
+PingHandler: TypeAlias = Callable[[Any, bytes], _Result]
+#: ``handler(ws, payload)``, for ``on_pong``: the payload of a pong from the server.
+PongHandler: TypeAlias = Callable[[Any, bytes], _Result]
 #: ``handler(ws, code, reason)``, for ``on_closed``.
 ClosedHandler: TypeAlias = Callable[[Any, int, str], _Result]
 #: ``handler(ws, error)``, for ``on_error``.

@@ -12,6 +12,9 @@ prints that port alone on the first line of stdout, and serves until killed. Mod
 ``echo-deflate JSON``
     Echo, with permessage-deflate configured by ``JSON``: the keyword arguments of
     websockets' ``ServerPerMessageDeflateFactory`` (``server_max_window_bits`` and so on).
+``ping PAYLOAD``
+    Right after the handshake, ping with ``PAYLOAD`` (UTF-8), wait for the pong, send the
+    text ``"pong PAYLOAD"``, then echo.
 ``close CODE REASON``
     Right after the handshake, start the close handshake with ``CODE`` and ``REASON``.
 ``close-after-first``
@@ -54,6 +57,18 @@ async def _echo(ws: ServerConnection) -> None:
         pass
 
 
+def _ping_first(payload: str) -> Handler:
+    async def handler(ws: ServerConnection) -> None:
+        try:
+            await (await ws.ping(payload.encode()))
+            await ws.send(f"pong {payload}")
+        except ConnectionClosed:
+            return
+        await _echo(ws)
+
+    return handler
+
+
 def _close_with(code: int, reason: str) -> Handler:
     async def handler(ws: ServerConnection) -> None:
         await ws.close(code, reason)
@@ -81,6 +96,8 @@ def _parse_mode(args: Sequence[str]) -> tuple[Handler, ProcessRequest | None]:
     match list(args):
         case ["echo"] | ["echo-plain"] | ["echo-deflate", _]:
             return _echo, None
+        case ["ping", payload]:
+            return _ping_first(payload), None
         case ["close", code, reason]:
             return _close_with(int(code), reason), None
         case ["close-after-first"]:
