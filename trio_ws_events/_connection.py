@@ -34,12 +34,13 @@ from ._errors import (
 )
 from ._events import Frame
 from ._handlers import EventHook, EventSlot, run_handlers
-from ._outbox import Outbox
+from ._outbox import Outbox, Piece
 from ._protocol import (
     BinaryMessage,
     ClientProtocol,
     CloseReceived,
     Failure,
+    MaskedPayload,
     Ping,
     Pong,
     TextMessage,
@@ -109,6 +110,7 @@ class Connection:
     _compression: Compression | None
     _ping_interval: float | None
     _ping_timeout: float | None
+    _max_buffered: int
 
     def _init_connection(self) -> None:
         self._nursery_cm: Any = None  # the nursery of the `async with` form
@@ -451,11 +453,12 @@ class Connection:
                 # between two of its frames, not after the whole batch.
                 pending.extend(self._take_pongs())
             for part in frame:
-                if len(part) >= COALESCE_BYTES:
+                if isinstance(part, MaskedPayload):
                     if pending:
                         await writer.send_all(b"".join(pending))
                         pending, size = [], 0
-                    await writer.send_all(part)
+                    for masked in part.slices(COALESCE_BYTES):
+                        await writer.send_all(masked)
                 else:
                     pending.append(part)
                     size += len(part)
@@ -468,7 +471,8 @@ class Connection:
     def _take_pongs(self) -> list[bytes]:
         protocol = self._protocol
         assert protocol is not None
-        parts = [part for payload in self._pongs for part in protocol.pong(payload)]
+        # A pong (125 bytes at most) is always framed as one piece of bytes.
+        parts = [protocol.pong(payload)[0] for payload in self._pongs]
         self._pongs = []
         return parts
 
@@ -488,7 +492,10 @@ class Connection:
                 frames.append(protocol.ping(payload))
             if outbox:
                 for message in outbox.take(COALESCE_BYTES):
-                    frames.extend(protocol.message(message))
+                    if type(message) is Piece:
+                        frames.extend(_piece_frames(protocol, message))
+                    else:
+                        frames.extend(protocol.message(message))  # type: ignore[arg-type]
         self._pongs = []
         self._pings = []
         # Our own close waits for the queue. Answering the server's close does not: RFC 6455
@@ -693,6 +700,10 @@ async def _close(stream: trio.abc.Stream) -> None:
         stream.socket.close()
     else:
         await trio.aclose_forcefully(stream)
+
+
+def _piece_frames(protocol: ClientProtocol, piece: Piece) -> list[Wire]:
+    return protocol.piece(piece.data, piece.text, piece.first, piece.final)
 
 
 def _truncate_reason(reason: str) -> str:

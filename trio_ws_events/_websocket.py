@@ -17,6 +17,7 @@ from ._connection import Connection
 from ._errors import InvalidStateError, SendBufferFull
 from ._events import Stats
 from ._outbox import payload_size as _payload_size
+from ._send_stream import PieceSource, piece_source, send_pieces
 from ._state import State
 from ._typing import HeadersLike
 from ._url import parse_url
@@ -161,6 +162,7 @@ class WebSocket(Connection):
             extensions=self._extension_offer,
         )
         self._init_connection()
+        self._stream_lock = trio.Lock()  # one send_stream() at a time, in call order
 
     # ------------------------------------------------------------------ properties
 
@@ -351,6 +353,43 @@ class WebSocket(Connection):
                 # mark (or only once the buffer is empty, for a message above the limit).
                 await self._written.wait()
         await self.drain()
+
+    async def send_stream(self, pieces: PieceSource) -> None:
+        """Send one message made of ``pieces``, each written as a frame as soon as it comes.
+
+        ``pieces`` is an iterable or an async iterable of ``str`` (a text message; each piece
+        is encoded whole, so no character is split between frames) or of bytes-like objects
+        (a binary message); the first piece decides, and empty pieces are skipped. An
+        iterable with no non-empty piece sends nothing. Pings, pongs and close frames may go
+        out between pieces; other messages given to :meth:`send` meanwhile are held and
+        written after this one, in order; a second ``send_stream`` waits for this one.
+
+        Memory stays bounded: before queuing a piece it waits until the piece fits within
+        ``max_buffered_amount`` (a piece larger than that waits for an empty buffer). It
+        returns once the whole message has been written to the socket.
+
+        A message sent in pieces is never listed in :attr:`unsent`: if the connection ends
+        before its last frame is written, this call raises instead. If the pieces raise (or a
+        piece is refused, or this call is cancelled) after part of the message was queued,
+        the peer is left inside a message that cannot be completed: the connection is closed
+        with 1011, ``on_error`` receives a :class:`HandlerError` whose ``__cause__`` is the
+        exception, and the exception propagates from here.
+
+        Raises:
+            TypeError: ``pieces`` is not an (async) iterable of ``str`` or bytes-like, or
+                mixes the two.
+            ValueError: a ``str`` piece has a lone surrogate.
+            InvalidStateError: the connection is not OPEN, or it ended before the whole
+                message was written.
+
+        Cancellation: before the first piece is queued nothing was sent; after it, the
+        connection is closed with 1011 as above.
+        """
+        next_piece = piece_source(pieces)
+        if self._state is not State.OPEN:
+            raise InvalidStateError(self._not_open("send_stream"), url=self._shown_url)
+        async with self._stream_lock:
+            await send_pieces(self, next_piece)
 
     async def ping(self, payload: bytes | None = None) -> float:
         """Send a ping now and return its round-trip time in seconds when the pong arrives.

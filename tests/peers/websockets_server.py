@@ -12,6 +12,12 @@ prints that port alone on the first line of stdout, and serves until killed. Mod
 ``echo-deflate JSON``
     Echo, with permessage-deflate configured by ``JSON``: the keyword arguments of
     websockets' ``ServerPerMessageDeflateFactory`` (``server_max_window_bits`` and so on).
+``digest``
+    For each message, answer with the text ``"text|binary LENGTH SHA256"`` (the length in
+    bytes, UTF-8 for text, and the hex SHA-256 of those bytes), not the message itself; no
+    permessage-deflate.
+``digest-deflate``
+    The same with permessage-deflate.
 ``ping PAYLOAD``
     Right after the handshake, ping with ``PAYLOAD`` (UTF-8), wait for the pong, send the
     text ``"pong PAYLOAD"``, then echo.
@@ -26,6 +32,7 @@ prints that port alone on the first line of stdout, and serves until killed. Mod
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import http
 import json
 import sys
@@ -54,6 +61,16 @@ async def _echo(ws: ServerConnection) -> None:
             await ws.send(message)
     except ConnectionClosed:
         # The client went away without a close handshake: nothing left to echo.
+        pass
+
+
+async def _digest(ws: ServerConnection) -> None:
+    try:
+        async for message in ws:
+            kind = "text" if isinstance(message, str) else "binary"
+            data = message.encode() if isinstance(message, str) else message
+            await ws.send(f"{kind} {len(data)} {hashlib.sha256(data).hexdigest()}")
+    except ConnectionClosed:
         pass
 
 
@@ -96,6 +113,8 @@ def _parse_mode(args: Sequence[str]) -> tuple[Handler, ProcessRequest | None]:
     match list(args):
         case ["echo"] | ["echo-plain"] | ["echo-deflate", _]:
             return _echo, None
+        case ["digest"] | ["digest-deflate"]:
+            return _digest, None
         case ["ping", payload]:
             return _ping_first(payload), None
         case ["close", code, reason]:
@@ -109,7 +128,7 @@ def _parse_mode(args: Sequence[str]) -> tuple[Handler, ProcessRequest | None]:
 
 def _extensions(args: Sequence[str]) -> dict[str, object]:
     """The compression arguments of ``serve`` for the mode in ``args``."""
-    if list(args) == ["echo-plain"]:
+    if list(args) in (["echo-plain"], ["digest"]):
         return {"compression": None}
     if list(args[:1]) == ["echo-deflate"]:
         factory = ServerPerMessageDeflateFactory(**json.loads(args[1]))
