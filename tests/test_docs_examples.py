@@ -32,6 +32,12 @@ _SNIPPET = re.compile(r'^--8<-- "(?P<path>[^":]+)(?::(?P<section>[\w-]+))?"$')
 #: What each script must print (substrings of its standard output), beyond running cleanly.
 EXPECTED_OUTPUT = {
     "api_tour.py": ["text: text", "binary: b'bytes'", "closed: 1000 bye", "CLOSED 1000 bye 0 ()"],
+    "compression.py": [
+        "offer: permessage-deflate; client_no_context_takeover; server_max_window_bits=12; "
+        "client_max_window_bits=12",
+        "refused: client_max_window_bits must be from 9 to 15 or None",
+        "negotiated: None closed with 1000",
+    ],
     "close_codes.py": ["refused: close code 1005 may not be sent", "closed: 4000 'shutting"],
     "connect_error.py": ["could not connect: cannot connect to ws://127.0.0.1:1/"],
     "decorator.py": ["HELLO"],
@@ -42,10 +48,16 @@ EXPECTED_OUTPUT = {
     "handler_raises.py": ["on_error: KeyError closed with 1011", "a handler raised: (KeyError"],
     "keepalive.py": ["round trip: ", "latency "],
     "logging_and_stats.py": ["sent 2 messages (1005 bytes)", "received 2 messages (1005 bytes)"],
+    "ping_events.py": ["heard 3 pongs or more; closed with 1000"],
     "quickstart.py": ["closed: 1000 bye"],
     "reply_if_open.py": ["got: first", "got: ack ack ack first"],
     "scripted_server.py": ["server got: desserts", "client saw: 4000 that is all"],
     "script_form.py": ["echo: hello", "closed with 1000 ''"],
+    "send_stream.py": [
+        "echoed 8388608 bytes back; same as sent: True",
+        "text echo: héllo wörld",
+        "closed with 1000",
+    ],
     "streaming.py": ["streamed 8388608 bytes", "same as sent; closed with 1000"],
     "unsent.py": ["ended: ConnectError code 1006", "to resend: []"],
     "walkthrough.py": [
