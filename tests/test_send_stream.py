@@ -13,8 +13,10 @@ import trio
 from conftest import StartRawServer, StartWebSocketsServer
 from peers.raw_server import Frame, Opcode, RawConnection
 from recorder import Recorder
+from test_compression import StartNodeServer, node_server  # noqa: F401 (the fixture)
 
 from trio_ws_events import HandlerError, InvalidStateError, WebSocket
+from trio_ws_events._outbox import Outbox, Piece
 from trio_ws_events._protocol import ClientProtocol, MaskedPayload, _apply_mask_python
 
 
@@ -416,3 +418,52 @@ def test_piece_frames_split_by_max_fragment_size() -> None:
     last = proto.piece(b"xyz", False, False, True)
     heads = [wire[0][0] for wire in first + last]
     assert heads == [0x02, 0x00, 0x00, 0x80]
+
+
+async def test_send_stream_compressed_round_trip_node_ws(
+    node_server: StartNodeServer,  # noqa: F811 (the fixture imported above)
+) -> None:
+    """Node's ws inflates a compressed message sent in pieces and echoes it whole."""
+    url = await node_server("deflate")
+    pieces = [bytes([i]) * 30_000 + os.urandom(2000) for i in range(20)]
+    ws = WebSocket(url)
+    greeting = trio.Event()
+    ws.on_message += lambda ws, text: greeting.set()
+    echoed: list[bytes] = []
+    done = trio.Event()
+
+    def on_binary(ws: WebSocket, data: bytes) -> None:
+        echoed.append(data)
+        done.set()
+
+    ws.on_binary += on_binary
+    async with ws:
+        with trio.fail_after(10):
+            await greeting.wait()
+        assert ws.extensions == "permessage-deflate"
+        await ws.send_stream(pieces)
+        with trio.fail_after(10):
+            await done.wait()
+    assert echoed == [b"".join(pieces)]
+
+
+def test_outbox_holds_messages_behind_pieces_and_never_lists_pieces() -> None:
+    """While a stream is open, put() holds; the final piece releases; unsent skips pieces."""
+    outbox = Outbox()
+    outbox.put("before")
+    outbox.begin_stream()
+    first = Piece(b"ab", False, True, False)
+    outbox.put_piece(first)
+    outbox.put(b"held")
+    assert outbox.buffered_amount == len("before") + 2 + 4
+    assert outbox.unsent() == ("before", b"held")
+    assert outbox.take(2**20) == ["before", first]
+    outbox.written()
+    assert first.written
+    assert outbox.messages_written == 1  # a piece that is not final is not a message
+    final = Piece(b"", False, False, True)
+    outbox.put_piece(final)
+    assert not outbox.streaming
+    assert outbox.take(2**20) == [final, b"held"]
+    outbox.written()
+    assert (outbox.messages_written, outbox.buffered_amount, outbox.unsent()) == (3, 0, ())
