@@ -32,6 +32,13 @@ _SNIPPET = re.compile(r'^--8<-- "(?P<path>[^":]+)(?::(?P<section>[\w-]+))?"$')
 #: What each script must print (substrings of its standard output), beyond running cleanly.
 EXPECTED_OUTPUT = {
     "api_tour.py": ["text: text", "binary: b'bytes'", "closed: 1000 bye", "CLOSED 1000 bye 0 ()"],
+    "async_for.py": [
+        "got: hello",
+        "got: b'\\x01\\x02'",
+        "loop over; closed with 1000 done",
+        "handler: ready\nloop: ready\nhandler: after the loop",
+        "could not connect: cannot connect to ws://127.0.0.1:1/",
+    ],
     "compression.py": [
         "offer: permessage-deflate; client_no_context_takeover; server_max_window_bits=12; "
         "client_max_window_bits=12",
@@ -47,10 +54,16 @@ EXPECTED_OUTPUT = {
     "handle_errors.py": ["could not connect: "],
     "handler_raises.py": ["on_error: KeyError closed with 1011", "a handler raised: (KeyError"],
     "keepalive.py": ["round trip: ", "latency "],
-    "logging_and_stats.py": ["sent 2 messages (1005 bytes)", "received 2 messages (1005 bytes)"],
+    "logging_and_stats.py": [
+        "sent 2 messages (1005 bytes)",
+        "received 2 messages (1005 bytes)",
+        "from ('127.0.0.1', ",
+        "to ('127.0.0.1', ",
+    ],
     "ping_events.py": ["heard 3 pongs or more; closed with 1000"],
     "quickstart.py": ["closed: 1000 bye"],
     "reply_if_open.py": ["got: first", "got: ack ack ack first"],
+    "short_lived_tokens.py": ["opened with a fresh token; tokens fetched: 1"],
     "scripted_server.py": ["server got: desserts", "client saw: 4000 that is all"],
     "script_form.py": ["echo: hello", "closed with 1000 ''"],
     "send_stream.py": [

@@ -29,6 +29,8 @@ from ._errors import (
 )
 from ._events import Frame, Stats
 from ._handlers import EventHook
+from ._hook import HandshakeRequest
+from ._iterate import MessageIterator
 from ._state import State
 from ._version import __version__
 from ._websocket import WebSocket
@@ -43,8 +45,10 @@ __all__ = [
     "Frame",
     "HandlerError",
     "HandshakeRejected",
+    "HandshakeRequest",
     "InvalidStateError",
     "KeepaliveTimeout",
+    "MessageIterator",
     "MessageTooBig",
     "ProtocolError",
     "SendBufferFull",

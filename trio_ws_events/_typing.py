@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -10,11 +11,13 @@ if TYPE_CHECKING:
     from ._events import Frame
 
 __all__ = [
+    "Address",
     "BinaryHandler",
     "ClosedHandler",
     "ErrorHandler",
     "FrameHandler",
     "HeadersLike",
+    "LoggerLike",
     "MessageHandler",
     "OpenHandler",
     "PingHandler",
@@ -42,3 +45,7 @@ ClosedHandler: TypeAlias = Callable[[Any, int, str], _Result]
 ErrorHandler: TypeAlias = Callable[[Any, "WebSocketError"], _Result]
 #: Request headers: a mapping, or ``(name, value)`` pairs when a name repeats.
 HeadersLike: TypeAlias = Mapping[str, str] | Sequence[tuple[str, str]]
+#: A TCP endpoint: ``(host, port)``, the host as the socket gives it (an IP address).
+Address: TypeAlias = tuple[str, int]
+#: Where a connection logs: a logger, or an adapter that adds context to each record.
+LoggerLike: TypeAlias = logging.Logger | logging.LoggerAdapter[Any]
