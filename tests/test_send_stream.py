@@ -90,10 +90,16 @@ async def test_send_stream_text_async_generator_keeps_characters_whole(
     assert got == [digest("text", "".join(pieces).encode())]
 
 
+@pytest.mark.parametrize(
+    ("buffered", "bound"),
+    [(2**20, 4 * 2**20), (16 * 2**20, 32 * 2**20)],
+    ids=["1 MiB buffer", "default 16 MiB buffer"],
+)
 async def test_send_stream_memory_is_bounded_by_max_buffered_amount(
-    websockets_server: StartWebSocketsServer,
+    websockets_server: StartWebSocketsServer, buffered: int, bound: int
 ) -> None:
-    """40 MiB streamed from a generator with a 1 MiB buffer: traced memory stays under 4 MiB."""
+    """40 MiB streamed from a generator: traced memory stays within the buffer's bound
+    (4 MiB for a 1 MiB buffer; the documented 32 MiB with the default 16 MiB)."""
     url = await websockets_server("digest")
     piece = b"\x5a" * 65536
     count = 40 * 16  # 40 MiB
@@ -102,7 +108,7 @@ async def test_send_stream_memory_is_bounded_by_max_buffered_amount(
         for _ in range(count):
             yield bytes(piece)  # a fresh object each time, as a file read would give
 
-    async with WebSocket(url, max_buffered_amount=2**20, max_message_size=None) as ws:
+    async with WebSocket(url, max_buffered_amount=buffered, max_message_size=None) as ws:
         got, done = collect(ws)
         tracemalloc.start()
         try:
@@ -113,7 +119,41 @@ async def test_send_stream_memory_is_bounded_by_max_buffered_amount(
         with trio.fail_after(30):
             await done.wait()
     assert got == [digest("binary", piece * count)]
-    assert peak < 4 * 2**20, f"peak traced memory {peak} bytes"
+    assert peak < bound, f"peak traced memory {peak} bytes"
+
+
+async def test_send_stream_producer_waits_while_the_server_does_not_read(
+    raw_server: StartRawServer,
+) -> None:
+    """While the server stalls, the producer waits: buffered_amount never passes the limit."""
+    limit = 256 * 1024
+    piece = b"\x00" * 65536
+    count = 160  # 10 MiB: more than the kernel's socket buffers hold
+    received: list[int] = []
+
+    async def script(conn: RawConnection) -> None:
+        await conn.accept_handshake()
+        await trio.sleep(0.3)  # not reading: the client's writes back up
+        frames = await read_message_frames(conn)
+        received.append(sum(len(f.payload) for f in frames))
+        await conn.read_close()
+        await conn.send_close(1000)
+
+    server = await raw_server(script, script_timeout=30)
+    ws = WebSocket(server.url, max_buffered_amount=limit)
+    seen: list[int] = []
+
+    def produce() -> Iterator[bytes]:
+        for _ in range(count):
+            seen.append(ws.buffered_amount)
+            yield piece
+
+    async with ws:
+        await ws.send_stream(produce())
+    await server.wait_finished()
+    assert received == [count * len(piece)]
+    assert max(seen) <= limit
+    assert max(seen) > limit // 2  # the stall did fill the buffer
 
 
 async def test_send_bytes_takes_no_copy_of_an_immutable_message(
@@ -312,6 +352,28 @@ async def test_send_stream_cancelled_half_way_closes_with_1011(raw_server: Start
     await server.wait_finished()
     assert codes == [1011]
     assert "send_stream() was cancelled after 4 bytes" in str(rec.error)
+
+
+async def test_send_stream_cancelled_before_a_piece_sends_nothing(
+    websockets_server: StartWebSocketsServer,
+) -> None:
+    """Cancelled while waiting for its first piece: nothing was sent, the connection goes on."""
+    url = await websockets_server("digest")
+
+    async def produce() -> AsyncIterator[bytes]:
+        await trio.sleep_forever()
+        yield b"never"  # pragma: no cover
+
+    async with WebSocket(url) as ws:
+        got, done = collect(ws)
+        with trio.move_on_after(0.05) as scope:
+            await ws.send_stream(produce())
+        assert scope.cancelled_caught
+        ws.send(b"after")
+        with trio.fail_after(10):
+            await done.wait()
+    assert got == [digest("binary", b"after")]
+    assert ws.close_code == 1000
 
 
 async def test_send_stream_waits_for_another_send_stream(raw_server: StartRawServer) -> None:

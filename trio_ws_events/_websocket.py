@@ -329,9 +329,10 @@ class WebSocket(Connection):
     def send(self, data: str | bytes | bytearray | memoryview) -> None:
         """Queue one message and return at once: ``str`` as text, bytes-like as binary.
 
-        A bytes-like argument is copied, so the caller may reuse its buffer. Messages are
-        written in the order they were sent and before any close frame. If the connection
-        ends first, the ones never written are listed in :attr:`unsent`.
+        A ``bytearray`` or ``memoryview`` is copied, so the caller may reuse its buffer; a
+        ``bytes`` or ``str`` cannot change and is queued as it is, without a copy. Messages
+        are written in the order they were sent and before any close frame. If the
+        connection ends first, the ones never written are listed in :attr:`unsent`.
 
         Raises:
             TypeError: ``data`` is neither ``str`` nor bytes-like.
