@@ -46,6 +46,7 @@ class Outbox:
         "_held",
         "_in_flight",
         "_in_flight_bytes",
+        "_pieces",
         "_queue",
         "buffered_amount",
         "bytes_written",
@@ -57,6 +58,7 @@ class Outbox:
         self._in_flight: list[Message | Piece] = []
         # While a message goes out in pieces, whole messages wait here, behind it.
         self._held: deque[tuple[Message, int]] | None = None
+        self._pieces = 0  # pieces queued or in flight, not yet confirmed written
         self._in_flight_bytes = 0
         #: Payload bytes queued or in flight, not yet handed to the socket.
         self.buffered_amount = 0
@@ -81,7 +83,7 @@ class Outbox:
         return self._held is not None
 
     def begin_stream(self) -> None:
-        """From now on, :meth:`put` holds whole messages until :meth:`end_stream`."""
+        """From now on, :meth:`put` holds whole messages until the final piece is queued."""
         assert self._held is None, "a stream is already open"
         self._held = deque()
 
@@ -90,6 +92,7 @@ class Outbox:
         assert self._held is not None, "no stream is open"
         size = len(piece.data)
         self._queue.append((piece, size))
+        self._pieces += 1
         self.buffered_amount += size
         if piece.final:
             self._queue.extend(self._held)
@@ -111,15 +114,22 @@ class Outbox:
     def written(self) -> None:
         """The batch from the last :meth:`take` reached the socket."""
         self.buffered_amount -= self._in_flight_bytes
-        for message in self._in_flight:
-            if isinstance(message, Piece):
-                message.written = True
-                self.messages_written += message.final
-            else:
-                self.messages_written += 1
+        if self._pieces:
+            self._pieces_written()
+        else:  # the common case, kept to one addition
+            self.messages_written += len(self._in_flight)
         self.bytes_written += self._in_flight_bytes
         self._in_flight = []
         self._in_flight_bytes = 0
+
+    def _pieces_written(self) -> None:
+        for message in self._in_flight:
+            if type(message) is Piece:
+                message.written = True
+                self.messages_written += message.final  # a message once its last piece is
+                self._pieces -= 1
+            else:
+                self.messages_written += 1
 
     def unsent(self) -> tuple[Message, ...]:
         """Every whole message not confirmed written: the batch in flight, the queue, then

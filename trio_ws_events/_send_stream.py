@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Final, TypeAlias
+from typing import TYPE_CHECKING, Final
 
 import trio
 
@@ -14,13 +14,8 @@ from ._state import State
 if TYPE_CHECKING:
     from ._connection import Connection
 
-__all__ = ["PieceSource", "piece_source", "send_pieces"]
+__all__ = ["piece_source", "send_pieces"]
 
-#: What ``send_stream`` takes: pieces as an iterable or an async iterable.
-PieceSource: TypeAlias = (
-    Iterable[str | bytes | bytearray | memoryview]
-    | AsyncIterable[str | bytes | bytearray | memoryview]
-)
 _END: Final = object()
 NextPiece = Callable[[], Awaitable[object]]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 if TYPE_CHECKING:
@@ -20,6 +20,7 @@ __all__ = [
     "LoggerLike",
     "MessageHandler",
     "OpenHandler",
+    "PieceSource",
     "PingHandler",
     "PongHandler",
 ]
@@ -49,3 +50,9 @@ HeadersLike: TypeAlias = Mapping[str, str] | Sequence[tuple[str, str]]
 Address: TypeAlias = tuple[str, int]
 #: Where a connection logs: a logger, or an adapter that adds context to each record.
 LoggerLike: TypeAlias = logging.Logger | logging.LoggerAdapter[Any]
+#: What ``send_stream()`` takes: the pieces of one message, as an iterable or an async
+#: iterable of ``str`` (text) or bytes-like objects (binary).
+PieceSource: TypeAlias = (
+    Iterable[str | bytes | bytearray | memoryview]
+    | AsyncIterable[str | bytes | bytearray | memoryview]
+)

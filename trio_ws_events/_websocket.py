@@ -20,9 +20,9 @@ from ._hook import HandshakeHook
 from ._iterate import MessageIterator, start_iteration
 from ._options import check_logger
 from ._outbox import payload_size as _payload_size
-from ._send_stream import PieceSource, piece_source, send_pieces
+from ._send_stream import piece_source, send_pieces
 from ._state import State
-from ._typing import Address, HeadersLike, LoggerLike
+from ._typing import Address, HeadersLike, LoggerLike, PieceSource
 from ._url import parse_url
 
 if TYPE_CHECKING:
