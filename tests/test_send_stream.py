@@ -156,6 +156,38 @@ async def test_send_stream_producer_waits_while_the_server_does_not_read(
     assert max(seen) > limit // 2  # the stall did fill the buffer
 
 
+async def test_send_stream_does_not_wait_for_messages_held_behind_it(
+    websockets_server: StartWebSocketsServer,
+) -> None:
+    """A message sent during the stream fills the buffer: the stream goes on regardless."""
+    url = await websockets_server("digest")
+    ws = WebSocket(url, max_buffered_amount=256 * 1024, max_message_size=None)
+    piece = b"p" * 100_000
+    big = b"b" * 2**20
+
+    async def produce() -> AsyncIterator[bytes]:
+        yield piece
+        await ws.drain()  # the piece is written: the buffer is empty
+        ws.send(big)  # accepted (the buffer was empty), held behind the stream
+        for _ in range(3):
+            yield piece
+
+    got: list[str] = []
+    both = trio.Event()
+
+    def on_message(ws: WebSocket, text: str) -> None:
+        got.append(text)
+        if len(got) == 2:
+            both.set()
+
+    ws.on_message += on_message
+    async with ws:
+        with trio.fail_after(10):  # it waited forever for the held message to drain
+            await ws.send_stream(produce())
+            await both.wait()
+    assert got == [digest("binary", piece * 4), digest("binary", big)]
+
+
 async def test_send_bytes_takes_no_copy_of_an_immutable_message(
     websockets_server: StartWebSocketsServer,
 ) -> None:

@@ -50,6 +50,7 @@ class Outbox:
         "_queue",
         "buffered_amount",
         "bytes_written",
+        "held_bytes",
         "messages_written",
     )
 
@@ -59,6 +60,9 @@ class Outbox:
         # While a message goes out in pieces, whole messages wait here, behind it.
         self._held: deque[tuple[Message, int]] | None = None
         self._pieces = 0  # pieces queued or in flight, not yet confirmed written
+        #: The part of ``buffered_amount`` held behind a message sent in pieces: it cannot
+        #: drain before that message ends, so the pieces' producer must not wait for it.
+        self.held_bytes = 0
         self._in_flight_bytes = 0
         #: Payload bytes queued or in flight, not yet handed to the socket.
         self.buffered_amount = 0
@@ -73,6 +77,7 @@ class Outbox:
         size = payload_size(message)
         if self._held is not None:
             self._held.append((message, size))
+            self.held_bytes += size
         else:
             self._queue.append((message, size))
         self.buffered_amount += size
@@ -97,6 +102,7 @@ class Outbox:
         if piece.final:
             self._queue.extend(self._held)
             self._held = None
+            self.held_bytes = 0
 
     def take(self, max_bytes: int) -> list[Message | Piece]:
         """Move messages into flight until ``max_bytes`` of payload (at least one message)."""

@@ -117,7 +117,11 @@ class _Stream:
     async def wait_for_room(self, size: int) -> None:
         conn = self.conn
         outbox = conn._outbox
-        while outbox.buffered_amount and outbox.buffered_amount + size > conn._max_buffered:
+        # Messages held behind this one cannot drain before it ends: waiting for them to
+        # make room would wait forever.
+        while (pending := outbox.buffered_amount - outbox.held_bytes) and (
+            pending + size > conn._max_buffered
+        ):
             if conn._state is not State.OPEN:
                 return  # the caller's state check reports it
             await conn._written.wait()
