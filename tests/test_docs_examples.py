@@ -65,6 +65,13 @@ EXPECTED_OUTPUT = {
         "closed with 1000",
     ],
     "quickstart.py": ["closed: 1000 bye"],
+    "reconnect.py": [
+        "open (connection 1)",
+        "reconnecting: attempt 1 in ",
+        "reconnecting: attempt 2 in 1.0s after HandshakeRejected",
+        "server got: sent while disconnected (1) | sent while disconnected (2)",
+        "closed: 1000 bye",
+    ],
     "reply_if_open.py": ["got: first", "got: ack ack ack first"],
     "short_lived_tokens.py": ["opened with a fresh token; tokens fetched: 1"],
     "scripted_server.py": ["server got: desserts", "client saw: 4000 that is all"],

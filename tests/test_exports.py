@@ -8,11 +8,14 @@ import trio_ws_events
 def test_public_names() -> None:
     """__all__ lists exactly the public API and each name carries the public module."""
     assert set(trio_ws_events.__all__) == {
+        "Backoff",
         "CloseTimeout",
         "Compression",
         "ConnectError",
         "ConnectTimeout",
         "ConnectionLost",
+        "Decision",
+        "Ending",
         "EventHook",
         "Frame",
         "HandlerError",
@@ -23,6 +26,8 @@ def test_public_names() -> None:
         "MessageIterator",
         "MessageTooBig",
         "ProtocolError",
+        "ReconnectingWebSocket",
+        "RetryPolicy",
         "SendBufferFull",
         "State",
         "Stats",

@@ -10,7 +10,8 @@ from conftest import StartRawServer, StartWebSocketsServer
 from peers.raw_server import Opcode, RawConnection
 from recorder import Recorder, run_to_end
 
-from trio_ws_events import HandlerError, WebSocket
+from trio_ws_events import Backoff, HandlerError, ReconnectingWebSocket, WebSocket
+from trio_ws_events.testing import open_scripted_server
 
 
 def record_pings(ws: WebSocket, rec: Recorder) -> None:
@@ -151,3 +152,22 @@ def test_on_ping_on_pong_refuse_non_callables(event: str) -> None:
     hook = getattr(ws, event)
     with pytest.raises(TypeError, match=f"{event} handlers must be callable, got int"):
         hook += 5
+
+
+async def test_reconnecting_forwards_on_ping_on_pong_from_every_connection() -> None:
+    """ReconnectingWebSocket's on_ping and on_pong serve every connection, with itself as ws."""
+    async with open_scripted_server() as server:
+        rws = ReconnectingWebSocket(server.url, backoff=Backoff(initial=0, max=1))
+        seen: list[tuple[str, bytes, bool]] = []
+        rws.on_ping += lambda ws, payload: seen.append(("ping", payload, ws is rws))
+        rws.on_pong += lambda ws, payload: seen.append(("pong", payload, ws is rws))
+        async with trio.open_nursery() as nursery:
+            rws.open(nursery)
+            first = await server.accept()
+            await first.ping(b"one")  # returns once the automatic pong arrived
+            await first.drop()
+            second = await server.accept()
+            await second.send_raw(b"\x8a\x03two")  # an unsolicited pong
+            await second.ping(b"three")
+            rws.close()
+    assert seen == [("ping", b"one", True), ("pong", b"two", True), ("ping", b"three", True)]

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 if TYPE_CHECKING:
     from ._errors import WebSocketError
     from ._events import Frame
+    from ._reconnect import Ending
 
 __all__ = [
     "Address",
@@ -23,6 +24,7 @@ __all__ = [
     "PieceSource",
     "PingHandler",
     "PongHandler",
+    "ReconnectingHandler",
 ]
 
 #: What a handler returns: an awaitable (``async def``) is awaited, anything else ignored.
@@ -44,6 +46,8 @@ PongHandler: TypeAlias = Callable[[Any, bytes], _Result]
 ClosedHandler: TypeAlias = Callable[[Any, int, str], _Result]
 #: ``handler(ws, error)``, for ``on_error``.
 ErrorHandler: TypeAlias = Callable[[Any, "WebSocketError"], _Result]
+#: ``handler(rws, attempt, delay, why)``, for ``on_reconnecting``: before each wait.
+ReconnectingHandler: TypeAlias = Callable[[Any, int, float, "Ending"], _Result]
 #: Request headers: a mapping, or ``(name, value)`` pairs when a name repeats.
 HeadersLike: TypeAlias = Mapping[str, str] | Sequence[tuple[str, str]]
 #: A TCP endpoint: ``(host, port)``, the host as the socket gives it (an IP address).
