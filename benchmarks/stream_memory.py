@@ -1,14 +1,20 @@
-"""Peak memory of streaming one huge message through ``on_incomplete_frame`` (issue 3).
+"""Peak memory of streaming one huge message, received (issue 3) or sent (issue 15).
 
-A server process sends one binary message of ``--mib`` MiB (default 256) as a single frame,
-written in 1 MiB pieces; the client, in this process, counts it through
-``on_incomplete_frame`` and never holds it. The figure is the growth of the client's peak RSS
-(``ru_maxrss``) over the run, which the issue bounds at 32 MiB for 256 MiB. With
-``--reassemble`` the same message goes through ``on_binary`` instead, for comparison (its
-growth is at least the message).
+Receiving: a server process sends one binary message of ``--mib`` MiB (default 256) as a
+single frame, written in 1 MiB pieces; the client, in this process, counts it through
+``on_incomplete_frame`` and never holds it. With ``--reassemble`` the same message goes
+through ``on_binary`` instead, for comparison (its growth is at least the message).
 
-    python -m benchmarks.stream_memory            # 256 MiB, streamed
+Sending (``--send``): the client sends one binary message of ``--mib`` MiB (default 1024)
+with ``send_stream()`` from a generator of 64 KiB pieces; the server process reads and
+discards it, then closes. The default ``max_buffered_amount`` (16 MiB) bounds what is queued.
+
+The figure is the growth of the client's peak RSS (``ru_maxrss``) over the run, which the
+issues bound at 32 MiB (256 MiB received, 1 GiB sent).
+
+    python -m benchmarks.stream_memory            # 256 MiB, streamed in
     python -m benchmarks.stream_memory --reassemble --mib 64
+    python -m benchmarks.stream_memory --send     # 1 GiB sent from a generator
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import subprocess
 import sys
 import time
 from base64 import b64encode
+from collections.abc import Iterator
 
 import trio
 
@@ -31,8 +38,8 @@ from trio_ws_events import Frame, WebSocket
 CHUNK = b"\x5a" * 2**20
 
 
-def serve(size: int) -> None:
-    """The server process: one connection, one message of ``size`` bytes, then a close."""
+def _accept_one() -> socket.socket:
+    """Listen, print the port, accept one connection and complete its handshake."""
     listener = socket.create_server(("127.0.0.1", 0))
     print(listener.getsockname()[1], flush=True)
     conn, _ = listener.accept()
@@ -50,12 +57,61 @@ def serve(size: int) -> None:
         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n"
     )
+    return conn
+
+
+def serve(size: int) -> None:
+    """The server process: one connection, one message of ``size`` bytes, then a close."""
+    conn = _accept_one()
     conn.sendall(bytes((0x82, 127)) + struct.pack("!Q", size))
     for _ in range(size // len(CHUNK)):
         conn.sendall(CHUNK)
     conn.sendall(b"\x88\x02\x03\xe8")  # close 1000
     conn.recv(4096)
     conn.close()
+
+
+def _recv_exactly(conn: socket.socket, size: int) -> bytes:
+    """Read exactly ``size`` bytes (a frame header: a few bytes)."""
+    data = b""
+    while len(data) < size:
+        got = conn.recv(size - len(data))
+        if not got:
+            raise SystemExit("the client closed the connection early")
+        data += got
+    return data
+
+
+def _discard(conn: socket.socket, size: int, buffer: memoryview) -> None:
+    """Read ``size`` bytes into ``buffer`` over and over, keeping none of them."""
+    while size:
+        got = conn.recv_into(buffer, min(size, len(buffer)))
+        if not got:
+            raise SystemExit("the client closed the connection early")
+        size -= got
+
+
+def sink() -> None:
+    """The server process for ``--send``: read one message, discard it, print its size."""
+    conn = _accept_one()
+    buffer = memoryview(bytearray(2**20))
+    received = 0
+    while True:
+        b0, b1 = _recv_exactly(conn, 2)
+        length = b1 & 0x7F
+        if length == 126:
+            (length,) = struct.unpack("!H", _recv_exactly(conn, 2))
+        elif length == 127:
+            (length,) = struct.unpack("!Q", _recv_exactly(conn, 8))
+        _discard(conn, 4 + length, buffer)  # the mask and the payload
+        if b0 & 0x0F < 8:
+            received += length
+            if b0 & 0x80:
+                break
+    conn.sendall(b"\x88\x02\x03\xe8")  # close 1000
+    conn.recv(4096)
+    conn.close()
+    print(received, flush=True)
 
 
 def peak_rss_mib() -> float:
@@ -92,15 +148,66 @@ async def client(port: int, size: int, reassemble: bool) -> tuple[int, float]:
     return received, elapsed
 
 
+async def send_client(port: int, size: int) -> tuple[int, float]:
+    piece = 2**16
+    ws = WebSocket(f"ws://127.0.0.1:{port}/", compression=None, ping_interval=None)
+
+    def pieces() -> Iterator[bytes]:
+        for _ in range(size // piece):
+            yield b"\x5a" * piece  # a fresh piece each time, as reading a file gives
+
+    start = time.perf_counter()
+    async with ws:
+        await ws.send_stream(pieces())
+        await ws.wait_closed()
+    elapsed = time.perf_counter() - start
+    if ws.close_code != 1000:
+        raise SystemExit(f"connection ended with {ws.close_code}: {ws.close_reason!r}")
+    return ws.stats.bytes_sent, elapsed
+
+
+def run_send(mib: int) -> None:
+    """Send ``mib`` MiB to the sink process and print the figures."""
+    size = mib * 2**20
+    server = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.stream_memory", "--sink"], stdout=subprocess.PIPE
+    )
+    try:
+        assert server.stdout is not None
+        port = int(server.stdout.readline())
+        before = peak_rss_mib()
+        sent, elapsed = trio.run(send_client, port, size)
+        growth = peak_rss_mib() - before
+        received = int(server.stdout.readline())
+    finally:
+        server.wait(timeout=30)
+    if received != size or sent != size:
+        raise SystemExit(f"sent {sent} bytes, the server received {received}, of {size}")
+    print(
+        f"{mib} MiB message sent with send_stream() from a generator: {sent / 2**20:.0f} MiB in "
+        f"{elapsed:.2f} s ({sent / 2**20 / elapsed:.0f} MiB/s); client peak RSS grew by "
+        f"{growth:.1f} MiB (pid {os.getpid()})"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--mib", type=int, default=256, help="message size in MiB")
+    parser.add_argument("--mib", type=int, help="message size in MiB (256 in, 1024 out)")
     parser.add_argument("--reassemble", action="store_true", help="on_binary, not streaming")
+    parser.add_argument("--send", action="store_true", help="send with send_stream()")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--sink", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve is not None:
         serve(args.serve)
         return
+    if args.sink:
+        sink()
+        return
+    if args.send:
+        run_send(args.mib or 1024)
+        return
+    args.mib = args.mib or 256
     size = args.mib * 2**20
     server = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.stream_memory", "--serve", str(size)],

@@ -10,14 +10,21 @@
     (``peers/raw_server.py``) and returns its :class:`~peers.raw_server.RawServer`, with
     ``server.url``; call ``await server.wait_finished()`` so the script's assertions run.
 
+``node_server``
+    A factory: ``url = await node_server("deflate")`` starts Node's ws server
+    (``peers/node/server.js``) in a subprocess; the test skips where Node or its ws package
+    is missing (and fails in CI).
+
 All of them run in pytest-trio's ``nursery`` fixture, which is cancelled when the test ends.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from functools import partial
 from pathlib import Path
 
@@ -122,3 +129,42 @@ def auth_proxy() -> Iterator[ProxyProcess]:
     proxy = ProxyProcess(PROXY_CREDENTIALS)
     yield proxy
     proxy.stop()
+
+
+NODE_PEER = Path(__file__).parent / "peers" / "node"
+StartNodeServer = Callable[..., Awaitable[str]]
+
+
+@pytest.fixture
+def node() -> str:
+    """The ``node`` executable, with the ws package installed; the test skips without them.
+
+    A plain fixture, not an async one: a skip raised inside a pytest-trio fixture is reported
+    as "_pytest/python.py: Skipped", without its reason.
+    """
+    node = shutil.which("node")
+    installed = (NODE_PEER / "node_modules" / "ws").is_dir()
+    if node is None or not installed:
+        why = "node is not installed" if node is None else "run `npm ci` in tests/peers/node"
+        if os.environ.get("CI"):
+            pytest.fail(f"the Node peer is required in CI: {why}")
+        pytest.skip(why)
+    return node
+
+
+@pytest.fixture
+async def node_server(nursery: trio.Nursery, node: str) -> StartNodeServer:
+    """A factory starting Node's ws echo server (tests/peers/node) in a subprocess."""
+
+    async def start(*mode: str) -> str:
+        command = [node, str(NODE_PEER / "server.js"), *mode]
+        process: trio.Process = await nursery.start(
+            partial(trio.run_process, command, stdout=subprocess.PIPE, check=False)
+        )
+        assert process.stdout is not None
+        with trio.fail_after(15):
+            port = await _read_line(process.stdout)
+        assert port.isdigit(), f"node server printed {port!r}"
+        return f"ws://127.0.0.1:{port}/"
+
+    return start

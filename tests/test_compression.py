@@ -4,61 +4,18 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
 import tracemalloc
 import zlib
-from collections.abc import Awaitable, Callable
-from functools import partial
-from pathlib import Path
 
 import pytest
 import trio
-from conftest import StartRawServer, StartWebSocketsServer, _read_line
+from conftest import StartNodeServer, StartRawServer, StartWebSocketsServer
 from peers.raw_server import Opcode, RawConnection, build_frame
 from recorder import Recorder
 
 from trio_ws_events import Frame, MessageTooBig, WebSocket
 
-NODE_PEER = Path(__file__).parent / "peers" / "node"
 DEFLATE_ANSWER = [("Sec-WebSocket-Extensions", "permessage-deflate")]
-
-StartNodeServer = Callable[..., Awaitable[str]]
-
-
-@pytest.fixture
-def node() -> str:
-    """The ``node`` executable, with the ws package installed; the test skips without them.
-
-    A plain fixture, not an async one: a skip raised inside a pytest-trio fixture is reported
-    as "_pytest/python.py: Skipped", without its reason.
-    """
-    node = shutil.which("node")
-    installed = (NODE_PEER / "node_modules" / "ws").is_dir()
-    if node is None or not installed:
-        why = "node is not installed" if node is None else "run `npm ci` in tests/peers/node"
-        if os.environ.get("CI"):
-            pytest.fail(f"the Node peer is required in CI: {why}")
-        pytest.skip(why)
-    return node
-
-
-@pytest.fixture
-async def node_server(nursery: trio.Nursery, node: str) -> StartNodeServer:
-    """A factory starting Node's ws echo server (tests/peers/node) in a subprocess."""
-
-    async def start(*mode: str) -> str:
-        command = [node, str(NODE_PEER / "server.js"), *mode]
-        process: trio.Process = await nursery.start(
-            partial(trio.run_process, command, stdout=subprocess.PIPE, check=False)
-        )
-        assert process.stdout is not None
-        with trio.fail_after(15):
-            port = await _read_line(process.stdout)
-        assert port.isdigit(), f"node server printed {port!r}"
-        return f"ws://127.0.0.1:{port}/"
-
-    return start
 
 
 async def echo_all(ws: WebSocket, messages: list[str | bytes]) -> list[str | bytes]:

@@ -46,6 +46,12 @@ EXPECTED_OUTPUT = {
         "could not connect: cannot connect to ws://127.0.0.1:1/",
     ],
     "close_when_done.py": ["reply: anyone there?", "the nursery is done; closed with 1000"],
+    "compression.py": [
+        "offer: permessage-deflate; client_no_context_takeover; server_max_window_bits=12; "
+        "client_max_window_bits=12",
+        "refused: client_max_window_bits must be from 9 to 15 or None",
+        "negotiated: None closed with 1000",
+    ],
     "close_codes.py": ["refused: close code 1005 may not be sent", "closed: 4000 'shutting"],
     "connect_error.py": ["could not connect: cannot connect to ws://127.0.0.1:1/"],
     "decorator.py": ["HELLO"],
@@ -61,6 +67,10 @@ EXPECTED_OUTPUT = {
         "from ('127.0.0.1', ",
         "to ('127.0.0.1', ",
     ],
+    "ping_events.py": [
+        "server pinged: b'heartbeat'\nthe server got its pong\npong: b'custom payload'",
+        "closed with 1000",
+    ],
     "quickstart.py": ["closed: 1000 bye"],
     "reconnect.py": [
         "open (connection 1)",
@@ -73,6 +83,11 @@ EXPECTED_OUTPUT = {
     "short_lived_tokens.py": ["opened with a fresh token; tokens fetched: 1"],
     "scripted_server.py": ["server got: desserts", "client saw: 4000 that is all"],
     "script_form.py": ["echo: hello", "closed with 1000 ''"],
+    "send_stream.py": [
+        "echoed 8388608 bytes back; same as sent: True",
+        "text echo: héllo wörld",
+        "closed with 1000",
+    ],
     "streaming.py": ["streamed 8388608 bytes", "same as sent; closed with 1000"],
     "unsent.py": ["ended: ConnectError code 1006", "to resend: []"],
     "walkthrough.py": [

@@ -10,6 +10,7 @@ def test_public_names() -> None:
     assert set(trio_ws_events.__all__) == {
         "Backoff",
         "CloseTimeout",
+        "Compression",
         "ConnectError",
         "ConnectTimeout",
         "ConnectionLost",

@@ -11,6 +11,7 @@ See the documentation for the event contract.
 
 from __future__ import annotations
 
+from ._compression import Compression
 from ._errors import (
     CloseTimeout,
     ConnectError,
@@ -39,6 +40,7 @@ from ._websocket import WebSocket
 __all__ = [
     "Backoff",
     "CloseTimeout",
+    "Compression",
     "ConnectError",
     "ConnectTimeout",
     "ConnectionLost",

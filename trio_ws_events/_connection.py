@@ -18,8 +18,9 @@ from typing import Any, Final
 
 import trio
 
+from ._compression import Compression
 from ._connect import READ_SIZE, ConnectOptions, Opened, open_connection
-from ._deflate import OFFER, Deflater, Inflater, parse_answer
+from ._deflate import Inflater
 from ._errors import (
     CloseTimeout,
     ConnectError,
@@ -35,12 +36,13 @@ from ._events import Frame
 from ._handlers import EventHook, EventSlot, run_handlers
 from ._iterate import Feed
 from ._net import stream_addresses
-from ._outbox import Outbox
+from ._outbox import Outbox, Piece
 from ._protocol import (
     BinaryMessage,
     ClientProtocol,
     CloseReceived,
     Failure,
+    MaskedPayload,
     Ping,
     Pong,
     TextMessage,
@@ -80,6 +82,11 @@ class Connection:
     on_incomplete_frame: EventSlot[Frame] = EventSlot()
     """While it has a handler, messages that do not arrive whole come piece by piece:
     ``handler(ws, frame: Frame)``; they then do not fire ``on_message``/``on_binary``."""
+    on_ping: EventSlot[bytes] = EventSlot()
+    """Fires for each ping from the server, after its pong was queued (pongs stay
+    automatic): ``handler(ws, payload: bytes)``."""
+    on_pong: EventSlot[bytes] = EventSlot()
+    """Fires for each pong from the server, solicited or not: ``handler(ws, payload: bytes)``."""
     on_closed: EventSlot[int, str] = EventSlot()
     """Terminal: a close handshake completed: ``handler(ws, code: int, reason: str)``."""
     on_error: EventSlot[WebSocketError] = EventSlot()
@@ -93,9 +100,10 @@ class Connection:
     _close_timeout: float | None
     _max_message_size: int | None
     _max_fragment_size: int | None
-    _compression: str | None
+    _compression: Compression | None
     _ping_interval: float | None
     _ping_timeout: float | None
+    _max_buffered: int
     #: This connection's records go here: the ``trio_ws_events`` logger or the user's own.
     _logger: LoggerLike = logger
 
@@ -223,12 +231,12 @@ class Connection:
             try:
                 if self._compression is None:
                     raise ValueError(f"the server accepted {answer!r}, which was not offered")
-                params = parse_answer(answer)
+                params = self._compression.accept(answer)
             except ValueError as exc:
                 raise ConnectError(
                     f"invalid extension answer from {self._shown_url}: {exc}", url=self._shown_url
                 ) from None
-            inflater, deflater = Inflater(params), Deflater(params)
+            inflater, deflater = Inflater(params), self._compression.deflater(params)
             self._extensions = str(params)
         return ClientProtocol(
             max_message_size=self._max_message_size,
@@ -239,7 +247,7 @@ class Connection:
 
     @property
     def _extension_offer(self) -> str | None:
-        return OFFER if self._compression == "deflate" else None
+        return self._compression.offer() if self._compression is not None else None
 
     async def _session(self, opened: Opened) -> None:
         self._opened = opened
@@ -307,8 +315,10 @@ class Connection:
                 if self._close_sent is None and self._peer_close is None:
                     self._pongs.append(event.payload)  # type: ignore[union-attr]
                     self._wake_sender.set()
+                await self._dispatch(self.on_ping, (event.payload,))  # type: ignore[union-attr]
             elif kind is Pong:
                 self._got_pong(event.payload)  # type: ignore[union-attr]
+                await self._dispatch(self.on_pong, (event.payload,))  # type: ignore[union-attr]
             elif kind is CloseReceived:
                 self._on_close_frame(event.code, event.reason)  # type: ignore[union-attr]
             else:
@@ -472,11 +482,12 @@ class Connection:
                 # between two of its frames, not after the whole batch.
                 pending.extend(self._take_pongs())
             for part in frame:
-                if len(part) >= COALESCE_BYTES:
+                if isinstance(part, MaskedPayload):
                     if pending:
                         await writer.send_all(b"".join(pending))
                         pending, size = [], 0
-                    await writer.send_all(part)
+                    for masked in part.slices(COALESCE_BYTES):
+                        await writer.send_all(masked)
                 else:
                     pending.append(part)
                     size += len(part)
@@ -489,7 +500,8 @@ class Connection:
     def _take_pongs(self) -> list[bytes]:
         protocol = self._protocol
         assert protocol is not None
-        parts = [part for payload in self._pongs for part in protocol.pong(payload)]
+        # A pong (125 bytes at most) is always framed as one piece of bytes.
+        parts = [protocol.pong(payload)[0] for payload in self._pongs]
         self._pongs = []
         return parts
 
@@ -509,7 +521,10 @@ class Connection:
                 frames.append(protocol.ping(payload))
             if outbox:
                 for message in outbox.take(COALESCE_BYTES):
-                    frames.extend(protocol.message(message))
+                    if type(message) is Piece:
+                        frames.extend(_piece_frames(protocol, message))
+                    else:
+                        frames.extend(protocol.message(message))  # type: ignore[arg-type]
         self._pongs = []
         self._pings = []
         # Our own close waits for the queue. Answering the server's close does not: RFC 6455
@@ -717,6 +732,10 @@ async def _close(stream: trio.abc.Stream) -> None:
         stream.socket.close()
     else:
         await trio.aclose_forcefully(stream)
+
+
+def _piece_frames(protocol: ClientProtocol, piece: Piece) -> list[Wire]:
+    return protocol.piece(piece.data, piece.text, piece.first, piece.final)
 
 
 def _truncate_reason(reason: str) -> str:

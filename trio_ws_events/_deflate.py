@@ -10,7 +10,15 @@ from __future__ import annotations
 import dataclasses
 import zlib
 
-__all__ = ["OFFER", "DeflateParams", "Deflater", "Inflater", "TooBig", "parse_answer"]
+__all__ = [
+    "OFFER",
+    "DeflateParams",
+    "Deflater",
+    "Inflater",
+    "TooBig",
+    "answer_params",
+    "parse_answer",
+]
 
 #: What the client offers: the defaults, plus willingness to honour client_max_window_bits.
 OFFER = "permessage-deflate; client_max_window_bits"
@@ -58,6 +66,15 @@ def parse_answer(header: str) -> DeflateParams:
         ValueError: the server accepted something else, several extensions, or invalid,
             repeated or unknown parameters; the message says what.
     """
+    return DeflateParams(**answer_params(header))  # type: ignore[arg-type]
+
+
+def answer_params(header: str) -> dict[str, bool | int]:
+    """The parameters present in the server's answer, by name; absent ones are left out.
+
+    Raises:
+        ValueError: as ``parse_answer``.
+    """
     extensions = [e.strip() for e in header.split(",") if e.strip()]
     if len(extensions) != 1:
         raise ValueError(f"expected one extension in the answer, got {header!r}")
@@ -81,7 +98,7 @@ def parse_answer(header: str) -> DeflateParams:
             params[key] = _window_bits(key, given)
         else:
             raise ValueError(f"unknown permessage-deflate parameter {key!r}")
-    return DeflateParams(**params)  # type: ignore[arg-type]
+    return params
 
 
 class Inflater:
@@ -117,23 +134,49 @@ class Inflater:
 
 
 class Deflater:
-    """Compresses outgoing messages within the window the server allowed."""
+    """Compresses outgoing messages within the window the server allowed.
 
-    __slots__ = ("_obj", "_reset", "_wbits", "enabled")
+    Args:
+        params: what was negotiated.
+        level, memory_level: zlib's compression level (0-9) and memory level (1-9).
+        min_size: messages shorter than this many bytes go out uncompressed.
+    """
 
-    def __init__(self, params: DeflateParams) -> None:
+    __slots__ = ("_level", "_memory_level", "_obj", "_reset", "_wbits", "enabled", "min_size")
+
+    def __init__(
+        self,
+        params: DeflateParams,
+        level: int = zlib.Z_DEFAULT_COMPRESSION,
+        memory_level: int = zlib.DEF_MEM_LEVEL,
+        min_size: int = MIN_COMPRESS_SIZE,
+    ) -> None:
         self._wbits = -params.client_max_window_bits
         self._reset = params.client_no_context_takeover
+        self._level = level
+        self._memory_level = memory_level
+        self.min_size = min_size
         # zlib cannot deflate with an 8-bit window; sending uncompressed is always allowed.
         self.enabled = params.client_max_window_bits >= 9
-        self._obj = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, self._wbits)
+        self._obj = self._new()
+
+    def _new(self) -> zlib._Compress:
+        return zlib.compressobj(self._level, zlib.DEFLATED, self._wbits, self._memory_level)
 
     def deflate(self, data: bytes) -> bytes:
         """Compress one whole message; the result goes out with RSV1 set."""
+        return self.deflate_piece(data, True)
+
+    def deflate_piece(self, data: bytes, final: bool) -> bytes:
+        """Compress the next piece of a message; ``final`` on its last piece.
+
+        Each piece is flushed, so that it can go out at once as a frame of its own.
+        """
         obj = self._obj
         out = obj.compress(data) + obj.flush(zlib.Z_SYNC_FLUSH)
-        if out.endswith(_TAIL):
-            out = out[:-4]
-        if self._reset:
-            self._obj = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, self._wbits)
+        if final:
+            if out.endswith(_TAIL):
+                out = out[:-4]
+            if self._reset:
+                self._obj = self._new()
         return out

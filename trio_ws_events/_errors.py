@@ -14,7 +14,7 @@
     ├── ProtocolError              the peer broke RFC 6455; .code is the code we sent (1002, 1007)
     │   └── MessageTooBig          a message exceeded max_message_size (1009)
     ├── ConnectionLost             the TCP connection ended without a close frame (1006)
-    └── HandlerError               a user handler raised (1011); __cause__ is the original
+    └── HandlerError               a user handler (or send_stream's pieces) raised (1011)
 
 "You closed it" never shows up here: a close handshake that completes, whoever started it, is
 reported through ``on_closed`` and is not an error.
@@ -158,6 +158,10 @@ class ConnectionLost(WebSocketError):
 
 
 class HandlerError(WebSocketError):
-    """A user handler raised; the client closed with 1011. ``__cause__`` is the exception."""
+    """A user handler raised; the client closed with 1011. ``__cause__`` is the exception.
+
+    Also the ending when the pieces given to ``send_stream()`` raise (or the call is
+    cancelled) after part of the message went out: a message cannot be taken back.
+    """
 
     code = 1011

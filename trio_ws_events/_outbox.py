@@ -4,13 +4,30 @@ from __future__ import annotations
 
 from collections import deque
 
-__all__ = ["Outbox", "payload_size"]
+__all__ = ["Outbox", "Piece", "payload_size"]
 
 Message = str | bytes
 
 
-def payload_size(message: Message) -> int:
+class Piece:
+    """One piece of a message sent with ``send_stream``: framed on its own, with ``final``
+    on the last. Never listed in ``unsent``, which holds whole messages only."""
+
+    __slots__ = ("data", "final", "first", "text", "written")
+
+    def __init__(self, data: bytes, text: bool, first: bool, final: bool) -> None:
+        self.data = data
+        self.text = text
+        self.first = first
+        self.final = final
+        #: Set once the socket took this piece.
+        self.written = False
+
+
+def payload_size(message: Message | Piece) -> int:
     """Bytes ``message`` occupies on the wire before framing: UTF-8 length for text."""
+    if isinstance(message, Piece):
+        return len(message.data)
     if isinstance(message, str):
         # isascii() is a flag check on CPython: it spares an encode for the common case.
         return len(message) if message.isascii() else len(message.encode("utf-8"))
@@ -26,17 +43,26 @@ class Outbox:
     """
 
     __slots__ = (
+        "_held",
         "_in_flight",
         "_in_flight_bytes",
+        "_pieces",
         "_queue",
         "buffered_amount",
         "bytes_written",
+        "held_bytes",
         "messages_written",
     )
 
     def __init__(self) -> None:
-        self._queue: deque[tuple[Message, int]] = deque()
-        self._in_flight: list[Message] = []
+        self._queue: deque[tuple[Message | Piece, int]] = deque()
+        self._in_flight: list[Message | Piece] = []
+        # While a message goes out in pieces, whole messages wait here, behind it.
+        self._held: deque[tuple[Message, int]] | None = None
+        self._pieces = 0  # pieces queued or in flight, not yet confirmed written
+        #: The part of ``buffered_amount`` held behind a message sent in pieces: it cannot
+        #: drain before that message ends, so the pieces' producer must not wait for it.
+        self.held_bytes = 0
         self._in_flight_bytes = 0
         #: Payload bytes queued or in flight, not yet handed to the socket.
         self.buffered_amount = 0
@@ -49,10 +75,36 @@ class Outbox:
 
     def put(self, message: Message) -> None:
         size = payload_size(message)
-        self._queue.append((message, size))
+        if self._held is not None:
+            self._held.append((message, size))
+            self.held_bytes += size
+        else:
+            self._queue.append((message, size))
         self.buffered_amount += size
 
-    def take(self, max_bytes: int) -> list[Message]:
+    @property
+    def streaming(self) -> bool:
+        """Whether a message is going out in pieces (whole messages are held behind it)."""
+        return self._held is not None
+
+    def begin_stream(self) -> None:
+        """From now on, ``put`` holds whole messages until the final piece is queued."""
+        assert self._held is None, "a stream is already open"
+        self._held = deque()
+
+    def put_piece(self, piece: Piece) -> None:
+        """Queue the next piece of the message in progress; the final one ends the stream."""
+        assert self._held is not None, "no stream is open"
+        size = len(piece.data)
+        self._queue.append((piece, size))
+        self._pieces += 1
+        self.buffered_amount += size
+        if piece.final:
+            self._queue.extend(self._held)
+            self._held = None
+            self.held_bytes = 0
+
+    def take(self, max_bytes: int) -> list[Message | Piece]:
         """Move messages into flight until ``max_bytes`` of payload (at least one message)."""
         assert not self._in_flight, "the previous batch was not confirmed"
         batch = self._in_flight
@@ -68,11 +120,26 @@ class Outbox:
     def written(self) -> None:
         """The batch from the last ``take`` reached the socket."""
         self.buffered_amount -= self._in_flight_bytes
-        self.messages_written += len(self._in_flight)
+        if self._pieces:
+            self._pieces_written()
+        else:  # the common case, kept to one addition
+            self.messages_written += len(self._in_flight)
         self.bytes_written += self._in_flight_bytes
         self._in_flight = []
         self._in_flight_bytes = 0
 
+    def _pieces_written(self) -> None:
+        for message in self._in_flight:
+            if type(message) is Piece:
+                message.written = True
+                self.messages_written += message.final  # a message once its last piece is
+                self._pieces -= 1
+            else:
+                self.messages_written += 1
+
     def unsent(self) -> tuple[Message, ...]:
-        """Everything not confirmed written: the batch in flight, then the queue."""
-        return (*self._in_flight, *(message for message, _ in self._queue))
+        """Every whole message not confirmed written: the batch in flight, the queue, then
+        the messages held behind a message sent in pieces (its pieces are not listed)."""
+        queued = (message for message, _ in self._queue)
+        held = (message for message, _ in self._held or ())
+        return tuple(m for m in (*self._in_flight, *queued, *held) if not isinstance(m, Piece))

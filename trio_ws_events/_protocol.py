@@ -17,10 +17,10 @@ import functools
 import os
 import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Final
 
-from ._deflate import MIN_COMPRESS_SIZE, Deflater, Inflater, TooBig
+from ._deflate import Deflater, Inflater, TooBig
 from ._events import Frame
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "ClientProtocol",
     "CloseReceived",
     "Failure",
+    "MaskedPayload",
     "Ping",
     "Pong",
     "ProtocolEvent",
@@ -48,9 +49,36 @@ OP_PONG: Final = 0xA
 #: once more behind it.
 SPLIT_PAYLOAD: Final = 256 * 1024
 
-#: A frame as handed to the socket: one piece of bytes, or its header and its payload apart.
-Wire = tuple[bytes] | tuple[bytes, bytes]
 Buffer = bytes | memoryview
+
+
+class MaskedPayload:
+    """A large payload masked a slice at a time as it is written, never copied whole.
+
+    Masking must produce new bytes; doing it per slice keeps that copy at the size of one
+    slice instead of the size of the message (a 50 MiB ``bytes`` is sent without a second
+    50 MiB buffer).
+    """
+
+    __slots__ = ("_data", "_key")
+
+    def __init__(self, data: Buffer, key: bytes) -> None:
+        self._data = data
+        self._key = key
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def slices(self, size: int) -> Iterator[bytes]:
+        """The masked payload in slices of ``size`` bytes (a multiple of 4) or less."""
+        assert size % 4 == 0, "slices must keep the mask aligned"
+        view = memoryview(self._data)
+        for offset in range(0, len(view), size):
+            yield apply_mask(view[offset : offset + size], self._key)
+
+
+#: A frame as handed to the socket: one piece of bytes, or its header and its payload apart.
+Wire = tuple[bytes] | tuple[bytes, MaskedPayload]
 
 #: With compression, the most one streamed piece may hold once inflated.
 MAX_INFLATED_PIECE: Final = 16 * 2**20
@@ -471,7 +499,7 @@ class ClientProtocol:
         key = self._mask_key()
         if length < SPLIT_PAYLOAD:
             return (header + key + apply_mask(payload, key),)
-        return (header + key, apply_mask(payload, key))
+        return (header + key, MaskedPayload(payload, key))
 
     def message(self, data: str | bytes) -> list[Wire]:
         """The frames of one message: several when ``max_fragment_size`` asks for it."""
@@ -483,12 +511,30 @@ class ClientProtocol:
             payload = data  # type: ignore[assignment]
         deflater = self._deflater
         compressed = False
-        if deflater is not None and deflater.enabled and len(payload) >= MIN_COMPRESS_SIZE:
+        if deflater is not None and deflater.enabled and len(payload) >= deflater.min_size:
             payload = deflater.deflate(payload)
             compressed = True
+        return self._split(opcode, payload, True, compressed)
+
+    def piece(self, data: bytes, text: bool, first: bool, final: bool) -> list[Wire]:
+        """The frames of one piece of a message sent in pieces (``send_stream``).
+
+        With permessage-deflate, every piece is compressed (the size of the whole message is
+        not known in advance) and only the first frame carries RSV1.
+        """
+        opcode = (OP_TEXT if text else OP_BINARY) if first else OP_CONT
+        deflater = self._deflater
+        compressed = deflater is not None and deflater.enabled
+        if compressed:
+            assert deflater is not None
+            data = deflater.deflate_piece(data, final)
+        return self._split(opcode, data, final, compressed and first)
+
+    def _split(self, opcode: int, payload: Buffer, fin: bool, rsv1: bool) -> list[Wire]:
+        """``payload`` as one frame, or several when ``max_fragment_size`` asks for it."""
         size = self._max_fragment
         if size is None or len(payload) <= size:
-            return [self.frame(opcode, payload, True, compressed)]
+            return [self.frame(opcode, payload, fin, rsv1)]
         frames = []
         view = memoryview(payload)
         for offset in range(0, len(payload), size):
@@ -497,8 +543,8 @@ class ClientProtocol:
                 self.frame(
                     opcode if offset == 0 else OP_CONT,
                     view[offset : offset + size],
-                    last,
-                    compressed and offset == 0,
+                    fin and last,
+                    rsv1 and offset == 0,
                 )
             )
         return frames

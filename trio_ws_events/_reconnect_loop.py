@@ -63,6 +63,11 @@ class ReconnectLoop:
     on_incomplete_frame: EventSlot[Frame] = EventSlot()
     """While it has a handler, messages that do not arrive whole come piece by piece:
     ``handler(rws, frame: Frame)``; a message cut by a drop never gets its final piece."""
+    on_ping: EventSlot[bytes] = EventSlot()
+    """Fires for each ping from the server, on any connection (the pong is automatic):
+    ``handler(rws, payload: bytes)``."""
+    on_pong: EventSlot[bytes] = EventSlot()
+    """Fires for each pong from the server, on any connection: ``handler(rws, payload)``."""
     on_reconnecting: EventSlot[int, float, Ending] = EventSlot()
     """Fires before each wait: ``handler(rws, attempt: int, delay: float, why: Ending)``."""
     on_closed: EventSlot[int, str] = EventSlot()
@@ -209,6 +214,8 @@ class ReconnectLoop:
         ws.on_binary += self._forwarder(self.on_binary)
         linked = _LinkedHook(self.on_incomplete_frame, self._forwarder(self.on_incomplete_frame))
         ws.__dict__["_hook_on_incomplete_frame"] = linked
+        ws.on_ping += self._forwarder(self.on_ping)
+        ws.on_pong += self._forwarder(self.on_pong)
         ws.on_closed += self._attempt_closed
         ws.on_error += self._attempt_failed
 

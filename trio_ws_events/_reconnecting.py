@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, TypedDict, Unpack
 
 import trio
 
+from ._compression import Compression
 from ._errors import InvalidStateError, SendBufferFull
 from ._hook import HandshakeHook
 from ._options import Default
@@ -44,7 +45,7 @@ class WebSocketOptions(TypedDict, total=False):
     user_agent: str | Default | None
     proxy: str | Default | None
     max_redirects: int
-    compression: str | None
+    compression: str | Compression | None
     max_fragment_size: int | None
     ping_interval: float | None
     ping_timeout: float | None

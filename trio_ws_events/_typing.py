@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 if TYPE_CHECKING:
@@ -21,6 +21,9 @@ __all__ = [
     "LoggerLike",
     "MessageHandler",
     "OpenHandler",
+    "PieceSource",
+    "PingHandler",
+    "PongHandler",
     "ReconnectingHandler",
 ]
 
@@ -40,6 +43,10 @@ MessageHandler: TypeAlias = Callable[[W, str], _Result]
 BinaryHandler: TypeAlias = Callable[[W, bytes], _Result]
 #: ``handler(ws, frame)``, for ``on_incomplete_frame``: one piece of a streamed message.
 FrameHandler: TypeAlias = Callable[[W, "Frame"], _Result]
+#: ``handler(ws, payload)``, for ``on_ping``: the payload of a ping from the server.
+PingHandler: TypeAlias = Callable[[W, bytes], _Result]
+#: ``handler(ws, payload)``, for ``on_pong``: the payload of a pong from the server.
+PongHandler: TypeAlias = Callable[[W, bytes], _Result]
 #: ``handler(ws, code, reason)``, for ``on_closed``.
 ClosedHandler: TypeAlias = Callable[[W, int, str], _Result]
 #: ``handler(ws, error)``, for ``on_error``.
@@ -52,3 +59,9 @@ HeadersLike: TypeAlias = Mapping[str, str] | Sequence[tuple[str, str]]
 Address: TypeAlias = tuple[str, int]
 #: Where a connection logs: a logger, or an adapter that adds context to each record.
 LoggerLike: TypeAlias = logging.Logger | logging.LoggerAdapter[Any]
+#: What ``send_stream()`` takes: the pieces of one message, as an iterable or an async
+#: iterable of ``str`` (text) or bytes-like objects (binary).
+PieceSource: TypeAlias = (
+    Iterable[str | bytes | bytearray | memoryview]
+    | AsyncIterable[str | bytes | bytearray | memoryview]
+)

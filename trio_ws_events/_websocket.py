@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import trio
 
+from ._compression import Compression, check_compression
 from ._connect import DEFAULT, ConnectOptions, Default
 from ._connection import Connection
 from ._errors import InvalidStateError, SendBufferFull
@@ -19,8 +20,9 @@ from ._hook import HandshakeHook
 from ._iterate import MessageIterator, start_iteration
 from ._options import check_logger
 from ._outbox import payload_size as _payload_size
+from ._send_stream import piece_source, send_pieces
 from ._state import State
-from ._typing import Address, HeadersLike, LoggerLike
+from ._typing import Address, HeadersLike, LoggerLike, PieceSource
 from ._url import parse_url
 
 if TYPE_CHECKING:
@@ -104,7 +106,8 @@ class WebSocket(Connection):
             ``socks5://...``; by default the standard proxy environment variables are honoured
             as curl does; ``None`` connects directly.
         max_redirects: how many 301/302/303/307/308 answers to the handshake to follow.
-        compression: ``"deflate"`` (the default) offers permessage-deflate; ``None`` does not.
+        compression: ``"deflate"`` (the default) offers permessage-deflate with default
+            parameters, a [`Compression`][] offers it with yours; ``None`` offers nothing.
         max_fragment_size: when set, outgoing messages longer than this many bytes go out as
             several frames, so that pings and close frames can pass between them.
         ping_interval: seconds between keepalive pings; ``None`` sends none.
@@ -143,7 +146,7 @@ class WebSocket(Connection):
         user_agent: str | Default | None = DEFAULT,
         proxy: str | Default | None = DEFAULT,
         max_redirects: int = 10,
-        compression: str | None = "deflate",
+        compression: str | Compression | None = "deflate",
         max_fragment_size: int | None = None,
         ping_interval: float | None = 20.0,
         ping_timeout: float | None = 20.0,
@@ -166,11 +169,7 @@ class WebSocket(Connection):
             raise TypeError("max_buffered_amount must be a positive int, got None")
         self._max_buffered = limit
         self._low_water = limit // 4
-        if compression not in ("deflate", None):
-            raise ValueError(
-                f"compression must be 'deflate' (permessage-deflate) or None, got {compression!r}"
-            )
-        self._compression = compression
+        self._compression = check_compression(compression)
         self._logger = check_logger(logger)
         self._connect_options = ConnectOptions.build(
             protocols=protocols,
@@ -187,6 +186,7 @@ class WebSocket(Connection):
             logger=self._logger,
         )
         self._init_connection()
+        self._stream_lock = trio.Lock()  # one send_stream() at a time, in call order
 
     # ------------------------------------------------------------------ properties
 
@@ -329,9 +329,10 @@ class WebSocket(Connection):
     def send(self, data: str | bytes | bytearray | memoryview) -> None:
         """Queue one message and return at once: ``str`` as text, bytes-like as binary.
 
-        A bytes-like argument is copied, so the caller may reuse its buffer. Messages are
-        written in the order they were sent and before any close frame. If the connection
-        ends first, the ones never written are listed in [`unsent`][].
+        A ``bytearray`` or ``memoryview`` is copied, so the caller may reuse its buffer; a
+        ``bytes`` or ``str`` cannot change and is queued as it is, without a copy. Messages
+        are written in the order they were sent and before any close frame. If the
+        connection ends first, the ones never written are listed in [`unsent`][].
 
         Raises:
             TypeError: ``data`` is neither ``str`` nor bytes-like.
@@ -399,6 +400,43 @@ class WebSocket(Connection):
                 # mark (or only once the buffer is empty, for a message above the limit).
                 await self._written.wait()
         await self.drain()
+
+    async def send_stream(self, pieces: PieceSource) -> None:
+        """Send one message made of ``pieces``, each written as a frame as soon as it comes.
+
+        ``pieces`` is an iterable or an async iterable of ``str`` (a text message; each piece
+        is encoded whole, so no character is split between frames) or of bytes-like objects
+        (a binary message); the first piece decides, and empty pieces are skipped. An
+        iterable with no non-empty piece sends nothing. Pings, pongs and close frames may go
+        out between pieces; other messages given to ``send`` meanwhile are held and
+        written after this one, in order; a second ``send_stream`` waits for this one.
+
+        Memory stays bounded: before queuing a piece it waits until the piece fits within
+        ``max_buffered_amount`` (a piece larger than that waits for an empty buffer). It
+        returns once the whole message has been written to the socket.
+
+        A message sent in pieces is never listed in ``unsent``: if the connection ends
+        before its last frame is written, this call raises instead. If the pieces raise (or a
+        piece is refused, or this call is cancelled) after part of the message was queued,
+        the peer is left inside a message that cannot be completed: the connection is closed
+        with 1011, ``on_error`` receives a [`HandlerError`][] whose ``__cause__`` is the
+        exception, and the exception propagates from here.
+
+        Raises:
+            TypeError: ``pieces`` is not an (async) iterable of ``str`` or bytes-like, or
+                mixes the two.
+            ValueError: a ``str`` piece has a lone surrogate.
+            InvalidStateError: the connection is not OPEN, or it ended before the whole
+                message was written.
+
+        Cancellation: before the first piece is queued nothing was sent; after it, the
+        connection is closed with 1011 as above.
+        """
+        next_piece = piece_source(pieces)
+        if self._state is not State.OPEN:
+            raise InvalidStateError(self._not_open("send_stream"), url=self._shown_url)
+        async with self._stream_lock:
+            await send_pieces(self, next_piece)
 
     async def ping(self, payload: bytes | None = None) -> float:
         """Send a ping now and return its round-trip time in seconds when the pong arrives.
@@ -485,7 +523,7 @@ class WebSocket(Connection):
         The connection waits for the loop to take each message, so a slow loop slows
         reading, as a slow handler does. The loop ends after ``on_closed`` and raises the
         error after ``on_error``. Leaving it (``break``) keeps the connection open; later
-        messages go to the handlers only. See [`MessageIterator`][trio_ws_events.MessageIterator].
+        messages go to the handlers only. See [`MessageIterator`][].
 
         Raises:
             InvalidStateError: ``open`` was not called, or another ``async for`` over

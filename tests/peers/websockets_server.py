@@ -9,6 +9,18 @@ prints that port alone on the first line of stdout, and serves until killed. Mod
     accepted when the client offers it.
 ``echo-plain``
     The same without permessage-deflate.
+``echo-deflate JSON``
+    Echo, with permessage-deflate configured by ``JSON``: the keyword arguments of
+    websockets' ``ServerPerMessageDeflateFactory`` (``server_max_window_bits`` and so on).
+``digest``
+    For each message, answer with the text ``"text|binary LENGTH SHA256"`` (the length in
+    bytes, UTF-8 for text, and the hex SHA-256 of those bytes), not the message itself; no
+    permessage-deflate.
+``digest-deflate``
+    The same with permessage-deflate.
+``ping PAYLOAD``
+    Right after the handshake, ping with ``PAYLOAD`` (UTF-8), wait for the pong, send the
+    text ``"pong PAYLOAD"``, then echo.
 ``close CODE REASON``
     Right after the handshake, start the close handshake with ``CODE`` and ``REASON``.
 ``close-after-first``
@@ -20,12 +32,15 @@ prints that port alone on the first line of stdout, and serves until killed. Mod
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import http
+import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from websockets.http11 import Request, Response
 
 __all__ = ["StartWebSocketsServer", "main"]
@@ -47,6 +62,28 @@ async def _echo(ws: ServerConnection) -> None:
     except ConnectionClosed:
         # The client went away without a close handshake: nothing left to echo.
         pass
+
+
+async def _digest(ws: ServerConnection) -> None:
+    try:
+        async for message in ws:
+            kind = "text" if isinstance(message, str) else "binary"
+            data = message.encode() if isinstance(message, str) else message
+            await ws.send(f"{kind} {len(data)} {hashlib.sha256(data).hexdigest()}")
+    except ConnectionClosed:
+        pass
+
+
+def _ping_first(payload: str) -> Handler:
+    async def handler(ws: ServerConnection) -> None:
+        try:
+            await (await ws.ping(payload.encode()))
+            await ws.send(f"pong {payload}")
+        except ConnectionClosed:
+            return
+        await _echo(ws)
+
+    return handler
 
 
 def _close_with(code: int, reason: str) -> Handler:
@@ -74,8 +111,12 @@ def _reject_with(status: int, body: str) -> ProcessRequest:
 def _parse_mode(args: Sequence[str]) -> tuple[Handler, ProcessRequest | None]:
     """The connection handler and the request hook for the mode named in ``args``."""
     match list(args):
-        case ["echo"] | ["echo-plain"]:
+        case ["echo"] | ["echo-plain"] | ["echo-deflate", _]:
             return _echo, None
+        case ["digest"] | ["digest-deflate"]:
+            return _digest, None
+        case ["ping", payload]:
+            return _ping_first(payload), None
         case ["close", code, reason]:
             return _close_with(int(code), reason), None
         case ["close-after-first"]:
@@ -83,6 +124,17 @@ def _parse_mode(args: Sequence[str]) -> tuple[Handler, ProcessRequest | None]:
         case ["reject", status, *body]:
             return _echo, _reject_with(int(status), " ".join(body) or "rejected")
     raise SystemExit(f"unknown mode {list(args)!r}; see the module docstring")
+
+
+def _extensions(args: Sequence[str]) -> dict[str, object]:
+    """The compression arguments of ``serve`` for the mode in ``args``."""
+    if list(args) in (["echo-plain"], ["digest"]):
+        return {"compression": None}
+    if list(args[:1]) == ["echo-deflate"]:
+        factory = ServerPerMessageDeflateFactory(**json.loads(args[1]))
+        return {"compression": None, "extensions": [factory]}
+    # permessage-deflate with its defaults is websockets' default.
+    return {"compression": "deflate"}
 
 
 async def _serve(args: Sequence[str]) -> None:
@@ -93,8 +145,7 @@ async def _serve(args: Sequence[str]) -> None:
         0,
         process_request=process_request,
         max_size=MAX_SIZE,
-        # permessage-deflate is websockets' default; "echo-plain" turns it off.
-        compression=None if list(args) == ["echo-plain"] else "deflate",
+        **_extensions(args),  # type: ignore[arg-type]
         # No pings from the server: tests must see only the frames they arranged.
         ping_interval=None,
     ) as server:
