@@ -44,6 +44,7 @@ EXPECTED_OUTPUT = {
     "logging_and_stats.py": ["sent 2 messages (1005 bytes)", "received 2 messages (1005 bytes)"],
     "quickstart.py": ["closed: 1000 bye"],
     "reply_if_open.py": ["got: first", "got: ack ack ack first"],
+    "send_threadsafe.py": ["echoed back: 100 messages; in order per worker: True"],
     "scripted_server.py": ["server got: desserts", "client saw: 4000 that is all"],
     "script_form.py": ["echo: hello", "closed with 1000 ''"],
     "streaming.py": ["streamed 8388608 bytes", "same as sent; closed with 1000"],
