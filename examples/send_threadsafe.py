@@ -40,7 +40,12 @@ async def main() -> None:
         ]
         for thread in threads:
             thread.start()
-        await trio.to_thread.run_sync(lambda: [thread.join() for thread in threads])
+
+        def join_all() -> None:
+            for thread in threads:
+                thread.join()
+
+        await trio.to_thread.run_sync(join_all)  # the Trio thread stays free meanwhile
         # --8<-- [end:threads]
         await all_back.wait()
     in_order = all(
