@@ -26,6 +26,20 @@ async def main() -> None:
     assert stats.time_open is not None
     print(f"connected in {stats.connect_time:.3f} s, open for {stats.time_open:.3f} s")
     # --8<-- [end:stats]
+    # --8<-- [start:logger]
+    # This connection's records go to "myapp.prices", each one carrying feed="prices".
+    log = logging.LoggerAdapter(logging.getLogger("myapp.prices"), {"feed": "prices"})
+    ws = WebSocket("ws://127.0.0.1:8765/", logger=log)
+
+    @ws.on_open
+    def on_open(ws: WebSocket) -> None:
+        # (host, port) of this end and of the peer (the proxy, through a proxy)
+        print("from", ws.local_address, "to", ws.remote_address)
+        ws.close()
+
+    async with trio.open_nursery() as nursery:
+        ws.open(nursery)
+    # --8<-- [end:logger]
 
 
 trio.run(main)

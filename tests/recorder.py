@@ -6,7 +6,7 @@ from typing import Any
 
 import trio
 
-from trio_ws_events import WebSocket, WebSocketError
+from trio_ws_events import ReconnectingWebSocket, WebSocket, WebSocketError
 
 __all__ = ["Recorder", "run_to_end"]
 
@@ -20,9 +20,13 @@ async def run_to_end(ws: WebSocket, limit: float = 20) -> None:
 
 
 class Recorder:
-    """Registers one handler per event on ``ws`` and keeps ``(name, *args)`` tuples in order."""
+    """Registers one handler per event on ``ws`` and keeps ``(name, *args)`` tuples in order.
 
-    def __init__(self, ws: WebSocket) -> None:
+    On a :class:`ReconnectingWebSocket` it also records ``("reconnecting", attempt, delay,
+    why)``.
+    """
+
+    def __init__(self, ws: WebSocket | ReconnectingWebSocket) -> None:
         self.ws = ws
         self.events: list[tuple[Any, ...]] = []
         ws.on_open += lambda ws: self.events.append(("open",))
@@ -30,6 +34,10 @@ class Recorder:
         ws.on_binary += lambda ws, d: self.events.append(("binary", d))
         ws.on_closed += lambda ws, c, r: self.events.append(("closed", c, r))
         ws.on_error += lambda ws, e: self.events.append(("error", e))
+        if isinstance(ws, ReconnectingWebSocket):
+            ws.on_reconnecting += lambda ws, n, d, why: self.events.append(
+                ("reconnecting", n, d, why)
+            )
 
     @property
     def names(self) -> list[str]:

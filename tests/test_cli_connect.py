@@ -162,6 +162,42 @@ async def test_piped_server_drops(
     assert any(line.startswith("! ConnectionLost: ") for line in _lines(capsys.readouterr().err))
 
 
+async def test_piped_reconnect_after_a_drop(
+    ws_server: ScriptedServerFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--reconnect: a drop is reported and followed by a new connection; its close ends it."""
+    server = ws_server()
+    status = 1
+
+    async def connect() -> None:
+        nonlocal status
+        status = await _connect_in_process(
+            monkeypatch, b"one\n", server.url, "--wait", "30", "--reconnect"
+        )
+
+    with trio.fail_after(SUBPROCESS_TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(connect)
+            first = await server.accept()
+            assert await first.receive() == "one"
+            await first.drop()
+            second = await server.accept()
+            await second.send("two")
+            await second.close(4000, "server done")
+    out, err = capsys.readouterr()
+    assert status == 0
+    assert _lines(out) == ["> one", "< two"]
+    errors = _lines(err)
+    assert errors[0] == f"* connected to {server.url}"
+    assert re.fullmatch(r"\* ConnectionLost: .*; reconnecting in \d\.\ds \(attempt 1\)", errors[1])
+    assert errors[2:] == [
+        f"* connected to {server.url}",
+        "* closed: code 4000, reason 'server done' (0 sent, 1 received)",
+    ]
+
+
 async def test_connect_refused(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -32,6 +32,13 @@ _SNIPPET = re.compile(r'^--8<-- "(?P<path>[^":]+)(?::(?P<section>[\w-]+))?"$')
 #: What each script must print (substrings of its standard output), beyond running cleanly.
 EXPECTED_OUTPUT = {
     "api_tour.py": ["text: text", "binary: b'bytes'", "closed: 1000 bye", "CLOSED 1000 bye 0 ()"],
+    "async_for.py": [
+        "got: hello",
+        "got: b'\\x01\\x02'",
+        "loop over; closed with 1000 done",
+        "handler: ready\nloop: ready\nhandler: after the loop",
+        "could not connect: cannot connect to ws://127.0.0.1:1/",
+    ],
     "close_codes.py": ["refused: close code 1005 may not be sent", "closed: 4000 'shutting"],
     "connect_error.py": ["could not connect: cannot connect to ws://127.0.0.1:1/"],
     "decorator.py": ["HELLO"],
@@ -41,10 +48,23 @@ EXPECTED_OUTPUT = {
     "handle_errors.py": ["could not connect: "],
     "handler_raises.py": ["on_error: KeyError closed with 1011", "a handler raised: (KeyError"],
     "keepalive.py": ["round trip: ", "latency "],
-    "logging_and_stats.py": ["sent 2 messages (1005 bytes)", "received 2 messages (1005 bytes)"],
+    "logging_and_stats.py": [
+        "sent 2 messages (1005 bytes)",
+        "received 2 messages (1005 bytes)",
+        "from ('127.0.0.1', ",
+        "to ('127.0.0.1', ",
+    ],
     "quickstart.py": ["closed: 1000 bye"],
+    "reconnect.py": [
+        "open (connection 1)",
+        "reconnecting: attempt 1 in ",
+        "reconnecting: attempt 2 in 1.0s after HandshakeRejected",
+        "server got: sent while disconnected (1) | sent while disconnected (2)",
+        "closed: 1000 bye",
+    ],
     "reply_if_open.py": ["got: first", "got: ack ack ack first"],
     "send_threadsafe.py": ["echoed back: 100 messages; in order per worker: True"],
+    "short_lived_tokens.py": ["opened with a fresh token; tokens fetched: 1"],
     "scripted_server.py": ["server got: desserts", "client saw: 4000 that is all"],
     "script_form.py": ["echo: hello", "closed with 1000 ''"],
     "streaming.py": ["streamed 8388608 bytes", "same as sent; closed with 1000"],

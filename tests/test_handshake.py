@@ -138,6 +138,12 @@ def test_request_host_header_can_be_replaced() -> None:
 # ---------------------------------------------------------------- sans-IO: the answer
 
 
+def test_request_writes_latin1_values_as_single_bytes() -> None:
+    """A header value with U+0080-U+00FF becomes those latin-1 bytes (obs-text), not UTF-8."""
+    hs = ClientHandshake(host="h", target="/", headers=[("X-Name", "Ren\u00e9e \u00ff")])
+    assert b"\r\nX-Name: Ren\xe9e \xff\r\n" in hs.request()
+
+
 def test_valid_101_is_accepted_with_trailing_frames() -> None:
     """A valid 101 gives the headers (names lower-cased) and the bytes after the head."""
     frame = build_frame(Opcode.TEXT, b"hello")
@@ -191,6 +197,15 @@ def test_upgrade_and_connection_tokens_are_case_insensitive_lists() -> None:
         (response(STATUS_101, "Upgrade: websocket", "Connection: Upgrade"), "missing does not"),
         (switching(f"Sec-WebSocket-Accept: {ACCEPT}"), "does not match"),
         (b"SSH-2.0-OpenSSH_9.2\r\n\r\n", "not valid HTTP/1.1"),
+        (
+            response(
+                "HTTP/1.0 101 Switching Protocols",
+                "Upgrade: websocket",
+                "Connection: Upgrade",
+                ACCEPT_LINE,
+            ),
+            "101 in HTTP/1.0: RFC 6455 requires HTTP/1.1 or higher",
+        ),
     ],
 )
 def test_invalid_101_is_a_handshake_error(data: bytes, complaint: str) -> None:
@@ -315,7 +330,7 @@ def test_rejection_snapshot_before_the_body_ends() -> None:
         ({"max_redirects": True}, TypeError, "must be an int"),
         ({"max_redirects": 2.0}, TypeError, "must be an int"),
         ({"proxy": 3128}, TypeError, "proxy must be a str"),
-        ({"proxy": "ftp://p:21"}, ValueError, "use http://, socks5:// or socks5h://"),
+        ({"proxy": "ftp://p:21"}, ValueError, "use http://, https://, socks5:// or socks5h://"),
         ({"extensions": "a\r\nb"}, ValueError, "line break"),
     ],
 )

@@ -56,6 +56,8 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         ("http://proxy:3128", ProxyURL("http", "proxy", 3128)),
         ("proxy.example:8080", ProxyURL("http", "proxy.example", 8080)),
         ("http://proxy", ProxyURL("http", "proxy", 1080)),
+        ("https://proxy", ProxyURL("https", "proxy", 443)),
+        ("https://u:p@proxy:8443", ProxyURL("https", "proxy", 8443, ("u", "p"))),
         ("HTTP://Proxy:3128/", ProxyURL("http", "proxy", 3128)),
         ("socks5://127.0.0.1:1080", ProxyURL("socks5", "127.0.0.1", 1080)),
         ("socks5h://[::1]:9050", ProxyURL("socks5h", "::1", 9050)),
@@ -73,8 +75,7 @@ def test_parse_proxy_url(text: str, expected: ProxyURL) -> None:
 @pytest.mark.parametrize(
     ("text", "complaint"),
     [
-        ("https://p:443", "TLS to the proxy is not supported"),
-        ("socks4://p:1080", "scheme 'socks4'; use http://, socks5:// or socks5h://"),
+        ("socks4://p:1080", "scheme 'socks4'; use http://, https://, socks5:// or socks5h://"),
         ("http://:3128", "no host"),
         ("http://p:0", "port 0"),
         ("http://p:99999", "out of range"),
@@ -401,7 +402,7 @@ async def test_bad_proxy_variable_is_connect_error(
     echo_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An unusable proxy variable fails the attempt with ConnectError naming the variable."""
-    monkeypatch.setenv("ALL_PROXY", "https://u:pw-secret@p:443")
+    monkeypatch.setenv("ALL_PROXY", "socks4://u:pw-secret@p:1080")
     with pytest.raises(ConnectError, match=r"invalid \$ALL_PROXY") as info:
         await connect(echo_url)
     assert "pw-secret" not in str(info.value)

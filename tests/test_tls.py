@@ -209,3 +209,36 @@ async def test_server_side_context_is_connect_error(tls_server: TLSServer) -> No
     with pytest.raises(ConnectError, match=r"cannot start TLS with 127\.0\.0\.1") as info:
         await open_connection(parse_url(tls_server.url), ConnectOptions.build(ssl_context=context))
     assert isinstance(info.value.__cause__, ssl.SSLError)
+
+
+async def test_server_hostname_overrides_sni_and_the_name_checked(
+    nursery: trio.Nursery, ca: trustme.CA
+) -> None:
+    """server_hostname= is sent as SNI and checked, while the URL's IP address is dialled."""
+    server: TLSServer = await nursery.start(serve_tls_echo, ca, ["api.other.example"])
+    context = server.client_context()
+    received = await echo_once(
+        server.url, "by name", ssl_context=context, server_hostname="API.Other.Example"
+    )
+    assert received == ["by name"]
+    assert server.server_names == ["api.other.example"]
+    with pytest.raises(ConnectError, match=r"verification failed for wrong\.example") as info:
+        await echo_once(server.url, "x", ssl_context=context, server_hostname="wrong.example")
+    assert isinstance(info.value.__cause__, ssl.SSLCertVerificationError)
+
+
+@pytest.mark.parametrize(
+    ("name", "error", "complaint"),
+    [
+        (b"api.example", TypeError, "server_hostname must be a str or None"),
+        ("", ValueError, "is not a host name"),
+        ("api example", ValueError, "is not a host name"),
+        ("wss://api.example/", ValueError, "is not a host name"),
+    ],
+)
+def test_server_hostname_is_checked_at_construction(
+    name: object, error: type[Exception], complaint: str
+) -> None:
+    """A server_hostname that is not a DNS name is refused before any I/O."""
+    with pytest.raises(error, match=complaint):
+        WebSocket("wss://127.0.0.1/", server_hostname=name)  # type: ignore[arg-type]

@@ -28,23 +28,34 @@ from ._errors import (
 )
 from ._events import Frame, Stats
 from ._handlers import EventHook
+from ._hook import HandshakeRequest
+from ._iterate import MessageIterator
+from ._reconnect import Backoff, Decision, Ending, RetryPolicy
+from ._reconnecting import ReconnectingWebSocket
 from ._state import State
 from ._version import __version__
 from ._websocket import WebSocket
 
 __all__ = [
+    "Backoff",
     "CloseTimeout",
     "ConnectError",
     "ConnectTimeout",
     "ConnectionLost",
+    "Decision",
+    "Ending",
     "EventHook",
     "Frame",
     "HandlerError",
     "HandshakeRejected",
+    "HandshakeRequest",
     "InvalidStateError",
     "KeepaliveTimeout",
+    "MessageIterator",
     "MessageTooBig",
     "ProtocolError",
+    "ReconnectingWebSocket",
+    "RetryPolicy",
     "SendBufferFull",
     "State",
     "Stats",

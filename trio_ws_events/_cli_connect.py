@@ -26,6 +26,9 @@ from typing import TYPE_CHECKING, Any, Final
 import trio
 
 from ._errors import SendBufferFull, WebSocketError
+from ._reconnect import Backoff, Ending
+from ._reconnecting import ReconnectingWebSocket
+from ._state import State
 from ._websocket import WebSocket
 
 if TYPE_CHECKING:
@@ -96,6 +99,12 @@ def add_connect_command(commands: Any) -> None:
         metavar="S",
         help="when input is not a terminal: seconds to wait for replies after the end of "
         "input before closing (default: %(default)g)",
+    )
+    connect.add_argument(
+        "--reconnect",
+        action="store_true",
+        help="when the connection drops, connect again (backoff 0.5 s doubling to 30 s); "
+        "lines typed meanwhile are sent once connected",
     )
     connect.set_defaults(command=run_connect)
 
@@ -190,7 +199,9 @@ class _Outcome:
 class Session:
     """The connection's handlers and the sending of lines, shared by both input modes."""
 
-    def __init__(self, ws: WebSocket, printer: Printer, *, binary: bool) -> None:
+    def __init__(
+        self, ws: WebSocket | ReconnectingWebSocket, printer: Printer, *, binary: bool
+    ) -> None:
         self.ws = ws
         self.printer = printer
         self.binary = binary
@@ -201,6 +212,15 @@ class Session:
         ws.on_binary += self._on_message
         ws.on_closed += self._on_closed
         ws.on_error += self._on_error
+        if isinstance(ws, ReconnectingWebSocket):
+            ws.on_reconnecting += self._on_reconnecting
+
+    @property
+    def alive(self) -> bool:
+        """Whether lines may still be sent: open, or (with --reconnect) between connections."""
+        if isinstance(self.ws, ReconnectingWebSocket):
+            return self.ws.state in (State.CONNECTING, State.OPEN)
+        return self.ws.is_open
 
     def send_line(self, line: str) -> str | bytes | None:
         """The message for ``line`` (hex-decoded with ``--binary``); ``None`` if invalid."""
@@ -231,23 +251,39 @@ class Session:
             return EXIT_FAILED
         return EXIT_FAILED if self.outcome.bad_lines else EXIT_OK
 
-    def _on_open(self, ws: WebSocket) -> None:
-        chosen = f", subprotocol {ws.subprotocol!r}" if ws.subprotocol else ""
+    def _on_open(self, ws: WebSocket | ReconnectingWebSocket) -> None:
+        attempt = _connection(ws)
+        chosen = f", subprotocol {attempt.subprotocol!r}" if attempt.subprotocol else ""
         self.printer.status(f"connected to {ws.url}{chosen}")
         self.opened.set()
 
-    def _on_message(self, ws: WebSocket, data: str | bytes) -> None:
+    def _on_message(self, ws: WebSocket | ReconnectingWebSocket, data: str | bytes) -> None:
         self.printer.message("<", data)
 
-    def _on_closed(self, ws: WebSocket, code: int, reason: str) -> None:
+    def _on_closed(self, ws: WebSocket | ReconnectingWebSocket, code: int, reason: str) -> None:
         self.outcome.closed = (code, reason)
-        self.printer.status(f"closed: code {code}, reason {reason!r}{_totals(ws.stats)}")
+        stats = _connection(ws).stats
+        self.printer.status(f"closed: code {code}, reason {reason!r}{_totals(stats)}")
         self.opened.set()
 
-    def _on_error(self, ws: WebSocket, error: WebSocketError) -> None:
+    def _on_error(self, ws: WebSocket | ReconnectingWebSocket, error: WebSocketError) -> None:
         self.outcome.error = error
         self.printer.error(f"{type(error).__name__}: {error}")
         self.opened.set()
+
+    def _on_reconnecting(
+        self, ws: ReconnectingWebSocket, attempt: int, delay: float, why: Ending
+    ) -> None:
+        cause = f"{type(why.error).__name__}: {why.error}" if why.error else f"closed {why.code}"
+        self.printer.status(f"{cause}; reconnecting in {delay:.1f}s (attempt {attempt})")
+
+
+def _connection(ws: WebSocket | ReconnectingWebSocket) -> WebSocket:
+    """The WebSocket behind ``ws``: itself, or the current attempt of a reconnecting one."""
+    if isinstance(ws, WebSocket):
+        return ws
+    assert ws.current is not None, "events fire only once an attempt exists"
+    return ws.current
 
 
 def _totals(stats: Stats) -> str:
@@ -256,13 +292,17 @@ def _totals(stats: Stats) -> str:
 
 async def run_connect(args: argparse.Namespace) -> int:
     """``connect``: open the WebSocket, feed it lines, print until the connection ends."""
+    options: dict[str, Any] = {
+        "protocols": args.subprotocol,
+        "headers": args.header,
+        "ping_interval": args.ping_interval or None,
+    }
     try:
-        ws = WebSocket(
-            args.url,
-            protocols=args.subprotocol,
-            headers=args.header,
-            ping_interval=args.ping_interval or None,
-        )
+        ws: WebSocket | ReconnectingWebSocket
+        if args.reconnect:
+            ws = ReconnectingWebSocket(args.url, backoff=Backoff(), **options)
+        else:
+            ws = WebSocket(args.url, **options)
     except (ValueError, TypeError) as exc:
         print(f"trio-ws-events connect: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -295,7 +335,7 @@ async def _watch_signals(
 ) -> None:
     """The first Ctrl-C (or SIGTERM) closes with 1001; the second stops waiting."""
     async for _ in signals:
-        if session.ws.is_open:
+        if session.alive:
             session.close(1001)
         else:
             everything.cancel()
@@ -320,13 +360,13 @@ class _LineReader(_Reader):
         session, ws = self.session, self.session.ws
         await session.opened.wait()
         async for raw in _stdin_lines():
-            if not ws.is_open:
+            if not session.alive:
                 break
             message = self._decode(raw)
             if message is None:
                 continue
             await ws.drain()  # backpressure: a large input waits for the network
-            if not ws.is_open:
+            if not session.alive:
                 break
             try:
                 ws.send(message)
@@ -337,7 +377,7 @@ class _LineReader(_Reader):
                     return  # the connection ended meanwhile: the terminal event says how
             # Printed at once, so that "> line" always comes before the reply's "< line".
             session.sent(message)
-        if ws.is_open:
+        if session.alive:
             with trio.move_on_after(self.wait):
                 await ws.wait_closed()
             session.close(1000)
@@ -381,15 +421,15 @@ class _PromptReader(_Reader):
     async def run(self) -> None:
         session, ws = self.session, self.session.ws
         await session.opened.wait()
-        if ws.is_open:
+        if session.alive:
             session.printer.status(
                 "type a line to send it; Ctrl-D closes with 1000, Ctrl-C with 1001"
             )
-        while ws.is_open:
+        while session.alive:
             # Not abandoned on cancel: stop() ends the prompt, and the terminal must be
             # restored before the command goes on.
             line = await trio.to_thread.run_sync(self.prompt.read)
-            if not ws.is_open:
+            if not session.alive:
                 break
             if line is _EOF:
                 session.close(1000)

@@ -1,5 +1,8 @@
 """Opening a connection: TCP or a proxy tunnel, TLS for ``wss://``, the upgrade, redirects.
 
+Each request (the first, and one per redirect followed) is built, shown to the
+``handshake_hook`` if there is one, and only then given a socket.
+
 Every failure leaves :func:`open_connection` as a :class:`~trio_ws_events.ConnectError` (or
 its subclass :class:`~trio_ws_events.HandshakeRejected`) whose message names the URL without
 credentials; no trio, ssl, h11 or python-socks exception escapes, and the socket is closed on
@@ -8,7 +11,6 @@ every path out, cancellation included. The deadline is the caller's cancel scope
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 from typing import Final
@@ -18,6 +20,7 @@ import trio
 
 from ._errors import ConnectError, HandshakeRejected
 from ._handshake import MAX_REJECT_BODY, Accepted, ClientHandshake, HandshakeError, Rejected
+from ._hook import HandshakeRequest, run_hook
 from ._net import open_tcp, receive, send, start_tls
 from ._options import DEFAULT, ConnectOptions, Default
 from ._proxy import ProxyURL, open_tunnel, proxy_from_environment
@@ -25,6 +28,7 @@ from ._url import WebSocketURL
 from ._version import __version__
 
 __all__ = [
+    "CREDENTIAL_HEADERS",
     "DEFAULT",
     "MAX_REJECT_BODY",
     "READ_SIZE",
@@ -34,8 +38,6 @@ __all__ = [
     "Opened",
     "open_connection",
 ]
-
-logger = logging.getLogger("trio_ws_events")
 
 #: Bytes asked of the socket per read. Large reads let one checkpoint carry many frames.
 READ_SIZE: Final = 256 * 1024
@@ -98,15 +100,18 @@ async def open_connection(url: WebSocketURL, options: ConnectOptions) -> Opened:
     shown = str(url)
     current = url
     followed = 0
+    keep_credentials = True
     try:
         while True:
             where = shown if current is url else f"{current} (redirected from {shown})"
+            # Once another origin was visited, the credentials never come back (Fetch).
+            keep_credentials = keep_credentials and current.same_origin(url)
             outcome = await _attempt(
                 current,
                 options,
                 where,
-                same_origin=current.same_origin(url),
-                may_follow=followed < options.max_redirects,
+                keep_credentials=keep_credentials,
+                redirects=followed,
             )
             if isinstance(outcome, Opened):
                 return outcome
@@ -122,33 +127,30 @@ async def _attempt(
     options: ConnectOptions,
     where: str,
     *,
-    same_origin: bool,
-    may_follow: bool,
+    keep_credentials: bool,
+    redirects: int,
 ) -> Opened | WebSocketURL:
     """One connection and handshake: the opened connection, or where a redirect points."""
-    proxy = _choose_proxy(url, options, where)
-    if proxy is None:
-        logger.debug("connecting to %s", url.for_log)
-        stream: trio.abc.Stream = await open_tcp(url.host, url.port, "", where)
-    else:
-        logger.debug("connecting to %s through proxy %s", url.for_log, proxy)
-        stream = await open_tunnel(proxy, url, where)
-        where = f"{where} through proxy {proxy}"
+    headers = _request_headers(url, options, keep_credentials=keep_credentials)
+    if options.handshake_hook is not None:
+        # Before the socket: a hook that fetches a token holds no connection meanwhile.
+        request = HandshakeRequest(str(url), headers, redirects)
+        headers = await run_hook(options.handshake_hook, request, where)
+    stream, where = await _open_stream(url, options, where)
     try:
-        if url.secure:
-            stream = await start_tls(stream, url.host, options.ssl_context, where)
         handshake = ClientHandshake(
             host=url.host_header,
             target=url.resource,
             protocols=options.protocols,
             extensions=options.extensions,
-            headers=_request_headers(url, options, same_origin=same_origin),
+            headers=headers,
         )
         try:
-            request = handshake.request()
+            request_bytes = handshake.request()
         except h11.LocalProtocolError as exc:  # the options were checked: a bug if it happens
             raise ConnectError(f"cannot write the handshake request for {where}: {exc}") from exc
-        await send(stream, request, "", where)
+        await send(stream, request_bytes, "", where)
+        may_follow = redirects < options.max_redirects
         answer = await _read_answer(stream, handshake, where, may_follow=may_follow)
     except BaseException:
         # Cancelled included: nothing may leave a socket behind.
@@ -166,8 +168,30 @@ async def _attempt(
     await trio.aclose_forcefully(stream)
     location = _redirect_location(answer)
     if location is not None and may_follow:
-        return _redirect_target(url, location, where)
+        return _redirect_target(url, location, where, options)
     raise _rejected(answer, where, options.max_redirects)
+
+
+async def _open_stream(
+    url: WebSocketURL, options: ConnectOptions, where: str
+) -> tuple[trio.abc.Stream, str]:
+    """TCP or a proxy tunnel, then TLS for ``wss://``; and ``where`` naming the proxy."""
+    proxy = _choose_proxy(url, options, where)
+    if proxy is None:
+        options.logger.debug("connecting to %s", url.for_log)
+        stream: trio.abc.Stream = await open_tcp(url.host, url.port, "", where)
+    else:
+        options.logger.debug("connecting to %s through proxy %s", url.for_log, proxy)
+        stream = await open_tunnel(proxy, url, where, options.proxy_ssl_context)
+        where = f"{where} through proxy {proxy}"
+    if url.secure:
+        try:
+            name = options.server_hostname or url.host
+            stream = await start_tls(stream, name, options.ssl_context, where)
+        except BaseException:
+            await trio.aclose_forcefully(stream)
+            raise
+    return stream, where
 
 
 def _redirect_location(answer: Rejected) -> str | None:
@@ -186,19 +210,22 @@ def _choose_proxy(url: WebSocketURL, options: ConnectOptions, where: str) -> Pro
     return found[0] if found is not None else None
 
 
+#: Headers of ``headers=`` sent to the origin of the URL given only (as curl and Fetch do).
+CREDENTIAL_HEADERS: Final = frozenset({"authorization", "cookie", "proxy-authorization", "host"})
+
+
 def _request_headers(
-    url: WebSocketURL, options: ConnectOptions, *, same_origin: bool
+    url: WebSocketURL, options: ConnectOptions, *, keep_credentials: bool
 ) -> list[tuple[str, str]]:
     """Origin, User-Agent, Authorization, then the user's headers, for one attempt.
 
-    After a redirect to another origin, the user's ``Authorization`` and ``Host`` headers
-    are not sent (the URL's credentials were already dropped by :meth:`WebSocketURL.join`).
+    Once a redirect went to another origin, the user's ``Authorization``, ``Cookie``,
+    ``Proxy-Authorization`` and ``Host`` headers are not sent (the URL's credentials were
+    already dropped by :meth:`WebSocketURL.join`).
     """
     user = list(options.headers)
-    if not same_origin:
-        user = [
-            (name, value) for name, value in user if name.lower() not in ("authorization", "host")
-        ]
+    if not keep_credentials:
+        user = [(name, value) for name, value in user if name.lower() not in CREDENTIAL_HEADERS]
     names = {name.lower() for name, _ in user}
     headers = []
     if options.origin is not None:
@@ -245,7 +272,9 @@ async def _read_answer(
         return handshake.rejection()
 
 
-def _redirect_target(url: WebSocketURL, location: str, where: str) -> WebSocketURL:
+def _redirect_target(
+    url: WebSocketURL, location: str, where: str, options: ConnectOptions
+) -> WebSocketURL:
     try:
         target = url.join(location)
     except ValueError as exc:
@@ -255,7 +284,7 @@ def _redirect_target(url: WebSocketURL, location: str, where: str) -> WebSocketU
             f"{where} redirected to {target}: refusing to follow a redirect from wss:// to "
             "ws://, which would drop TLS"
         )
-    logger.debug("%s redirected to %s", where, target)
+    options.logger.debug("%s redirected to %s", url.for_log, target.for_log)
     return target
 
 

@@ -33,6 +33,8 @@ from ._errors import (
 )
 from ._events import Frame
 from ._handlers import EventHook, EventSlot, run_handlers
+from ._iterate import Feed
+from ._net import stream_addresses
 from ._outbox import Outbox
 from ._protocol import (
     BinaryMessage,
@@ -46,10 +48,12 @@ from ._protocol import (
 )
 from ._state import State, check_transition
 from ._typing import (
+    Address,
     BinaryHandler,
     ClosedHandler,
     ErrorHandler,
     FrameHandler,
+    LoggerLike,
     MessageHandler,
     OpenHandler,
 )
@@ -109,6 +113,8 @@ class Connection:
     _compression: str | None
     _ping_interval: float | None
     _ping_timeout: float | None
+    #: This connection's records go here: the ``trio_ws_events`` logger or the user's own.
+    _logger: LoggerLike = logger
 
     def _init_connection(self) -> None:
         self._nursery_cm: Any = None  # the nursery of the `async with` form
@@ -154,6 +160,9 @@ class Connection:
         self._open_at: float | None = None  # OPEN reached
         self._closed_at: float | None = None
         self._last_received: float | None = None
+        self._feed: Feed | None = None  # to the live `async for` iterator, if any
+        self._entered = trio.Event()  # `async with` has handed the instance to its body
+        self._addresses: tuple[Address, Address] | None = None  # local, remote; from OPEN
 
     # ------------------------------------------------------------------ the task
 
@@ -255,10 +264,11 @@ class Connection:
 
     async def _session(self, opened: Opened) -> None:
         self._opened = opened
+        self._addresses = stream_addresses(opened.stream)
         self._writer = Writer(opened.stream)
         self._set_state(State.OPEN)
         self._open_at = self._last_received = self._resumed_at = trio.current_time()
-        logger.info("connected to %s", self._url.for_log)
+        self._logger.info("connected to %s", self._url.for_log)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._send_loop)
             if self._ping_interval is not None:
@@ -269,6 +279,10 @@ class Connection:
             with self._recv_scope:
                 await self._dispatch(self.on_open, ())
                 self._ready.set()
+                if self._nursery_cm is not None:
+                    # `async with` returns the instance before anything more is read, so
+                    # that `async for` in its body misses no message (a server's greeting).
+                    await self._entered.wait()
                 await self._receive_loop(opened)
             if self._recv_scope.cancelled_caught:
                 self._note_close_timeout()
@@ -302,8 +316,12 @@ class Connection:
             kind = type(event)
             if kind is TextMessage:
                 await self._dispatch(self.on_message, (event.data,))  # type: ignore[union-attr]
+                if self._feed is not None:
+                    await self._to_iterator(event.data)  # type: ignore[union-attr]
             elif kind is BinaryMessage:
                 await self._dispatch(self.on_binary, (event.data,))  # type: ignore[union-attr]
+                if self._feed is not None:
+                    await self._to_iterator(event.data)  # type: ignore[union-attr]
             elif kind is Frame:
                 await self._dispatch(self.on_incomplete_frame, (event,))
             elif kind is Ping:
@@ -336,6 +354,28 @@ class Connection:
                 self._handler_failed(hook, handler, exc)
                 return
 
+    def _iterating(self) -> bool:
+        """Whether an ``async for`` over this connection is live (it will raise the error)."""
+        return self._feed is not None and self._feed.live
+
+    async def _to_iterator(self, message: str | bytes) -> None:
+        """Hand ``message`` to the live ``async for``, waiting until its loop takes it."""
+        feed = self._feed
+        if feed is None or not self._dispatching:
+            return
+        # Waiting for the loop is waiting for the user's code, as in an async handler:
+        # keepalive must not blame the peer for it.
+        self._in_handler = True
+        try:
+            await feed.send.send(message)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            # The loop ended (the iterator was dropped or closed): handlers only from now.
+            if self._feed is feed:
+                self._feed = None
+        finally:
+            self._in_handler = False
+            self._resumed_at = trio.current_time()
+
     def _handler_failed(self, hook: EventHook[Any], handler: object, exc: Exception) -> None:
         name = getattr(handler, "__qualname__", repr(handler))
         error = HandlerError(
@@ -354,7 +394,7 @@ class Connection:
         self._closed_by_server = self._close_sent is None
         if self._state is State.OPEN:
             self._set_state(State.CLOSING)
-        logger.debug("close frame from %s: %d %r", self._url.for_log, code, reason)
+        self._logger.debug("close frame from %s: %d %r", self._url.for_log, code, reason)
         if self._close_sent is None:
             # Echo the server's code (RFC 6455 5.5.1); 1005 means its frame had none.
             self._request_close(code, reason)
@@ -518,7 +558,7 @@ class Connection:
             and (self._peer_close is not None or failing or not outbox)
         ):
             frames.append(protocol.close(request[0], request[1]))
-            logger.debug("sending close %d to %s", request[0], self._url.for_log)
+            self._logger.debug("sending close %d to %s", request[0], self._url.for_log)
             self._close_sent = request
         return frames
 
@@ -672,7 +712,7 @@ class Connection:
         if error is None:
             assert self._peer_close is not None
             self._close_code, self._close_reason = self._peer_close
-            logger.info(
+            self._logger.info(
                 "closed %s: %d (close started by %s)",
                 self._url.for_log,
                 self._peer_close[0],
@@ -706,7 +746,7 @@ class Connection:
         if cancelled:
             # The caller's own cancellation (a cancel scope, or an exception in the nursery's
             # body, which the caller sees as a traceback): nothing to look up in on_error.
-            logger.info(
+            self._logger.info(
                 "connection to %s ended: %s, cancelled from outside (close code %d)",
                 self._url.for_log,
                 type(error).__name__,
@@ -714,23 +754,26 @@ class Connection:
             )
         else:
             level = logging.INFO
-            if not self.on_error and self._nursery_cm is None:
-                # Nobody will hear of it otherwise: async with raises it, open() does not.
+            if not self.on_error and self._nursery_cm is None and not self._iterating():
+                # Nobody will hear of it otherwise: async with and `async for` raise it,
+                # open() does not.
                 level = logging.WARNING
-            logger.log(
+            self._logger.log(
                 level,
                 "connection to %s ended: %s (close code %d); register on_error for details",
                 self._url.for_log,
                 type(error).__name__,
                 self._close_code,
             )
-        logger.debug("connection to %s ended: %s", self._url.for_log, error)
+        self._logger.debug("connection to %s ended: %s", self._url.for_log, error)
 
     async def _run_terminal(self, hook: EventHook[Any], args: tuple[Any, ...]) -> None:
         try:
             await run_handlers(hook._handlers, self, *args)
         finally:
             self._done.set()
+            if self._feed is not None:
+                self._feed.send.close()  # a waiting `async for` ends (or raises) now
 
 
 async def _close(stream: trio.abc.Stream) -> None:

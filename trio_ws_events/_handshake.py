@@ -127,8 +127,15 @@ class ClientHandshake:
         return self._response.status_code if self._response is not None else None
 
     def request(self) -> bytes:
-        """The bytes of the upgrade request, to send once, first."""
-        request = h11.Request(method="GET", target=self._target, headers=self._request_headers)
+        """The bytes of the upgrade request, to send once, first.
+
+        Header values are written as latin-1 bytes (RFC 9110's obs-text for 0x80-0xff); the
+        options were checked to hold nothing else.
+        """
+        headers = [
+            (name.encode("ascii"), value.encode("latin-1")) for name, value in self._request_headers
+        ]
+        request = h11.Request(method="GET", target=self._target, headers=headers)
         return self._h11.send(request) + (self._h11.send(h11.EndOfMessage()) or b"")
 
     def receive_data(self, data: bytes) -> None:
@@ -196,6 +203,11 @@ class ClientHandshake:
         return answer
 
     def _accept(self, event: h11.InformationalResponse) -> Accepted:
+        if event.http_version < b"1.1":  # h11 reads one digit each side of the dot
+            raise HandshakeError(
+                f"101 in HTTP/{event.http_version.decode('ascii')}: RFC 6455 requires "
+                "HTTP/1.1 or higher for the upgrade"
+            )
         headers = _decode(event.headers)
         values: dict[str, list[str]] = {}
         for name, value in headers:

@@ -14,8 +14,17 @@ import ssl
 import trio
 
 from ._errors import ConnectError
+from ._typing import Address
 
-__all__ = ["default_ssl_context", "describe", "open_tcp", "receive", "send", "start_tls"]
+__all__ = [
+    "default_ssl_context",
+    "describe",
+    "open_tcp",
+    "receive",
+    "send",
+    "start_tls",
+    "stream_addresses",
+]
 
 #: Bytes asked of the socket per read during the handshake.
 HANDSHAKE_READ_SIZE = 64 * 1024
@@ -66,34 +75,58 @@ async def _connect_literal(family: socket.AddressFamily, host: str, port: int) -
     return trio.SocketStream(sock)
 
 
+#: OpenSSL's reasons for a handshake answered by something that is not TLS (plain HTTP).
+_NOT_TLS_REASONS = frozenset(
+    {"WRONG_VERSION_NUMBER", "HTTP_REQUEST", "PACKET_LENGTH_TOO_LONG", "RECORD_LAYER_FAILURE"}
+)
+
+
 async def start_tls(
-    stream: trio.abc.Stream, host: str, context: ssl.SSLContext | None, shown: str
+    stream: trio.abc.Stream,
+    host: str,
+    context: ssl.SSLContext | None,
+    shown: str,
+    *,
+    peer: str = "server",
+    option: str = "ssl_context",
 ) -> trio.SSLStream[trio.abc.Stream]:
     """Run the TLS handshake over ``stream`` for ``host`` (SNI and certificate check).
+
+    Args:
+        stream: the connection to run TLS over (TCP, a tunnel, or TLS to a proxy).
+        host: the name sent as SNI and checked against the certificate.
+        context: the client context; ``None`` for :func:`default_ssl_context`.
+        shown: the URL for messages, without credentials.
+        peer: what ``host`` is, for messages: ``"server"`` or ``"proxy http://p:3128"``.
+        option: the option that takes a context, named in the hint of a failed check.
 
     Cancellation: the caller closes ``stream`` on every failure, cancellation included.
 
     Raises:
         ConnectError: the handshake failed; certificate problems name the host.
     """
+    who = host if peer == "server" else peer  # a proxy's URL names its host already
     try:
         tls = trio.SSLStream(
             stream, context or default_ssl_context(), server_hostname=host, https_compatible=True
         )
     except (ValueError, ssl.SSLError) as exc:  # a context unfit for clients, say
-        raise ConnectError(f"cannot start TLS with {host} ({shown}): {exc}", url=shown) from exc
+        raise ConnectError(f"cannot start TLS with {who} ({shown}): {exc}", url=shown) from exc
     try:
         await tls.do_handshake()
     except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
         cause = exc.__cause__ or exc
         if isinstance(cause, ssl.SSLCertVerificationError):
             raise ConnectError(
-                f"TLS certificate verification failed for {host} ({shown}): "
-                f"{cause.verify_message or cause.reason}; pass ssl_context= to trust it",
+                f"TLS certificate verification failed for {who} ({shown}): "
+                f"{cause.verify_message or cause.reason}; pass {option}= to trust it",
                 url=shown,
             ) from cause
+        hint = ""
+        if isinstance(cause, ssl.SSLError) and cause.reason in _NOT_TLS_REASONS:
+            hint = f"; is the {peer.split()[0]} speaking TLS on this port?"
         raise ConnectError(
-            f"TLS handshake with {host} failed ({shown}): {describe(cause)}", url=shown
+            f"TLS handshake with {who} failed ({shown}): {describe(cause)}{hint}", url=shown
         ) from cause
     return tls
 
@@ -133,3 +166,22 @@ def describe(exc: BaseException) -> str:
         return describe(cause)
     text = str(exc)
     return text if text else type(exc).__name__
+
+
+def stream_addresses(stream: trio.abc.Stream) -> tuple[Address, Address] | None:
+    """The ``(host, port)`` of both ends of the TCP socket under ``stream``: local, remote.
+
+    TLS layers are looked through. Through a proxy, the socket's peer is the proxy. ``None``
+    when there is no socket under ``stream`` (a test's memory stream) or it is closed.
+    """
+    while not isinstance(stream, trio.SocketStream):
+        inner = getattr(stream, "transport_stream", None)
+        if not isinstance(inner, trio.abc.Stream):
+            return None
+        stream = inner
+    try:
+        local, remote = stream.socket.getsockname(), stream.socket.getpeername()
+    except OSError:
+        return None
+    # IPv6 names carry flow info and scope id too; (host, port) is what callers compare.
+    return (str(local[0]), int(local[1])), (str(remote[0]), int(remote[1]))

@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import logging
 import re
 import ssl
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ._proxy import ProxyURL, parse_proxy_url
-from ._typing import HeadersLike
+from ._typing import HeadersLike, LoggerLike
 
-__all__ = ["DEFAULT", "RESERVED_HEADERS", "ConnectOptions", "Default"]
+if TYPE_CHECKING:
+    from ._hook import HandshakeHook
+
+__all__ = [
+    "DEFAULT",
+    "RESERVED_HEADERS",
+    "ConnectOptions",
+    "Default",
+    "check_headers",
+    "check_logger",
+]
 
 
 class Default(enum.Enum):
@@ -23,6 +34,9 @@ class Default(enum.Enum):
     def __repr__(self) -> str:
         return "DEFAULT"
 
+
+#: The logger of the library, used when no ``logger=`` is given.
+LIBRARY_LOGGER: Final = logging.getLogger("trio_ws_events")
 
 #: For options where ``None`` has a meaning of its own (``proxy=None``: no proxy at all).
 DEFAULT: Final = Default.DEFAULT
@@ -40,6 +54,7 @@ RESERVED_HEADERS: Final = {
     "transfer-encoding": "the handshake request has no body",
 }
 
+_SERVER_NAME = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?")
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # Field values: visible latin-1 characters, spaces and tabs; no other control character.
 _BAD_VALUE_CHAR = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]|[^\x00-\xff]")
@@ -61,6 +76,12 @@ class ConnectOptions:
         proxy: a parsed proxy URL, :data:`DEFAULT` to read the environment, ``None`` for none.
         max_redirects: how many redirects to follow.
         extensions: the raw ``Sec-WebSocket-Extensions`` offer, or ``None`` to offer none.
+        handshake_hook: run before each request is sent, with a
+            :class:`~trio_ws_events.HandshakeRequest`; ``None`` for none.
+        proxy_ssl_context: the TLS context for an ``https://`` proxy; ``None``: the default.
+        server_hostname: the name sent as SNI and checked against the server's certificate
+            instead of the URL's host; ``None``: the URL's host.
+        logger: where the records of connecting go (the connection's ``logger=``).
     """
 
     protocols: tuple[str, ...] = ()
@@ -71,6 +92,10 @@ class ConnectOptions:
     proxy: ProxyURL | Default | None = DEFAULT
     max_redirects: int = 10
     extensions: str | None = None
+    handshake_hook: HandshakeHook | None = None
+    proxy_ssl_context: ssl.SSLContext | None = None
+    server_hostname: str | None = None
+    logger: LoggerLike = LIBRARY_LOGGER
 
     @classmethod
     def build(
@@ -84,6 +109,10 @@ class ConnectOptions:
         proxy: str | Default | None = DEFAULT,
         max_redirects: int = 10,
         extensions: str | None = None,
+        handshake_hook: HandshakeHook | None = None,
+        proxy_ssl_context: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
+        logger: LoggerLike | None = None,
     ) -> ConnectOptions:
         """Check the user's options and freeze them.
 
@@ -91,11 +120,12 @@ class ConnectOptions:
             TypeError: an option has the wrong type.
             ValueError: an option has an invalid value; the message says what is allowed.
         """
-        if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
-            raise TypeError(
-                f"ssl_context must be an ssl.SSLContext or None, got {type(ssl_context).__name__}"
-            )
-        checked_headers = _check_headers(headers)
+        _check_context("ssl_context", ssl_context)
+        _check_context("proxy_ssl_context", proxy_ssl_context)
+        from ._hook import check_hook  # here: _hook imports this module
+
+        hook = check_hook(handshake_hook)
+        checked_headers = check_headers(headers)
         names = {name.lower() for name, _ in checked_headers}
         if origin is not None:
             _check_value("origin", origin)
@@ -118,7 +148,33 @@ class ConnectOptions:
             proxy=_check_proxy(proxy),
             max_redirects=_check_max_redirects(max_redirects),
             extensions=extensions or None,
+            handshake_hook=hook,
+            proxy_ssl_context=proxy_ssl_context,
+            server_hostname=_check_server_hostname(server_hostname),
+            logger=check_logger(logger),
         )
+
+
+def _check_context(option: str, context: object) -> None:
+    if context is not None and not isinstance(context, ssl.SSLContext):
+        raise TypeError(f"{option} must be an ssl.SSLContext or None, got {type(context).__name__}")
+
+
+def _check_server_hostname(name: object) -> str | None:
+    if name is None:
+        return None
+    if not isinstance(name, str):
+        raise TypeError(f"server_hostname must be a str or None, got {type(name).__name__}")
+    try:
+        ascii_name = name.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        ascii_name = ""
+    if not _SERVER_NAME.fullmatch(ascii_name):
+        raise ValueError(
+            f"server_hostname {name!r} is not a host name; give a DNS name such as "
+            "'api.example' (the name the certificate is for)"
+        )
+    return ascii_name
 
 
 def _check_value(option: str, value: object) -> str:
@@ -132,7 +188,7 @@ def _check_value(option: str, value: object) -> str:
     return value.strip(" \t")
 
 
-def _check_headers(headers: HeadersLike | None) -> list[tuple[str, str]]:
+def check_headers(headers: HeadersLike | None) -> list[tuple[str, str]]:
     if headers is None:
         return []
     if isinstance(headers, str | bytes):
@@ -141,10 +197,19 @@ def _check_headers(headers: HeadersLike | None) -> list[tuple[str, str]]:
     checked = []
     for pair in pairs:
         if not (isinstance(pair, tuple | list) and len(pair) == 2):
-            raise TypeError(f"headers must be a mapping or (name, value) pairs, got {pair!r}")
+            size = f" of {len(pair)}" if isinstance(pair, tuple | list) else ""
+            raise TypeError(
+                f"headers must be a mapping or (name, value) pairs, got a {type(pair).__name__}"
+                f"{size}"
+            )
         name, value = pair
         if not isinstance(name, str) or not isinstance(value, str):
-            raise TypeError(f"header names and values must be str, got {pair!r}")
+            # Types only: the value may be a token or a password.
+            shown = repr(name) if isinstance(name, str) else type(name).__name__
+            raise TypeError(
+                f"header names and values must be str, got {shown} with a "
+                f"{type(value).__name__} value"
+            )
         if not _TOKEN.fullmatch(name):
             raise ValueError(
                 f"invalid header name {name!r}: use letters, digits and !#$%&'*+-.^_`|~"
@@ -190,3 +255,15 @@ def _check_max_redirects(value: object) -> int:
     if value < 0:
         raise ValueError(f"max_redirects must be 0 or more, got {value}")
     return value
+
+
+def check_logger(logger: object) -> LoggerLike:
+    """``logger=`` checked: a logger or adapter as given, ``None`` for ``trio_ws_events``."""
+    if logger is None:
+        return LIBRARY_LOGGER
+    if not isinstance(logger, logging.Logger | logging.LoggerAdapter):
+        raise TypeError(
+            "logger must be a logging.Logger, a logging.LoggerAdapter or None, "
+            f"got {type(logger).__name__}"
+        )
+    return logger

@@ -1,8 +1,9 @@
 """Proxies: parsing proxy URLs, choosing one from the environment as curl does, opening tunnels.
 
-An HTTP proxy is asked for a tunnel with ``CONNECT host:port`` (h11 reads its answer); a SOCKS5
-proxy is driven by python-socks. Either way the result is a plain byte stream to the server,
-over which TLS (for ``wss://``) and the WebSocket handshake then run.
+An HTTP proxy is asked for a tunnel with ``CONNECT host:port`` (h11 reads its answer), over TLS
+to the proxy itself for an ``https://`` one; a SOCKS5 proxy is driven by python-socks. Either
+way the result is a byte stream to the server, over which TLS (for ``wss://``) and the
+WebSocket handshake then run.
 
 Environment (read at each connection attempt, only when ``proxy`` was left out):
 
@@ -21,17 +22,18 @@ import base64
 import dataclasses
 import ipaddress
 import math
+import ssl
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Final
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 import h11
 import trio
 
 from ._errors import ConnectError
 from ._handshake import MAX_RESPONSE_HEAD
-from ._net import describe, open_tcp, receive, send
-from ._url import redact
+from ._net import describe, open_tcp, receive, send, start_tls
+from ._url import redact, split_url
 
 if TYPE_CHECKING:
     from ._url import WebSocketURL
@@ -48,11 +50,14 @@ __all__ = [
 #: The proxy schemes understood, and what each means.
 PROXY_SCHEMES: Final = {
     "http": "HTTP proxy, tunnel with CONNECT",
+    "https": "HTTP proxy reached over TLS, tunnel with CONNECT",
     "socks5": "SOCKS5 proxy, host names resolved here",
     "socks5h": "SOCKS5 proxy, host names resolved by the proxy",
 }
-#: curl's default proxy port, whatever the scheme.
+#: curl's default proxy port, for every scheme but ``https``.
 DEFAULT_PROXY_PORT: Final = 1080
+#: curl's default port of an ``https://`` proxy.
+DEFAULT_HTTPS_PROXY_PORT: Final = 443
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -62,9 +67,10 @@ class ProxyURL:
     Built by :func:`parse_proxy_url`.
 
     Attributes:
-        scheme: ``"http"``, ``"socks5"`` or ``"socks5h"``.
+        scheme: ``"http"``, ``"https"``, ``"socks5"`` or ``"socks5h"``.
         host: the proxy's host name or IP address (no brackets).
-        port: its port, 1080 when the URL has none (as in curl).
+        port: its port; when the URL has none, 443 for ``https`` and 1080 for the others
+            (as in curl).
         credentials: ``(user, password)`` from the URL, unescaped, or ``None``.
     """
 
@@ -89,34 +95,32 @@ def parse_proxy_url(text: str, *, source: str = "proxy") -> ProxyURL:
         ValueError: the scheme is not one of :data:`PROXY_SCHEMES`, or the host or port is
             missing or invalid; the message says which and shows no password.
     """
+    where = f"{source} {redact(text)!r}"
 
     def invalid(why: str) -> ValueError:
-        return ValueError(f"invalid {source} {redact(text)!r}: {why}")
+        return ValueError(f"invalid {where}: {why}")
 
     stripped = text.strip()
     if not stripped:
         raise invalid("it is empty")
     if "://" not in stripped:
         stripped = "http://" + stripped
-    try:
-        parts = urlsplit(stripped)
-        port = parts.port
-    except ValueError as exc:
-        raise invalid(str(exc)) from None
+    parts, port = split_url(stripped, where)
     scheme = parts.scheme.lower()
     if scheme not in PROXY_SCHEMES:
-        hint = " (TLS to the proxy is not supported)" if scheme == "https" else ""
-        raise invalid(f"scheme {parts.scheme!r}{hint}; use http://, socks5:// or socks5h://")
+        raise invalid(f"scheme {parts.scheme!r}; use http://, https://, socks5:// or socks5h://")
     if not parts.hostname:
         raise invalid("no host")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise invalid("a proxy URL has no path, query or fragment")
     if port == 0:
         raise invalid("port 0 is not a valid port")
+    if port is None:
+        port = DEFAULT_HTTPS_PROXY_PORT if scheme == "https" else DEFAULT_PROXY_PORT
     credentials = None
     if parts.username is not None:
         credentials = (unquote(parts.username), unquote(parts.password or ""))
-    return ProxyURL(scheme, parts.hostname, port or DEFAULT_PROXY_PORT, credentials)
+    return ProxyURL(scheme, parts.hostname, port, credentials)
 
 
 def proxy_from_environment(
@@ -190,8 +194,16 @@ def _address_in(address: ipaddress.IPv4Address | ipaddress.IPv6Address, entry: s
     return network.version == address.version and address in network
 
 
-async def open_tunnel(proxy: ProxyURL, target: WebSocketURL, shown: str) -> trio.abc.Stream:
+async def open_tunnel(
+    proxy: ProxyURL,
+    target: WebSocketURL,
+    shown: str,
+    ssl_context: ssl.SSLContext | None = None,
+) -> trio.abc.Stream:
     """A byte stream to ``target``'s host and port through ``proxy``.
+
+    For an ``https://`` proxy, TLS to the proxy itself comes first, with ``ssl_context``
+    (``None``: the default, verified context); the tunnel then runs inside it.
 
     Cancellation: safe; the socket to the proxy is closed before ``Cancelled`` propagates.
 
@@ -199,15 +211,26 @@ async def open_tunnel(proxy: ProxyURL, target: WebSocketURL, shown: str) -> trio
         ConnectError: the proxy cannot be reached, refuses (e.g. HTTP 407), or breaks the
             protocol; the message names the proxy (without credentials) and ``shown``.
     """
-    if proxy.scheme == "http":
-        return await _http_connect(proxy, target, shown)
+    if proxy.scheme in ("http", "https"):
+        return await _http_connect(proxy, target, shown, ssl_context)
     return await _socks5_connect(proxy, target, shown)
 
 
-async def _http_connect(proxy: ProxyURL, target: WebSocketURL, shown: str) -> trio.abc.Stream:
+async def _http_connect(
+    proxy: ProxyURL, target: WebSocketURL, shown: str, ssl_context: ssl.SSLContext | None
+) -> trio.abc.Stream:
     what = f"proxy {proxy} for "
-    stream = await open_tcp(proxy.host, proxy.port, what, shown)
+    stream: trio.abc.Stream = await open_tcp(proxy.host, proxy.port, what, shown)
     try:
+        if proxy.scheme == "https":
+            stream = await start_tls(
+                stream,
+                proxy.host,
+                ssl_context,
+                shown,
+                peer=f"proxy {proxy}",
+                option="proxy_ssl_context",
+            )
         connection = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_RESPONSE_HEAD)
         headers = [("Host", target.authority)]
         if proxy.credentials is not None:

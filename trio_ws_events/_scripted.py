@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
+import datetime
+import email.utils
 import hashlib
 import math
 import socket
@@ -39,7 +41,14 @@ _READ_SIZE: Final = 64 * 1024
 
 _CONT, _TEXT, _BINARY, _CLOSE, _PING, _PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 _CONTROL: Final = frozenset({_CLOSE, _PING, _PONG})
-_REASONS: Final = {101: "Switching Protocols", 400: "Bad Request", 431: "Too Large"}
+_REASONS: Final = {
+    101: "Switching Protocols",
+    400: "Bad Request",
+    403: "Forbidden",
+    429: "Too Many Requests",
+    431: "Too Large",
+    503: "Service Unavailable",
+}
 
 
 class ClientClosed(Exception):
@@ -365,20 +374,14 @@ class ScriptedServer:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((host, port))
-            sock.listen()
-        except OSError:
-            sock.close()
-            raise
-        self._listener = trio.SocketListener(trio.socket.from_stdlib_socket(sock))
-        bound_port = sock.getsockname()[1]
+        self._listener = _listen(family, host, port)
+        self._address = (family, host, self._listener.socket.getsockname()[1])
         shown_host = f"[{host}]" if family == socket.AF_INET6 else host
-        self.url = f"ws://{shown_host}:{bound_port}/"
+        self.url = f"ws://{shown_host}:{self._address[2]}/"
         """The URL to connect to, such as ``ws://127.0.0.1:53211/``."""
         self._pending_send, self._pending = trio.open_memory_channel[_Pending](math.inf)
+        self._up = trio.Event()
+        self._up.set()
 
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Serve connections until cancelled, then close the socket and every connection.
@@ -391,7 +394,11 @@ class ScriptedServer:
             async with trio.open_nursery() as nursery:
                 task_status.started()
                 while True:
-                    stream = await self._listener.accept()
+                    await self._up.wait()
+                    try:
+                        stream = await self._listener.accept()
+                    except trio.ClosedResourceError:
+                        continue  # go_down() closed the listener
                     nursery.start_soon(self._handle, stream)
         except BaseExceptionGroup as group:
             violation = _lone_violation(group)
@@ -447,19 +454,60 @@ class ScriptedServer:
         return connection
 
     async def reject(
-        self, status: int = 403, body: bytes = b"", *, headers: Sequence[tuple[str, str]] = ()
+        self,
+        status: int = 403,
+        body: bytes = b"",
+        *,
+        headers: Sequence[tuple[str, str]] = (),
+        retry_after: float | datetime.datetime | None = None,
     ) -> HandshakeRequest:
         """Wait for the next client and refuse its handshake with ``status`` and ``body``.
 
+        Args:
+            status: the HTTP status, such as 403, 429 or 503.
+            body: the response body.
+            headers: extra response headers.
+            retry_after: adds a ``Retry-After`` header: a number of seconds (sent as a whole
+                number), or an aware :class:`~datetime.datetime` (sent as an HTTP date).
+
         Returns:
             The request that was refused.
+
+        Raises:
+            ValueError: ``retry_after`` is negative, or a datetime without a time zone.
         """
+        extra = [] if retry_after is None else [("Retry-After", _retry_after(retry_after))]
         pending = await self._pending.receive()
-        fields = [*headers, ("Content-Length", str(len(body))), ("Connection", "close")]
+        fields = [*headers, *extra, ("Content-Length", str(len(body))), ("Connection", "close")]
         with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
             await pending.stream.send_all(_response(status, fields) + body)
         pending.decide(None)
         return pending.request
+
+    async def go_down(self) -> None:
+        """Stop listening: new clients are refused (connection refused) until :meth:`come_back`.
+
+        Connections already accepted go on; drop them with
+        :meth:`ScriptedConnection.drop` to take the server down entirely. Calling it again
+        does nothing.
+        """
+        if self._up.is_set():
+            self._up = trio.Event()
+            await self._listener.aclose()
+        await trio.lowlevel.checkpoint()
+
+    async def come_back(self) -> None:
+        """Listen again, on the same address and port as before :meth:`go_down`.
+
+        Calling it while listening does nothing.
+
+        Raises:
+            OSError: the port could not be bound again (another program took it).
+        """
+        if not self._up.is_set():
+            self._listener = _listen(*self._address)
+            self._up.set()
+        await trio.lowlevel.checkpoint()
 
     async def _handle(self, stream: trio.SocketStream) -> None:
         try:
@@ -636,6 +684,29 @@ def _accept_value(key: str) -> str:
     # SHA-1 because RFC 6455 says so; it protects nothing.
     digest = hashlib.sha1(key.encode("ascii", "replace") + _GUID).digest()
     return base64.b64encode(digest).decode("ascii")
+
+
+def _listen(family: socket.AddressFamily, host: str, port: int) -> trio.SocketListener:
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        # SO_REUSEADDR lets come_back() bind the port while old connections are in TIME_WAIT.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen()
+    except OSError:
+        sock.close()
+        raise
+    return trio.SocketListener(trio.socket.from_stdlib_socket(sock))
+
+
+def _retry_after(value: float | datetime.datetime) -> str:
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            raise ValueError("retry_after must be an aware datetime (with a time zone)")
+        return email.utils.format_datetime(value.astimezone(datetime.UTC), usegmt=True)
+    if value < 0:
+        raise ValueError(f"retry_after must be 0 or more seconds, got {value!r}")
+    return str(math.ceil(value))
 
 
 def _response(status: int, headers: Sequence[tuple[str, str]]) -> bytes:

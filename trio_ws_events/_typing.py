@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 if TYPE_CHECKING:
     from ._errors import WebSocketError
     from ._events import Frame
+    from ._reconnect import Ending
 
 __all__ = [
+    "Address",
     "BinaryHandler",
     "ClosedHandler",
     "ErrorHandler",
     "FrameHandler",
     "HeadersLike",
+    "LoggerLike",
     "MessageHandler",
     "OpenHandler",
+    "ReconnectingHandler",
 ]
 
 #: What a handler returns: an awaitable (``async def``) is awaited, anything else ignored.
@@ -34,5 +39,11 @@ FrameHandler: TypeAlias = Callable[[Any, "Frame"], _Result]
 ClosedHandler: TypeAlias = Callable[[Any, int, str], _Result]
 #: ``handler(ws, error)``, for ``on_error``.
 ErrorHandler: TypeAlias = Callable[[Any, "WebSocketError"], _Result]
+#: ``handler(rws, attempt, delay, why)``, for ``on_reconnecting``: before each wait.
+ReconnectingHandler: TypeAlias = Callable[[Any, int, float, "Ending"], _Result]
 #: Request headers: a mapping, or ``(name, value)`` pairs when a name repeats.
 HeadersLike: TypeAlias = Mapping[str, str] | Sequence[tuple[str, str]]
+#: A TCP endpoint: ``(host, port)``, the host as the socket gives it (an IP address).
+Address: TypeAlias = tuple[str, int]
+#: Where a connection logs: a logger, or an adapter that adds context to each record.
+LoggerLike: TypeAlias = logging.Logger | logging.LoggerAdapter[Any]

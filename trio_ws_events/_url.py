@@ -10,11 +10,11 @@ import dataclasses
 import ipaddress
 import re
 from collections.abc import Callable
-from urllib.parse import quote, unquote, urldefrag, urljoin, urlsplit
+from urllib.parse import SplitResult, quote, unquote, urldefrag, urljoin, urlsplit
 
 _WHITESPACE = re.compile(r"\s")
 
-__all__ = ["WebSocketURL", "parse_url", "redact"]
+__all__ = ["WebSocketURL", "parse_url", "redact", "split_url"]
 
 _SCHEMES = {"ws": False, "wss": True, "http": False, "https": True}
 #: What may stay unescaped in the request target: RFC 3986 reserved and unreserved
@@ -112,21 +112,19 @@ def parse_url(url: object) -> WebSocketURL:
     Raises:
         TypeError: ``url`` is not a ``str``.
         ValueError: the scheme, host or port is missing or invalid, or the URL has a
-            fragment or whitespace; the message says which and shows no credentials.
+            fragment or whitespace; the message says which and shows no credentials, nor
+            any piece of the URL that might be one (see :func:`redact`).
     """
     if not isinstance(url, str):
         raise TypeError(f"url must be a str such as 'ws://host/path', got {type(url).__name__}")
+    where = f"WebSocket URL {redact(url)!r}"
 
     def invalid(why: str) -> ValueError:
-        return ValueError(f"invalid WebSocket URL {redact(url)!r}: {why}")
+        return ValueError(f"invalid {where}: {why}")
 
     if _WHITESPACE.search(url):
         raise invalid("it contains whitespace")
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise invalid(str(exc)) from None
+    parts, port = split_url(url, where)
     scheme = parts.scheme.lower()
     if scheme not in _SCHEMES:
         shown = f"scheme {parts.scheme!r}" if parts.scheme else "no scheme"
@@ -135,7 +133,7 @@ def parse_url(url: object) -> WebSocketURL:
         raise invalid("a fragment (#...) is not allowed")
     if not parts.hostname:
         raise invalid("no host")
-    host = _check_host(parts.hostname, invalid)
+    host = _check_host(parts.hostname, invalid, show=_unambiguous(url, parts))
     secure = _SCHEMES[scheme]
     if port is None:
         port = 443 if secure else 80
@@ -150,21 +148,81 @@ def parse_url(url: object) -> WebSocketURL:
     return WebSocketURL(secure, host, port, resource, credentials)
 
 
-def _check_host(host: str, invalid: Callable[[str], ValueError]) -> str:
-    """The host in the form used on the wire; ``invalid(why)`` builds the error."""
+def split_url(url: str, where: str) -> tuple[SplitResult, int | None]:
+    """``urlsplit(url)`` and its port, failures in our own words.
+
+    urllib's messages quote pieces of the URL (the port text, the whole authority), which
+    may be a password written without escapes: ours quote only what cannot be one.
+
+    Args:
+        url: the URL as given.
+        where: what to call it in errors, already redacted: ``"proxy 'http://***@p:1'"``.
+
+    Raises:
+        ValueError: the authority is malformed or the port is not a number 0-65535.
+    """
+    parts = _split_or_none(url)
+    if parts is None:  # raised outside the except: urllib's error, kept as context, quotes
+        raise ValueError(
+            f"invalid {where}: the host and port part is malformed (an unbalanced '[' or ']', "
+            "an invalid IPv6 address in brackets, or a character not allowed there)"
+        )
+    show = _unambiguous(url, parts)
+    hostport = parts.netloc.rpartition("@")[2]
+    if hostport.startswith("["):
+        after = hostport.partition("]")[2]
+        colon, text = after[:1], after[1:]
+        if after and colon != ":":
+            raise ValueError(f"invalid {where}: text after the ']' of an IPv6 address")
+    else:
+        _, colon, text = hostport.partition(":")
+    if not colon or not text:
+        return parts, None
+    if not (text.isascii() and text.isdigit()):
+        why = f"port {text!r} is not a number" if show else "the port is not a number"
+        raise ValueError(f"invalid {where}: {why}; use 1-65535")
+    port = int(text)
+    if port > 65535:
+        shown = f"port {port}" if show else "the port"
+        raise ValueError(f"{shown} is out of range 0-65535 in {where}")
+    return parts, port
+
+
+def _split_or_none(url: str) -> SplitResult | None:
+    try:
+        return urlsplit(url)
+    except ValueError:
+        return None
+
+
+def _unambiguous(url: str, parts: SplitResult) -> bool:
+    """Whether every ``@`` of ``url`` is in the authority urllib found.
+
+    When one is not (``ws://alice:s3cr/t@host/``: a password with an unescaped ``/``), the
+    host and port urllib found may be pieces of a password, so messages do not quote them.
+    """
+    return url.count("@") == parts.netloc.count("@")
+
+
+def _check_host(host: str, invalid: Callable[[str], ValueError], *, show: bool) -> str:
+    """The host in the form used on the wire; ``invalid(why)`` builds the error.
+
+    ``show=False`` keeps the host out of the message: it may be a piece of a password.
+    """
+    shown = f"{host!r}" if show else "in the URL"
     if ":" in host:  # urlsplit found brackets: an IPv6 address, perhaps with a zone
         literal = unquote(host)
         try:
             ipaddress.IPv6Address(literal)
         except ValueError:
-            raise invalid(f"{host!r} is not a valid IPv6 address") from None
+            raise invalid(f"the host {shown} is not a valid IPv6 address") from None
         return literal
     try:
         ascii_host = host.encode("idna").decode("ascii").lower()
     except UnicodeError:
-        raise invalid(f"host {host!r} is not a valid host name") from None
+        raise invalid(f"the host {shown} is not a valid host name") from None
     if not _HOSTNAME.fullmatch(ascii_host):
-        raise invalid(f"host {host!r} is not a valid host name")
+        raise invalid(f"the host {shown} is not a valid host name")
     return ascii_host
 
 
@@ -173,16 +231,13 @@ def _bracketed(host: str) -> str:
 
 
 def redact(url: str) -> str:
-    """``url`` with any ``user:password@`` part replaced by ``***@``, for messages."""
+    """``url`` with everything from ``://`` to its last ``@`` replaced by ``***@``, for messages.
+
+    The last ``@`` anywhere, not the first after the host: a password may hold an unescaped
+    ``/``, ``?``, ``#`` or ``@``, and an invalid URL has no reliable authority to go by. A
+    URL with an ``@`` in its query is then shown shortened; it never shows a password.
+    """
     scheme, sep, rest = url.partition("://")
-    if not sep:
+    if not sep or "@" not in rest:
         return url
-    end = len(rest)
-    for stop in "/?#":
-        index = rest.find(stop)
-        if index != -1:
-            end = min(end, index)
-    authority, tail = rest[:end], rest[end:]
-    if "@" in authority:
-        authority = "***@" + authority.rpartition("@")[2]
-    return f"{scheme}{sep}{authority}{tail}"
+    return f"{scheme}{sep}***@{rest.rpartition('@')[2]}"

@@ -17,9 +17,12 @@ from ._connect import DEFAULT, ConnectOptions, Default
 from ._connection import Connection
 from ._errors import InvalidStateError, SendBufferFull, WebSocketError
 from ._events import Stats
+from ._hook import HandshakeHook
+from ._iterate import MessageIterator, start_iteration
+from ._options import check_logger
 from ._outbox import payload_size as _payload_size
 from ._state import State
-from ._typing import HeadersLike
+from ._typing import Address, HeadersLike, LoggerLike
 from ._url import parse_url
 
 if TYPE_CHECKING:
@@ -105,8 +108,9 @@ class WebSocket(Connection):
         origin: the ``Origin`` header to send, if any.
         user_agent: the ``User-Agent`` header; by default ``trio-ws-events/<version>``,
             ``None`` sends none.
-        proxy: ``http://[user:pass@]host:port`` or ``socks5://...``; by default the standard
-            proxy environment variables are honoured as curl does; ``None`` connects directly.
+        proxy: ``http://[user:pass@]host:port``, ``https://...`` (TLS to the proxy) or
+            ``socks5://...``; by default the standard proxy environment variables are honoured
+            as curl does; ``None`` connects directly.
         max_redirects: how many 301/302/303/307/308 answers to the handshake to follow.
         compression: ``"deflate"`` (the default) offers permessage-deflate; ``None`` does not.
         max_fragment_size: when set, outgoing messages longer than this many bytes go out as
@@ -116,6 +120,17 @@ class WebSocket(Connection):
             connection with :class:`KeepaliveTimeout` (1011); ``None`` never gives up.
         max_buffered_amount: the most payload bytes :meth:`send` may queue before it raises
             :class:`SendBufferFull`.
+        handshake_hook: called with a :class:`HandshakeRequest` before each upgrade request
+            is sent (the first and one per redirect), to change its headers in place; sync
+            or async, within ``connect_timeout``. Its exception ends the attempt with a
+            :class:`ConnectError` whose ``__cause__`` it is.
+        proxy_ssl_context: the TLS context for an ``https://`` proxy; the default verifies
+            the proxy's certificate with the system's trust store.
+        server_hostname: for ``wss://``, the name sent as SNI and checked against the
+            server's certificate, instead of the URL's host (the ``Host`` header keeps it).
+        logger: a :class:`logging.Logger` or :class:`logging.LoggerAdapter` that receives
+            this connection's log records instead of the ``trio_ws_events`` logger (an
+            adapter can add the connection's context to each record); ``None`` for that one.
 
     Raises:
         ValueError: the URL or an option is invalid; the message says what is allowed.
@@ -141,6 +156,10 @@ class WebSocket(Connection):
         ping_interval: float | None = 20.0,
         ping_timeout: float | None = 20.0,
         max_buffered_amount: int = 16 * 2**20,
+        handshake_hook: HandshakeHook | None = None,
+        proxy_ssl_context: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
+        logger: LoggerLike | None = None,
     ) -> None:
         self._url = parse_url(url)
         self._shown_url = str(self._url)
@@ -160,6 +179,7 @@ class WebSocket(Connection):
                 f"compression must be 'deflate' (permessage-deflate) or None, got {compression!r}"
             )
         self._compression = compression
+        self._logger = check_logger(logger)
         self._connect_options = ConnectOptions.build(
             protocols=protocols,
             headers=headers,
@@ -169,6 +189,10 @@ class WebSocket(Connection):
             proxy=proxy,
             max_redirects=max_redirects,
             extensions=self._extension_offer,
+            handshake_hook=handshake_hook,
+            proxy_ssl_context=proxy_ssl_context,
+            server_hostname=server_hostname,
+            logger=self._logger,
         )
         self._init_connection()
 
@@ -176,7 +200,10 @@ class WebSocket(Connection):
 
     @property
     def url(self) -> str:
-        """The URL, normalised to ``ws://`` or ``wss://``, without credentials."""
+        """The URL, normalised to ``ws://`` or ``wss://``, without credentials.
+
+        The query string is kept (``repr(ws)`` and log records above DEBUG show ``?...``).
+        """
         return self._shown_url
 
     @property
@@ -260,8 +287,27 @@ class WebSocket(Connection):
         """The ``trio.current_time()`` when the last frame arrived; ``None`` before open."""
         return self._last_received
 
+    @property
+    def local_address(self) -> Address | None:
+        """This end of the TCP connection, ``(host, port)``, from OPEN on; ``None`` before.
+
+        Kept after the connection ends. Through a proxy it is this end of the connection to
+        the proxy.
+        """
+        return self._addresses[0] if self._addresses is not None else None
+
+    @property
+    def remote_address(self) -> Address | None:
+        """The peer of the TCP connection, ``(host, port)``, from OPEN on; ``None`` before.
+
+        Kept after the connection ends. Through a proxy the socket's peer is the proxy, so
+        this is the proxy's address, not the server's.
+        """
+        return self._addresses[1] if self._addresses is not None else None
+
     def __repr__(self) -> str:
-        return f"<WebSocket {self._shown_url} {self._state.name}>"
+        # Without the query string: reprs end up in logs, and queries often carry tokens.
+        return f"<WebSocket {self._url.for_log} {self._state.name}>"
 
     # ------------------------------------------------------------------ public methods
 
@@ -539,6 +585,23 @@ class WebSocket(Connection):
         await trio.lowlevel.checkpoint()
         await self._done.wait()
 
+    def __aiter__(self) -> MessageIterator:
+        """``async for message in ws``: each whole message, ``str`` or ``bytes``, in order.
+
+        Handlers and the loop both see every message: the handlers first, then the loop.
+        The connection waits for the loop to take each message, so a slow loop slows
+        reading, as a slow handler does. The loop ends after ``on_closed`` and raises the
+        error after ``on_error``. Leaving it (``break``) keeps the connection open; later
+        messages go to the handlers only. See :class:`MessageIterator`.
+
+        Raises:
+            InvalidStateError: :meth:`open` was not called, or another ``async for`` over
+                this instance is still running.
+            RuntimeError: called from a thread other than the one running Trio.
+        """
+        self._check_thread("__aiter__")
+        return start_iteration(self)
+
     async def __aenter__(self) -> Self:
         """Open in a nursery of its own and wait until OPEN.
 
@@ -557,8 +620,10 @@ class WebSocket(Connection):
             self.open(nursery)
             await self._ready.wait()
         except BaseException as exc:
+            self._entered.set()
             await self._exit_nursery(exc)
             raise
+        self._entered.set()  # the connection may read on: the caller can iterate now
         if not self.is_open:
             # The attempt failed, or on_open already ended the connection.
             await self._done.wait()

@@ -1,0 +1,393 @@
+"""The public :class:`ReconnectingWebSocket`: one set of handlers, a fresh WebSocket per attempt.
+
+The task and its state live in :mod:`trio_ws_events._reconnect_loop`; this is the face:
+argument checks, properties, and the methods users call.
+"""
+
+from __future__ import annotations
+
+import random
+import ssl
+from collections.abc import Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, TypedDict, Unpack
+
+import trio
+
+from ._errors import InvalidStateError, SendBufferFull
+from ._hook import HandshakeHook
+from ._options import Default
+from ._outbox import payload_size
+from ._reconnect import Backoff, Policy, RetryPolicy, RetrySchedule
+from ._reconnect_loop import ReconnectLoop
+from ._state import State
+from ._typing import HeadersLike, LoggerLike
+from ._websocket import WebSocket, _as_message, _check_close_args, _single_leaf
+
+if TYPE_CHECKING:
+    from typing import Self
+
+__all__ = ["ReconnectingWebSocket", "WebSocketOptions"]
+
+
+class WebSocketOptions(TypedDict, total=False):
+    """The keyword arguments of :class:`WebSocket`, so that type checkers see them through
+    ``**websocket_options`` (a test keeps the two lists the same)."""
+
+    protocols: Sequence[str]
+    headers: HeadersLike | None
+    connect_timeout: float | None
+    close_timeout: float | None
+    max_message_size: int | None
+    ssl_context: ssl.SSLContext | None
+    origin: str | None
+    user_agent: str | Default | None
+    proxy: str | Default | None
+    max_redirects: int
+    compression: str | None
+    max_fragment_size: int | None
+    ping_interval: float | None
+    ping_timeout: float | None
+    max_buffered_amount: int
+    handshake_hook: HandshakeHook | None
+    proxy_ssl_context: ssl.SSLContext | None
+    server_hostname: str | None
+    logger: LoggerLike | None
+
+
+class ReconnectingWebSocket(ReconnectLoop):
+    """A WebSocket client that reconnects: handlers registered once serve every connection.
+
+    Each attempt is a fresh, single-use :class:`WebSocket` built with ``url`` and
+    ``**websocket_options``. Between attempts it waits as ``backoff`` says, and which endings
+    are retried is up to ``policy``. ``on_open`` fires each time a connection opens;
+    ``on_message``, ``on_binary`` and ``on_incomplete_frame`` serve every connection;
+    ``on_reconnecting`` fires before each wait; ``on_closed`` or ``on_error`` fires once, at the
+    very end. Handlers receive this object, not the WebSocket of the attempt
+    (:attr:`current`). The constructor does no I/O.
+
+    Args:
+        url: as for :class:`WebSocket`.
+        backoff: the waits between attempts; by default ``Backoff()`` (0.5 s doubling to 30 s,
+            full jitter, reset after 10 s open).
+        policy: decides, for each ending, :attr:`Decision.RETRY` or :attr:`Decision.STOP`; by
+            default :class:`RetryPolicy()`.
+        max_attempts: how many new attempts in a row, at most, before giving up; ``None``
+            (the default) never gives up on endings the policy retries.
+        resend_unsent: send what a dropped connection listed in ``unsent`` first, in order,
+            on the next connection; with ``False`` those messages are only reported to
+            ``on_reconnecting`` (``why.unsent``).
+        rng: the source of jitter, for reproducible waits in tests.
+        **websocket_options: every keyword argument of :class:`WebSocket`, given to each
+            attempt.
+
+    Raises:
+        ValueError, TypeError: the URL, an option or an argument is invalid; the message says
+            what is allowed.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        backoff: Backoff | None = None,
+        policy: Policy | None = None,
+        max_attempts: int | None = None,
+        resend_unsent: bool = True,
+        rng: random.Random | None = None,
+        **websocket_options: Unpack[WebSocketOptions],
+    ) -> None:
+        if backoff is not None and not isinstance(backoff, Backoff):
+            raise TypeError(f"backoff must be a Backoff or None, got {type(backoff).__name__}")
+        if policy is not None and not callable(policy):
+            raise TypeError(f"policy must be a callable or None, got {type(policy).__name__}")
+        if max_attempts is not None and (
+            isinstance(max_attempts, bool) or not isinstance(max_attempts, int)
+        ):
+            raise TypeError(
+                f"max_attempts must be an int or None, got {type(max_attempts).__name__}"
+            )
+        if max_attempts is not None and max_attempts < 0:
+            raise ValueError(f"max_attempts must be 0 or more, or None, got {max_attempts}")
+        if rng is not None and not isinstance(rng, random.Random):
+            raise TypeError(f"rng must be a random.Random or None, got {type(rng).__name__}")
+        self._init_loop(
+            WebSocket(url, **websocket_options),
+            url,
+            dict(websocket_options),
+            RetrySchedule(
+                backoff or Backoff(), policy or RetryPolicy(), max_attempts, rng or random.Random()
+            ),
+            resend_unsent=bool(resend_unsent),
+        )
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def url(self) -> str:
+        """The URL, normalised to ``ws://`` or ``wss://``, without credentials."""
+        return self._shown_url
+
+    @property
+    def state(self) -> State:
+        """``INITIAL``; ``CONNECTING`` during an attempt and while waiting between attempts;
+        ``OPEN`` while a connection is open; ``CLOSING`` after :meth:`close`; ``CLOSED``."""
+        return self._state
+
+    @property
+    def is_open(self) -> bool:
+        """``True`` exactly while a connection is open and :meth:`close` was not called."""
+        return self._state is State.OPEN
+
+    @property
+    def current(self) -> WebSocket | None:
+        """The WebSocket of the current attempt; ``None`` while waiting and before
+        :meth:`open`. After the end, the last one."""
+        return self._current
+
+    @property
+    def connections(self) -> int:
+        """How many connections have opened so far (``on_open`` count)."""
+        return self._connections
+
+    @property
+    def buffered_amount(self) -> int:
+        """Payload bytes accepted by :meth:`send` and not yet handed to a socket: those
+        waiting for the next connection plus those queued on the current one."""
+        current = self._current
+        ongoing = current.buffered_amount if current is not None and not self._ended() else 0
+        return self._queued_bytes + ongoing
+
+    @property
+    def unsent(self) -> tuple[str | bytes, ...]:
+        """Messages given to :meth:`send` that were never written, in order, once the
+        terminal event fires: the last connection's ``unsent``, then those still waiting for
+        a connection. Empty until then."""
+        return self._unsent
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code of the end, as :attr:`WebSocket.close_code`; ``None`` before."""
+        return self._close_code
+
+    @property
+    def close_reason(self) -> str | None:
+        """The reason that goes with :attr:`close_code`; ``None`` before the end."""
+        return self._close_reason
+
+    def __repr__(self) -> str:
+        return f"<ReconnectingWebSocket {self._log_url} {self._state.name}>"
+
+    # ------------------------------------------------------------------ public methods
+
+    def open(self, nursery: trio.Nursery) -> None:
+        """Start the first attempt in ``nursery`` and return at once.
+
+        Every attempt and every wait runs in one task of ``nursery``. Endings are reported
+        through the events; only an exception raised by one of your handlers propagates out
+        of the nursery (after ``on_error``).
+
+        Raises:
+            InvalidStateError: :meth:`open` was already called: an instance is used once.
+            TypeError: ``nursery`` is not a trio nursery.
+        """
+        if self._state is not State.INITIAL:
+            raise InvalidStateError(
+                f"ReconnectingWebSocket {self._shown_url} cannot be reused: open() was already "
+                f"called (state {self._state.name}); create a new one",
+                url=self._shown_url,
+            )
+        if not isinstance(nursery, trio.Nursery):
+            raise TypeError(f"open() takes a trio.Nursery, got {type(nursery).__name__}")
+        self._state = State.CONNECTING
+        nursery.start_soon(self._run, name=f"trio_ws_events reconnecting {self._shown_url}")
+
+    def send(self, data: str | bytes | bytearray | memoryview) -> None:
+        """Queue one message and return at once: ``str`` as text, bytes-like as binary.
+
+        While a connection is open it goes to that connection; otherwise it waits, in order,
+        for the next one. Written is not delivered: a message written just before a drop may
+        be lost in flight (see the documentation).
+
+        Raises:
+            TypeError: ``data`` is neither ``str`` nor bytes-like.
+            ValueError: ``data`` is a ``str`` that UTF-8 cannot encode; nothing was queued.
+            InvalidStateError: :meth:`open` was not called yet, or :meth:`close` was, or the
+                end has come.
+            SendBufferFull: it would push :attr:`buffered_amount` past
+                ``max_buffered_amount``; nothing was queued.
+        """
+        message = _as_message(data)
+        if self._state is State.INITIAL:
+            raise InvalidStateError(
+                self._refusal("send", "is not open yet (INITIAL); open() first")
+            )
+        if self._close_request is not None or self._ended():
+            raise InvalidStateError(self._refusal("send", f"is {self._state.name}"))
+        current = self._current
+        if current is not None and current.is_open and not self._queue:
+            current.send(message)
+            return
+        try:
+            size = payload_size(message)
+        except UnicodeEncodeError as exc:
+            raise ValueError(
+                f"cannot send text with a lone surrogate at index {exc.start}: "
+                "it has no UTF-8 encoding"
+            ) from None
+        pending = self.buffered_amount
+        if pending and pending + size > self._max_buffered:
+            raise SendBufferFull(
+                f"send buffer of {self._shown_url} is full: {pending} bytes wait for a "
+                f"connection, {size} more would pass max_buffered_amount={self._max_buffered}",
+                url=self._shown_url,
+            )
+        self._queue.append(message)
+        self._queued_bytes += size
+
+    async def drain(self) -> None:
+        """Wait until :attr:`buffered_amount` is at most a quarter of ``max_buffered_amount``.
+
+        Messages waiting for a connection only drain once one opens, so this may wait through
+        reconnects. It returns at once (after a checkpoint) when the buffer is already that
+        low, and when the end has come: check :attr:`unsent` then. Cancellation: safe; it
+        only waits.
+        """
+        await trio.lowlevel.checkpoint()
+        low = self._max_buffered // 4
+        while self.buffered_amount > low and not self._done.is_set():
+            current = self._current
+            if current is not None and current.is_open and not self._queue:
+                await current.drain()  # returns at the low-water mark or when it ends
+                if current.is_open:
+                    return
+            else:
+                await self._changed.wait()
+
+    async def send_wait(self, data: str | bytes | bytearray | memoryview) -> None:
+        """Queue one message, waiting for room first, then wait for the buffer to drain.
+
+        Cancellation: if cancelled while waiting for room, nothing was queued.
+
+        Raises:
+            TypeError, ValueError: as :meth:`send`.
+            InvalidStateError: :meth:`open` was not called, :meth:`close` was, or the end
+                came while waiting.
+        """
+        message = _as_message(data)
+        while True:
+            try:
+                self.send(message)
+                break
+            except SendBufferFull:
+                current = self._current
+                if current is not None and current.is_open:
+                    await current._written.wait()  # room may come at any write
+                else:
+                    await self._changed.wait()
+        await self.drain()
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """End for good and return at once; calling it again does nothing.
+
+        While a connection is open it is closed with ``code`` and ``reason``; during an attempt
+        the attempt is abandoned; during a wait the wait ends at once. Either way no new
+        attempt is made and one terminal event fires. Before :meth:`open`, the later
+        :meth:`open` ends at once, without any network I/O.
+
+        Args:
+            code: 1000-1003, 1007-1014 or 3000-4999.
+            reason: at most 123 bytes once encoded as UTF-8.
+
+        Raises:
+            ValueError: the code or the reason is not allowed; nothing changed.
+            TypeError: the code is not an ``int`` or the reason not a ``str``.
+        """
+        _check_close_args(code, reason)
+        if self._close_request is not None or self._ended():
+            return
+        self._close_request = (code, reason)
+        if self._state is State.INITIAL:
+            self._abandoned = True
+            return
+        self._state = State.CLOSING
+        if self._waiting is not None:
+            self._waiting.cancel()
+        elif self._current is not None:
+            self._current.close(code, reason)
+
+    async def wait_closed(self) -> None:
+        """Wait until the terminal event (``on_closed`` or ``on_error``) has run.
+
+        Cancellation: safe; it only waits.
+
+        Raises:
+            InvalidStateError: :meth:`open` was never called, so it would wait forever.
+        """
+        if self._state is State.INITIAL:
+            raise InvalidStateError(self._refusal("wait_closed", "was never opened"))
+        await trio.lowlevel.checkpoint()
+        await self._done.wait()
+
+    async def __aenter__(self) -> Self:
+        """Open in a nursery of its own and wait until a first connection is open.
+
+        It waits through failed attempts as long as the policy retries them.
+
+        Raises:
+            WebSocketError: it gave up before any connection opened (after ``on_error``).
+            InvalidStateError: the instance was already opened.
+        """
+        if self._state is not State.INITIAL:
+            raise InvalidStateError(self._refusal("enter", "was already opened"))
+        self._nursery_cm = trio.open_nursery()
+        nursery = await self._nursery_cm.__aenter__()
+        try:
+            self.open(nursery)
+            await self._ready.wait()
+        except BaseException as exc:
+            await self._exit_nursery(exc)
+            raise
+        if not self.is_open:
+            # It gave up before a connection opened, or on_open already closed.
+            await self._done.wait()
+            await self._exit_nursery(None)
+            if self._error is not None:
+                raise self._error
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        """Close (1000, or 1011 when leaving by an exception), wait for the end, re-raise."""
+        if not isinstance(exc, trio.Cancelled):
+            self.close(1000 if exc is None else 1011)
+            try:
+                await self._done.wait()
+            except BaseException as inner:
+                await self._exit_nursery(inner)
+                raise
+        await self._exit_nursery(exc)
+        return False
+
+    def _refusal(self, what: str, why: str) -> str:
+        return f"cannot {what}: ReconnectingWebSocket {self._shown_url} {why}"
+
+    async def _exit_nursery(self, exc: BaseException | None) -> None:
+        """Leave the ``async with`` nursery, raising a lone handler exception bare."""
+        cm, self._nursery_cm = self._nursery_cm, None
+        try:
+            if exc is None:
+                await cm.__aexit__(None, None, None)
+            else:
+                await cm.__aexit__(type(exc), exc, exc.__traceback__)
+        except BaseExceptionGroup as group:
+            leaf = _single_leaf(group)
+            if leaf is None:
+                raise
+            if leaf is exc:
+                return
+            raise leaf from leaf.__cause__
