@@ -16,7 +16,14 @@ from typing import Any
 import pytest
 import trio
 from conftest import StartRawServer
-from peers.raw_server import Frame, Opcode, RawConnection, build_frame, read_all_frames
+from peers.raw_server import (
+    Frame,
+    Opcode,
+    RawConnection,
+    accept_key,
+    build_frame,
+    read_all_frames,
+)
 from recorder import Recorder, run_to_end
 from trio.testing import wait_all_tasks_blocked
 
@@ -96,6 +103,36 @@ async def test_send_str_and_bytes_subclasses_are_framed_by_kind(
     ]
     assert ws.stats.messages_sent == 4
     assert ws.unsent == ()
+
+
+async def test_unsent_lists_subclass_messages_as_plain_str_and_bytes(
+    raw_server: StartRawServer,
+) -> None:
+    """Queued subclass messages that never went out are listed in unsent as exact str and
+    bytes (the server's close arrives with the handshake answer, before the sender runs)."""
+
+    async def script(conn: RawConnection) -> None:
+        key = conn.header("Sec-WebSocket-Key")
+        assert key is not None
+        head = (
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Accept: {accept_key(key)}\r\n\r\n"
+        )
+        await conn.send_raw(head.encode("latin-1") + build_frame(Opcode.CLOSE, b"\x03\xe8"))
+        assert (await conn.read_close())[0] == 1000
+
+    server = await raw_server(script)
+    ws = WebSocket(server.url, compression=None)
+
+    def send_two(ws: WebSocket) -> None:
+        ws.send(Color.RED)
+        ws.send(Raw(b"raw"))
+
+    ws.on_open += send_two
+    rec = await run_case(ws, limit=5, before_fd_check=server.wait_finished)
+    assert rec.names == ["open", "closed"]
+    assert ws.unsent == ("red", b"raw")
+    assert [type(message) for message in ws.unsent] == [str, bytes]
 
 
 async def test_a_batch_that_failed_to_frame_is_unsent_not_written(
