@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
+import tarfile
+import tempfile
 from pathlib import Path
 
 import nox
@@ -11,6 +15,15 @@ nox.options.sessions = ["tests", "lint", "typecheck"]
 nox.options.reuse_existing_virtualenvs = True
 
 ROOT = Path(__file__).parent
+
+# The diagrams' script, served by the site itself (docs/_hooks.py): npm's mermaid package,
+# pinned by version and by the registry's sha512 of its tarball. Material expects mermaid 11.
+MERMAID_VERSION = "11.17.2"
+MERMAID_INTEGRITY = (
+    "sha512-V6K3C8EBdEsPFZXSKMJe6ppQOENxuHARr9GvHX4hh47lAbhMRD9qf4oEK7"
+    "LoaRQxULMa80/qt5gHO73aCleBBg=="
+)
+VENDOR = ROOT / "docs" / "_vendor"
 
 
 @nox.session
@@ -41,7 +54,9 @@ def docs(session: nox.Session) -> None:
 
     The site goes to ``site/`` (extra arguments go to mkdocs: ``nox -s docs -- -d /tmp/site``).
     mkdocs itself fetches nothing; the examples it shows run in ``tests/test_docs_examples.py``.
+    Before it, mermaid.min.js is taken from npm into ``docs/_vendor/`` (once per version).
     """
+    _vendor_mermaid(session)
     session.install("-e", ".[docs]")
     session.run("mkdocs", "build", "--strict", *session.posargs)
 
@@ -53,3 +68,30 @@ def _dev_requirement(name: str) -> str:
         if re.match(rf"{re.escape(name)}\b(?![-_.])", requirement):
             return str(requirement)
     return name
+
+
+def _vendor_mermaid(session: nox.Session) -> None:
+    """Put npm's ``mermaid.min.js`` in ``docs/_vendor/``, checked against its pinned sha512.
+
+    Only that file is kept (it has no runtime dependencies), not a node_modules tree.
+    """
+    target = VENDOR / "mermaid.min.js"
+    stamp = VENDOR / "mermaid.version"
+    if target.is_file() and stamp.is_file() and stamp.read_text() == MERMAID_VERSION:
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = f"mermaid@{MERMAID_VERSION}"
+        session.run("npm", "pack", spec, "--silent", "--pack-destination", tmp, external=True)
+        tarball = Path(tmp) / f"mermaid-{MERMAID_VERSION}.tgz"
+        digest = hashlib.sha512(tarball.read_bytes()).digest()
+        if "sha512-" + base64.b64encode(digest).decode() != MERMAID_INTEGRITY:
+            session.error(f"{tarball.name}: sha512 differs from MERMAID_INTEGRITY in noxfile.py")
+        with tarfile.open(tarball) as tar:
+            script = tar.extractfile("package/dist/mermaid.min.js")
+            licence = tar.extractfile("package/LICENSE")
+            if script is None or licence is None:
+                session.error(f"{tarball.name}: no package/dist/mermaid.min.js or LICENSE")
+            VENDOR.mkdir(exist_ok=True)
+            target.write_bytes(script.read())
+            (VENDOR / "mermaid.LICENSE").write_bytes(licence.read())
+    stamp.write_text(MERMAID_VERSION)

@@ -15,7 +15,12 @@ logging.getLogger("trio_ws_events").setLevel(logging.INFO)  # DEBUG for more det
 async def main() -> None:
     # --8<-- [start:stats]
     ws = WebSocket("ws://127.0.0.1:8765/")
-    ws.on_open += lambda ws: ws.send("hello") or ws.send(b"\x00" * 1000)
+
+    @ws.on_open
+    def send_two(ws: WebSocket) -> None:
+        ws.send("hello")
+        ws.send(b"\x00" * 1000)
+
     ws.on_binary += lambda ws, data: ws.close()
     async with trio.open_nursery() as nursery:
         ws.open(nursery)

@@ -18,9 +18,7 @@ def policy(ending: Ending) -> Decision:
     if ending.code == 4001:  # say, our server's "token expired": get a new one, come back
         return Decision.RETRY
     return RetryPolicy()(ending)  # the default table for everything else
-
-
-# --8<-- [end:policy]
+    # --8<-- [end:policy]
 
 
 # --8<-- [start:client]
@@ -52,9 +50,7 @@ def make_client(url: str) -> ReconnectingWebSocket:
         print("gave up:", error)
 
     return rws
-
-
-# --8<-- [end:client]
+    # --8<-- [end:client]
 
 
 async def main() -> None:

@@ -24,9 +24,7 @@ class Download:
         if frame.final:  # the last piece of this message
             print(f"streamed {self.size} bytes, sha256 {self.digest.hexdigest()[:16]}...")
             ws.close()
-
-
-# --8<-- [end:handler]
+        # --8<-- [end:handler]
 
 
 async def main() -> None:

@@ -9,18 +9,15 @@ import trio
 
 from trio_ws_events import WebSocket, WebSocketError
 
+
 # --8<-- [end:imports]
-
-
 # --8<-- [start:handlers]
 # --8<-- [start:on_open]
 def on_open(ws: WebSocket) -> None:
     print("WebSocket open!")
     ws.send("Message to the server")  # str: one text message
     ws.send(bytes(range(16)))  # bytes, bytearray, memoryview: one binary message (copied)
-
-
-# --8<-- [end:on_open]
+    # --8<-- [end:on_open]
 
 
 def on_message(ws: WebSocket, message: str) -> None:
@@ -31,9 +28,7 @@ def on_message(ws: WebSocket, message: str) -> None:
 def on_binary(ws: WebSocket, data: bytes) -> None:
     print("Binary message received from server. Length:", len(data))
     ws.close(1000, "bye")  # the server echoes the code and the reason
-
-
-# --8<-- [end:on_binary]
+    # --8<-- [end:on_binary]
 
 
 def on_closed(ws: WebSocket, code: int, reason: str) -> None:
@@ -42,9 +37,7 @@ def on_closed(ws: WebSocket, code: int, reason: str) -> None:
 
 def on_error(ws: WebSocket, error: WebSocketError) -> None:
     print("Error:", error)
-
-
-# --8<-- [end:handlers]
+    # --8<-- [end:handlers]
 
 
 async def main() -> None:

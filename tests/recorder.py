@@ -29,11 +29,13 @@ class Recorder:
     def __init__(self, ws: WebSocket | ReconnectingWebSocket) -> None:
         self.ws = ws
         self.events: list[tuple[Any, ...]] = []
-        ws.on_open += lambda ws: self.events.append(("open",))
-        ws.on_message += lambda ws, m: self.events.append(("message", m))
-        ws.on_binary += lambda ws, d: self.events.append(("binary", d))
-        ws.on_closed += lambda ws, c, r: self.events.append(("closed", c, r))
-        ws.on_error += lambda ws, e: self.events.append(("error", e))
+        # Each hook is typed with its own class; these handlers serve either class.
+        hooks: Any = ws
+        hooks.on_open += lambda ws: self.events.append(("open",))
+        hooks.on_message += lambda ws, m: self.events.append(("message", m))
+        hooks.on_binary += lambda ws, d: self.events.append(("binary", d))
+        hooks.on_closed += lambda ws, c, r: self.events.append(("closed", c, r))
+        hooks.on_error += lambda ws, e: self.events.append(("error", e))
         if isinstance(ws, ReconnectingWebSocket):
             ws.on_reconnecting += lambda ws, n, d, why: self.events.append(
                 ("reconnecting", n, d, why)

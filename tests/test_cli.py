@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 import trio
 import trio_websocket
+from recorder import Recorder
 
-from trio_ws_events import _cli
+from trio_ws_events import WebSocket, _cli
 from trio_ws_events._cli import DEMO_BINARY, DEMO_TEXT, main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -201,6 +202,41 @@ async def test_serve_subprocess_binds_the_given_port() -> None:
     async with _serve_process("--host", "127.0.0.1", "--port", str(port)) as (_, url):
         assert url == f"ws://127.0.0.1:{port}/"
         await _echo_through(url + "any/path")
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+async def test_serve_subprocess_stopping_closes_clients_with_1001(stop: signal.Signals) -> None:
+    """Stopping ``serve`` sends each client a 1001 close frame: they see on_closed, not an error."""
+    async with _serve_process("--port", "0") as (process, url):
+        clients = [WebSocket(url), WebSocket(url + "second")]
+        recorders = [Recorder(ws) for ws in clients]
+        opened = trio.Semaphore(0)
+        for ws in clients:
+            ws.on_open += lambda ws: opened.release()
+        with trio.fail_after(SUBPROCESS_TIMEOUT):
+            async with trio.open_nursery() as nursery:
+                for ws in clients:
+                    ws.open(nursery)
+                for _ in clients:
+                    await opened.acquire()
+                process.send_signal(stop)
+            await process.wait()
+        assert process.returncode == 0
+        assert process.stdout is not None
+        rest = await process.stdout.receive_some()
+    assert [recorder.events for recorder in recorders] == [[("open",), ("closed", 1001, "")]] * 2
+    assert b"echo server stopped: closed 2 connection(s) with 1001" in rest
+
+
+@pytest.mark.parametrize("port", ["70000", "-1", "65536", "http"])
+def test_main_serve_port_out_of_range(port: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """``serve --port`` outside 0-65535 is a usage error on one line, before any listening."""
+    assert main(["serve", "--port", port]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert len(errors) == 1
+    assert re.search(rf"argument --port: port must be (0-65535|a number), got '{port}'", errors[0])
 
 
 def test_main_serve_port_in_use(capsys: pytest.CaptureFixture[str]) -> None:

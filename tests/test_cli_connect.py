@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from trio_ws_events import _cli, _cli_connect
+from trio_ws_events import WebSocket, _cli, _cli_connect
 from trio_ws_events.pytest_plugin import ScriptedServerFactory
 from trio_ws_events.testing import ClientClosed
 
@@ -174,7 +174,7 @@ async def test_piped_reconnect_after_a_drop(
     async def connect() -> None:
         nonlocal status
         status = await _connect_in_process(
-            monkeypatch, b"one\n", server.url, "--wait", "30", "--reconnect"
+            monkeypatch, b"one\n", server.url, "--wait", "30", "--idle", "30", "--reconnect"
         )
 
     with trio.fail_after(SUBPROCESS_TIMEOUT):
@@ -183,18 +183,18 @@ async def test_piped_reconnect_after_a_drop(
             first = await server.accept()
             assert await first.receive() == "one"
             await first.drop()
+            # No reply to "one": the client keeps waiting (--idle 30) until the server closes.
             second = await server.accept()
-            await second.send("two")
             await second.close(4000, "server done")
     out, err = capsys.readouterr()
     assert status == 0
-    assert _lines(out) == ["> one", "< two"]
+    assert _lines(out) == ["> one"]
     errors = _lines(err)
     assert errors[0] == f"* connected to {server.url}"
     assert re.fullmatch(r"\* ConnectionLost: .*; reconnecting in \d\.\ds \(attempt 1\)", errors[1])
     assert errors[2:] == [
         f"* connected to {server.url}",
-        "* closed: code 4000, reason 'server done' (0 sent, 1 received)",
+        "* closed: code 4000, reason 'server done' (0 sent, 0 received)",
     ]
 
 
@@ -246,6 +246,115 @@ def test_hexdump_is_bounded() -> None:
     assert lines[-1] == f"... {5000 - _cli_connect.HEXDUMP_LIMIT} more bytes"
 
 
+async def test_piped_rejection_shows_the_first_line_of_the_body(
+    ws_server: ScriptedServerFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A refused handshake shows the server's reason: the body's first line, escaped."""
+    server = ws_server()
+    body = b"\r\n  origin not allowed \x1b[31m here\r\nsecond line\n"
+    with trio.fail_after(SUBPROCESS_TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(partial(_connect_in_process, monkeypatch, b"", server.url))
+            await server.reject(400, body)
+    err = _lines(capsys.readouterr().err)
+    assert err[0].startswith("! HandshakeRejected: ")
+    assert err[1] == "! the server said: origin not allowed \\x1b[31m here"
+
+
+def test_rejection_line_is_bounded() -> None:
+    """However long the body, at most REJECTION_LINE_LIMIT characters of it are shown."""
+    limit = _cli_connect.REJECTION_LINE_LIMIT
+    assert _cli_connect._first_line(b"x" * 65536) == "x" * limit + "..."
+    assert _cli_connect._first_line(b" \r\n\t\n") == ""
+    assert _cli_connect._first_line("é".encode() * 3 + b"\xff") == "ééé\ufffd"
+
+
+async def test_piped_ends_as_soon_as_every_reply_arrived(
+    ws_echo_server: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With one reply per line in, the command closes at once: no --wait, no --idle spent."""
+    start = trio.current_time()
+    with trio.fail_after(SUBPROCESS_TIMEOUT):
+        status = await _connect_in_process(
+            monkeypatch, b"one\ntwo\n", ws_echo_server, "--wait", "60", "--idle", "60"
+        )
+    elapsed = trio.current_time() - start
+    assert status == 0
+    assert elapsed < 10, f"took {elapsed:.1f} s: it waited instead of ending at the last reply"
+    err = _lines(capsys.readouterr().err)
+    assert err[-1] == "* closed: code 1000, reason '' (2 sent, 2 received)"
+    assert not any("outstanding" in line for line in err)
+
+
+async def _answer_some(
+    ws_server: ScriptedServerFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    stdin: bytes,
+    replies: list[tuple[float, str]],
+    *argv: str,
+) -> tuple[int, tuple[int, str]]:
+    """Connect with ``stdin``; the server sends each reply after its delay, then waits for
+    the client's close. Return the exit status and the close code and reason received."""
+    server = ws_server()
+    status = -1
+
+    async def connect() -> None:
+        nonlocal status
+        status = await _connect_in_process(monkeypatch, stdin, server.url, *argv)
+
+    with trio.fail_after(SUBPROCESS_TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(connect)
+            conn = await server.accept()
+            for delay, reply in replies:
+                await trio.sleep(delay)
+                await conn.send(reply)
+            closed = await conn.wait_closed()
+    return status, closed
+
+
+async def test_piped_waits_while_replies_keep_coming(
+    ws_server: ScriptedServerFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Late replies are waited for as long as each comes within --idle of the last."""
+    replies = [(0.3, "a"), (0.3, "b"), (0.3, "c")]  # 0.9 s in all, more than --idle
+    status, closed = await _answer_some(
+        ws_server, monkeypatch, b"1\n2\n3\n", replies, "--idle", "0.6", "--wait", "60"
+    )
+    assert (status, closed) == (0, (1000, ""))
+    out, err = capsys.readouterr()
+    assert [line for line in _lines(out) if line.startswith("<")] == ["< a", "< b", "< c"]
+    assert not any("outstanding" in line for line in _lines(err))
+
+
+@pytest.mark.parametrize(
+    ("argv", "why"),
+    [
+        (["--idle", "0.3", "--wait", "60"], "none for 0.3 s"),
+        (["--idle", "60", "--wait", "0.3"], "--wait 0.3 s ran out"),
+    ],
+)
+async def test_piped_reports_replies_still_outstanding(
+    ws_server: ScriptedServerFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    why: str,
+) -> None:
+    """When replies stop (--idle) or time is up (--wait), the count still missing is shown."""
+    status, closed = await _answer_some(
+        ws_server, monkeypatch, b"1\n2\n3\n", [(0, "only one")], *argv
+    )
+    assert (status, closed) == (0, (1000, ""))
+    err = _lines(capsys.readouterr().err)
+    assert f"* 2 replies outstanding ({why})" in err
+    assert err.index(f"* 2 replies outstanding ({why})") < err.index("* closing with 1000")
+
+
 # --- piped, as a subprocess ----------------------------------------------------------------------
 
 
@@ -253,7 +362,7 @@ async def test_echo_hi_pipe_subprocess(ws_echo_server: str) -> None:
     """``echo hi | python -m trio_ws_events connect URL`` prints the echo and exits 0."""
     with trio.fail_after(SUBPROCESS_TIMEOUT):
         result = await trio.run_process(
-            [sys.executable, "-m", "trio_ws_events", "connect", ws_echo_server, "--wait", "0.5"],
+            [sys.executable, "-m", "trio_ws_events", "connect", ws_echo_server],
             stdin=b"hi\n",
             capture_stdout=True,
             capture_stderr=True,
@@ -289,6 +398,36 @@ async def test_sigint_closes_with_1001_subprocess(ws_server: ScriptedServerFacto
             assert await conn.wait_closed() == (1001, "")
             await process.wait()
     assert process.returncode == 0
+
+
+async def test_sigint_while_connecting_exits_130_subprocess() -> None:
+    """SIGINT before the handshake completes gives up the attempt: exit 130, no ConnectError."""
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")  # accepts, never answers
+    port = listeners[0].socket.getsockname()[1]
+    command = [sys.executable, "-m", "trio_ws_events", "connect", f"ws://127.0.0.1:{port}/"]
+    process = await trio.lowlevel.open_process(
+        command, stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=_env()
+    )
+    assert process.stderr is not None
+    err = b""
+    try:
+        with trio.fail_after(SUBPROCESS_TIMEOUT):
+            stream = await listeners[0].accept()  # the client is connecting now
+            await stream.receive_some()  # its handshake request: the signal receiver is in
+            process.send_signal(signal.SIGINT)
+            while chunk := await process.stderr.receive_some():
+                err += chunk
+            await process.wait()
+        await stream.aclose()
+    finally:
+        if process.returncode is None:
+            process.kill()
+        with trio.CancelScope(shield=True):
+            await process.wait()
+            await listeners[0].aclose()
+            await process.stderr.aclose()
+    assert process.returncode == 130
+    assert _lines(err.decode()) == ["! interrupted before the connection opened"]
 
 
 # --- interactive, in a real terminal ---------------------------------------------------------
@@ -342,13 +481,24 @@ class Tmux:
         await trio.run_process([*self.base, "kill-server"], check=False, capture_stderr=True)
 
 
+#: Runs the command as ``python -m trio_ws_events`` would, with prompt_toolkit not importable.
+WITHOUT_PROMPT_TOOLKIT = [
+    "-c",
+    "import sys; sys.modules['prompt_toolkit'] = None; "
+    "from trio_ws_events._cli import main; sys.exit(main())",
+]
+
+
 @pytest.fixture
-async def terminal(tmp_path: Path) -> AsyncIterator[Callable[[str], Tmux]]:
-    """A factory: ``terminal(url)`` is a :class:`Tmux` for ``connect url``, killed at teardown."""
+async def terminal(tmp_path: Path) -> AsyncIterator[Callable[..., Tmux]]:
+    """A factory: ``terminal(url, *options)`` is a ``Tmux`` for ``connect url``, killed at
+    teardown; ``terminal(*argv, command=True)`` runs ``trio-ws-events ARGV`` instead, and
+    ``plain=True`` runs it without prompt_toolkit."""
     started: list[Tmux] = []
 
-    def make(url: str) -> Tmux:
-        argv = [sys.executable, "-m", "trio_ws_events", "connect", url, "--no-color"]
+    def make(*args: str, command: bool = False, plain: bool = False) -> Tmux:
+        program = [sys.executable, *(WITHOUT_PROMPT_TOOLKIT if plain else ["-m", "trio_ws_events"])]
+        argv = [*program, *args] if command else [*program, "connect", *args, "--no-color"]
         started.append(Tmux(argv, tmp_path / f"status-{len(started)}"))
         return started[-1]
 
@@ -439,3 +589,80 @@ async def test_terminal_output_does_not_garble_typing(
         "> typing in progress done",
         "* closed: code 4000, reason 'server says bye' (1 sent, 2 received)",
     ]
+
+
+@needs_tmux
+async def test_terminal_without_prompt_toolkit_ctrl_d_closes_at_once(
+    ws_server: ScriptedServerFactory, terminal: Callable[..., Tmux]
+) -> None:
+    """Plain lines in a terminal: Ctrl-D closes with 1000 at once, --wait is for pipes only."""
+    server = ws_server()
+    tmux = terminal(server.url, "--wait", "60", "--idle", "60", plain=True)
+    with trio.fail_after(SUBPROCESS_TIMEOUT):
+        await tmux.start()
+        conn = await server.accept()
+        await tmux.wait_for(r"\* connected to ")
+        await tmux.keys("plain line", "Enter")
+        assert await conn.receive() == "plain line"  # and no reply: one is outstanding
+        await tmux.keys("C-d")
+        # Waiting for that reply (60 s) would outlast this deadline: the close must not wait.
+        with trio.fail_after(15):
+            assert await conn.wait_closed() == (1000, "")
+            assert await tmux.exit_status() == 0
+        screen = _content(await tmux.screen())
+    assert screen[-2:] == [
+        "* closing with 1000",
+        "* closed: code 1000, reason '' (1 sent, 0 received)",
+    ]
+    assert not any("outstanding" in line for line in screen)
+
+
+@needs_tmux
+async def test_terminal_ctrl_c_while_connecting_exits_130(terminal: Callable[..., Tmux]) -> None:
+    """Ctrl-C before the handshake completes gives up the attempt and exits 130."""
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")  # accepts, never answers
+    port = listeners[0].socket.getsockname()[1]
+    tmux = terminal(f"ws://127.0.0.1:{port}/")
+    try:
+        with trio.fail_after(SUBPROCESS_TIMEOUT):
+            await tmux.start()
+            stream = await listeners[0].accept()
+            await stream.receive_some()  # the handshake request: the command is connecting
+            await tmux.keys("C-c")
+            assert await tmux.exit_status() == 130
+            screen = _content(await tmux.screen())
+        await stream.aclose()
+    finally:
+        await listeners[0].aclose()
+    # (The terminal echoes the key as "^C" before the line.)
+    assert any(line.endswith("! interrupted before the connection opened") for line in screen)
+    assert not any("ConnectError" in line for line in screen)
+
+
+@needs_tmux
+async def test_terminal_serve_ctrl_c_closes_clients_with_1001(
+    terminal: Callable[..., Tmux],
+) -> None:
+    """Ctrl-C stops ``serve``: its client gets a 1001 close frame, then serve exits 0."""
+    tmux = terminal("serve", "--port", "0", command=True)
+    with trio.fail_after(SUBPROCESS_TIMEOUT):
+        await tmux.start()
+        screen = await tmux.wait_for(r"echo server listening on ws://")
+        url = next(
+            match[1] for line in screen if (match := re.search(r"listening on (ws://\S+) ", line))
+        )
+        ws = WebSocket(url)
+        opened = trio.Event()
+        ended: list[tuple[object, ...]] = []
+        ws.on_open += lambda ws: opened.set()
+        ws.on_closed += lambda ws, code, reason: ended.append(("closed", code, reason))
+        ws.on_error += lambda ws, error: ended.append(("error", error))
+        async with trio.open_nursery() as nursery:
+            ws.open(nursery)
+            await opened.wait()
+            await tmux.keys("C-c")
+            await ws.wait_closed()
+        assert await tmux.exit_status() == 0
+        screen = await tmux.wait_for(r"echo server stopped")
+    assert ended == [("closed", 1001, "")]
+    assert any("closed 1 connection(s) with 1001" in line for line in screen)

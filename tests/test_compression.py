@@ -27,8 +27,12 @@ StartNodeServer = Callable[..., Awaitable[str]]
 
 
 @pytest.fixture
-async def node_server(nursery: trio.Nursery) -> StartNodeServer:
-    """A factory starting Node's ws echo server (tests/peers/node) in a subprocess."""
+def node() -> str:
+    """The ``node`` executable, with the ws package installed; the test skips without them.
+
+    A plain fixture, not an async one: a skip raised inside a pytest-trio fixture is reported
+    as "_pytest/python.py: Skipped", without its reason.
+    """
     node = shutil.which("node")
     installed = (NODE_PEER / "node_modules" / "ws").is_dir()
     if node is None or not installed:
@@ -36,6 +40,12 @@ async def node_server(nursery: trio.Nursery) -> StartNodeServer:
         if os.environ.get("CI"):
             pytest.fail(f"the Node peer is required in CI: {why}")
         pytest.skip(why)
+    return node
+
+
+@pytest.fixture
+async def node_server(nursery: trio.Nursery, node: str) -> StartNodeServer:
+    """A factory starting Node's ws echo server (tests/peers/node) in a subprocess."""
 
     async def start(*mode: str) -> str:
         command = [node, str(NODE_PEER / "server.js"), *mode]

@@ -9,8 +9,12 @@ pointed at an in-process echo server, and the example app's tests through pytest
 from __future__ import annotations
 
 import ast
+import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,6 +29,8 @@ EXAMPLE_URL = "ws://127.0.0.1:8765/"
 WRITTEN_ELSEWHERE = frozenset({"handshake.md", "reliability.md", "benchmarks.md"})
 #: The example app and its tests: run by pytester, not as a script.
 APP, APP_TESTS = "quotes_app.py", "test_quotes_app.py"
+#: Reads standard input and handles signals: run as a subprocess, with a pipe and SIGINT.
+STDIN = "stdin_lines.py"
 
 _FENCE = re.compile(r"^(?P<indent> *)(?P<fence>`{3,}|~{3,})\s*(?P<lang>[\w+-]*)")
 _SNIPPET = re.compile(r'^--8<-- "(?P<path>[^":]+)(?::(?P<section>[\w-]+))?"$')
@@ -39,6 +45,7 @@ EXPECTED_OUTPUT = {
         "handler: ready\nloop: ready\nhandler: after the loop",
         "could not connect: cannot connect to ws://127.0.0.1:1/",
     ],
+    "close_when_done.py": ["reply: anyone there?", "the nursery is done; closed with 1000"],
     "close_codes.py": ["refused: close code 1005 may not be sent", "closed: 4000 'shutting"],
     "connect_error.py": ["could not connect: cannot connect to ws://127.0.0.1:1/"],
     "decorator.py": ["HELLO"],
@@ -78,7 +85,9 @@ EXPECTED_OUTPUT = {
     ],
 }
 
-SCRIPTS = sorted(path.name for path in EXAMPLES.glob("*.py") if path.name not in (APP, APP_TESTS))
+SCRIPTS = sorted(
+    path.name for path in EXAMPLES.glob("*.py") if path.name not in (APP, APP_TESTS, STDIN)
+)
 
 
 def _python_blocks(page: Path) -> list[tuple[int, list[str]]]:
@@ -189,3 +198,58 @@ def test_example_app_tests_pass(pytester: pytest.Pytester) -> None:
 
 
 pytest_plugins = ["pytester"]
+
+
+async def _run_stdin_example(url: str, stdin: bytes, interrupt: bool) -> tuple[int, str, str]:
+    """Run examples/stdin_lines.py against ``url``; with ``interrupt``, keep stdin open and
+    send SIGINT after the first echo. Return the exit status, stdout and stderr."""
+    process = await trio.lowlevel.open_process(
+        [sys.executable, str(EXAMPLES / STDIN), url],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert process.stdin is not None
+    assert process.stdout is not None
+    assert process.stderr is not None
+    out, err = b"", b""
+    try:
+        with trio.fail_after(60):
+            await process.stdin.send_all(stdin)
+            if not interrupt:
+                await process.stdin.aclose()  # the end of input
+            else:
+                while b"\n" not in out:
+                    out += await process.stdout.receive_some()
+                process.send_signal(signal.SIGINT)
+            while chunk := await process.stdout.receive_some():
+                out += chunk
+            while chunk := await process.stderr.receive_some():
+                err += chunk
+            await process.wait()
+    finally:
+        if process.returncode is None:
+            process.kill()
+        with trio.CancelScope(shield=True):
+            await process.wait()
+            for stream in (process.stdin, process.stdout, process.stderr):
+                await stream.aclose()
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_stdin_example_sends_lines_until_end_of_input(ws_echo_server: str) -> None:
+    """Each line goes out and its echo is printed; the end of input closes with 1000."""
+    status, out, err = await _run_stdin_example(ws_echo_server, b"one\ntwo\nthree", False)
+    assert (status, err) == (0, "")
+    assert out.splitlines() == ["< one", "< two", "< three", "closed: 1000 ''"]
+
+
+async def test_stdin_example_ctrl_c_closes_with_1001_without_traceback(
+    ws_echo_server: str,
+) -> None:
+    """SIGINT while stdin is still open closes with 1001 and exits 0, with no traceback."""
+    status, out, err = await _run_stdin_example(ws_echo_server, b"first\n", True)
+    assert (status, err) == (0, "")
+    assert out.splitlines() == ["< first", "closed: 1001 ''"]

@@ -38,7 +38,12 @@ async def test_connect_close_cycle_logs(
     server = ws_server()
     url = server.url.replace("ws://", f"ws://alice:{PASSWORD}@")
     ws = WebSocket(url, headers=[("X-Api-Key", PASSWORD)])
-    ws.on_open += lambda ws: ws.send(PAYLOADS[0]) or ws.send(PAYLOADS[1])
+
+    @ws.on_open
+    def send_both(ws: WebSocket) -> None:
+        ws.send(PAYLOADS[0])
+        ws.send(PAYLOADS[1])
+
     ws.on_message += lambda ws, message: ws.close(4000, CLOSE_REASON)
     ws.on_error += lambda ws, error: None
     with trio.fail_after(TIMEOUT):
@@ -216,7 +221,12 @@ async def test_logger_option_receives_every_record_under_the_same_rules(
     server = ws_server()
     url = server.url.replace("ws://", f"ws://alice:{PASSWORD}@")
     ws = WebSocket(url, headers=[("X-Api-Key", PASSWORD)], logger=mine)
-    ws.on_open += lambda ws: ws.send(PAYLOADS[0]) or ws.send(PAYLOADS[1])
+
+    @ws.on_open
+    def send_both(ws: WebSocket) -> None:
+        ws.send(PAYLOADS[0])
+        ws.send(PAYLOADS[1])
+
     ws.on_message += lambda ws, message: ws.close(4000, CLOSE_REASON)
     with trio.fail_after(TIMEOUT):
         async with trio.open_nursery() as nursery:

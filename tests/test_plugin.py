@@ -46,7 +46,12 @@ def test_plugin_is_registered_by_its_entry_point(pytestconfig: pytest.Config) ->
 async def test_ws_echo_server_echoes(ws_echo_server: str) -> None:
     """``ws_echo_server`` is the URL of a working echo server."""
     ws, events = _client(ws_echo_server)
-    ws.on_open += lambda ws: ws.send("hi") or ws.send(b"\x00\x01")
+
+    @ws.on_open
+    def send_both(ws: WebSocket) -> None:
+        ws.send("hi")
+        ws.send(b"\x00\x01")
+
     ws.on_binary += lambda ws, data: ws.close(4000, "done")
     with trio.fail_after(TIMEOUT):
         async with trio.open_nursery() as nursery:

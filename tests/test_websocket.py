@@ -121,10 +121,14 @@ async def test_async_handlers_run_in_order_and_never_overlap(echo_url: str) -> N
         if message == "b":
             ws.close()
 
+    def send_two(ws: WebSocket) -> None:
+        ws.send("a")
+        ws.send("b")
+
     ws = WebSocket(echo_url)
     ws.on_message += slow
     ws.on_message += fast
-    ws.on_open += lambda ws: (ws.send("a"), ws.send("b"))
+    ws.on_open += send_two
     await run_to_end(ws)
     assert log == [
         "slow-start a",

@@ -3,7 +3,8 @@
 ``trio-ws-events connect URL`` talks to a server from the terminal or a pipe (``_cli_connect``).
 ``trio-ws-events demo`` (or ``python -m trio_ws_events demo``) starts the embedded echo server
 on a free 127.0.0.1 port and runs the walkthrough against it, printing each event as it fires.
-``trio-ws-events serve --port N`` runs the echo server alone until Ctrl-C.
+``trio-ws-events serve --port N`` runs the echo server alone until Ctrl-C, which closes its
+clients with 1001.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from ._cli_connect import add_connect_command
-from ._server import open_echo_server
+from ._server import ECHO_MAX_MESSAGE_SIZE, EchoClients, _open_server, open_echo_server
 from ._version import __version__
 from ._websocket import WebSocket
 
@@ -35,6 +36,11 @@ DEMO_CLOSE = (1000, "bye")
 DEMO_TIMEOUT = 30.0
 #: Exit statuses, in the shell's conventions.
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+#: When ``serve`` stops, how long its clients get to answer the 1001 close frame.
+SERVE_CLOSE_TIMEOUT = 2.0
+#: The ports one can listen on; 0 picks a free one.
+PORTS = range(65536)
 
 # SIGTERM is how service managers and test harnesses stop ``serve``: treat it like Ctrl-C.
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -88,12 +94,13 @@ def _build_parser() -> argparse.ArgumentParser:
         "serve",
         help="run the echo server until Ctrl-C",
         description="Run a WebSocket echo server: text comes back as text, binary as binary, "
-        "and a client's close code and reason are echoed.",
+        "and a client's close code and reason are echoed. Ctrl-C or SIGTERM stops it, closing "
+        f"each client with 1001 (waiting at most {SERVE_CLOSE_TIMEOUT:g} s for their answers).",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     serve.add_argument(
         "--port",
-        type=int,
+        type=_port,
         default=8765,
         help="port to bind, 0 for any free one (default: %(default)s)",
     )
@@ -101,24 +108,46 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"port must be a number, got {text!r}") from None
+    if port not in PORTS:
+        raise argparse.ArgumentTypeError(f"port must be 0-65535, got {text!r}")
+    return port
+
+
 # ----------------------------------------------------------------------------- serve
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    """``serve``: run the echo server until SIGINT or SIGTERM."""
+    """``serve``: run the echo server until SIGINT or SIGTERM, then close clients with 1001."""
+    clients = EchoClients()
+    server = _open_server(args.host, args.port, ECHO_MAX_MESSAGE_SIZE, clients.handle)
     # The receiver is installed before the URL is printed: whoever reads that line may signal
     # at once, and the signal must stop the server cleanly rather than raise KeyboardInterrupt.
     with trio.open_signal_receiver(*_STOP_SIGNALS) as signals:
         async with contextlib.AsyncExitStack() as stack:
             try:
-                url = await stack.enter_async_context(open_echo_server(args.host, args.port))
+                url = await stack.enter_async_context(server)
             except OSError as exc:
                 _complain(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
                 return EXIT_FAILED
             _say(f"echo server listening on {url} (Ctrl-C to stop)")
             await _next_signal(signals)
-    _say("echo server stopped")
+            with trio.move_on_after(SERVE_CLOSE_TIMEOUT):
+                await clients.close_all(1001, "")
+    _say(f"echo server stopped{_goodbyes(clients.closed, clients.closing - clients.closed)}")
     return EXIT_OK
+
+
+def _goodbyes(closed: int, late: int) -> str:
+    """What ``serve`` says about its clients as it stops."""
+    said = f": closed {closed} connection(s) with 1001" if closed else ""
+    if late:
+        said += f"; {late} did not answer within {SERVE_CLOSE_TIMEOUT:g} s and were dropped"
+    return said
 
 
 async def _next_signal(signals: AsyncIterator[int]) -> None:

@@ -5,8 +5,9 @@ prompt that stays below the output: prompt_toolkit's ``patch_stdout`` prints eve
 above it. The prompt runs in a worker thread (``trio.to_thread``), one line per call, so the
 connection, its handlers and the printing stay in the Trio thread.
 
-Anywhere else (a pipe, a file, no prompt_toolkit) each line read from stdin is sent; at the
-end of input the command waits ``--wait`` seconds for replies, then closes with 1000.
+Anywhere else (a pipe, a file, no prompt_toolkit) each line read from stdin is sent. At the
+end of piped input the command waits for the replies (one per line sent) while they keep
+coming, at most ``--wait`` seconds, then closes with 1000; typed input (Ctrl-D) closes at once.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import trio
 
-from ._errors import SendBufferFull, WebSocketError
+from ._errors import HandshakeRejected, SendBufferFull, WebSocketError
 from ._reconnect import Backoff, Ending
 from ._reconnecting import ReconnectingWebSocket
 from ._state import State
@@ -36,9 +37,11 @@ if TYPE_CHECKING:
 
 __all__ = ["add_connect_command"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 #: A binary message is shown as a hex dump of at most this many bytes.
 HEXDUMP_LIMIT: Final = 1024
+#: Of a rejected handshake's response body, the first line is shown, cut at this many characters.
+REJECTION_LINE_LIMIT: Final = 200
 #: SIGTERM is how service managers and test harnesses stop a command: treat it like Ctrl-C.
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -57,7 +60,8 @@ def add_connect_command(commands: Any) -> None:
         description="Open a WebSocket to URL. Each line typed (or read from a pipe) is sent as "
         "one text message; every message is printed with a timestamp, '<' for incoming and "
         "'>' for outgoing. Ctrl-D closes with 1000, Ctrl-C with 1001. Exit status: 0 after a "
-        "close handshake, 1 after an error, 2 for bad arguments.",
+        "close handshake, 1 after an error, 2 for bad arguments, 130 when interrupted before "
+        "the connection opened.",
     )
     connect.add_argument("url", help="ws:// or wss:// URL")
     connect.add_argument(
@@ -95,10 +99,18 @@ def add_connect_command(commands: Any) -> None:
     connect.add_argument(
         "--wait",
         type=_seconds,
-        default=2.0,
+        default=10.0,
         metavar="S",
-        help="when input is not a terminal: seconds to wait for replies after the end of "
-        "input before closing (default: %(default)g)",
+        help="when input is not a terminal: after the end of input, wait for the replies "
+        "(one per line sent) at most S seconds before closing (default: %(default)g)",
+    )
+    connect.add_argument(
+        "--idle",
+        type=_seconds,
+        default=1.0,
+        metavar="S",
+        help="when input is not a terminal: stop waiting for replies once none has arrived "
+        "for S seconds (default: %(default)g)",
     )
     connect.add_argument(
         "--reconnect",
@@ -207,11 +219,18 @@ class Session:
         self.binary = binary
         self.outcome = _Outcome()
         self.opened = trio.Event()  # set when OPEN, or when the connection ended first
-        ws.on_open += self._on_open
-        ws.on_message += self._on_message
-        ws.on_binary += self._on_message
-        ws.on_closed += self._on_closed
-        ws.on_error += self._on_error
+        self.interrupted = False  # Ctrl-C (or SIGTERM) before the connection opened
+        self.sent_count = 0
+        self.received_count = 0
+        self.arrived = trio.Event()  # set, and replaced, by each message received
+        # Each hook is typed with its own class (and invariant in it); these handlers take
+        # either class, which a union of the two hooks cannot express.
+        hooks: Any = ws
+        hooks.on_open += self._on_open
+        hooks.on_message += self._on_message
+        hooks.on_binary += self._on_message
+        hooks.on_closed += self._on_closed
+        hooks.on_error += self._on_error
         if isinstance(ws, ReconnectingWebSocket):
             ws.on_reconnecting += self._on_reconnecting
 
@@ -234,7 +253,13 @@ class Session:
             return None
 
     def sent(self, data: str | bytes) -> None:
+        self.sent_count += 1
         self.printer.message(">", data)
+
+    @property
+    def outstanding(self) -> int:
+        """Replies still to come if the server answers each message with one."""
+        return max(0, self.sent_count - self.received_count)
 
     def close(self, code: int) -> None:
         """Close with ``code`` unless the connection is already ending."""
@@ -246,7 +271,9 @@ class Session:
 
     @property
     def status(self) -> int:
-        """The exit status: 0 after a close handshake, 1 after an error or rejected input."""
+        """0 after a close handshake, 1 after an error or rejected input, 130 if interrupted."""
+        if self.interrupted:
+            return EXIT_INTERRUPTED
         if self.outcome.error is not None or self.outcome.closed is None:
             return EXIT_FAILED
         return EXIT_FAILED if self.outcome.bad_lines else EXIT_OK
@@ -258,6 +285,9 @@ class Session:
         self.opened.set()
 
     def _on_message(self, ws: WebSocket | ReconnectingWebSocket, data: str | bytes) -> None:
+        self.received_count += 1
+        self.arrived.set()
+        self.arrived = trio.Event()
         self.printer.message("<", data)
 
     def _on_closed(self, ws: WebSocket | ReconnectingWebSocket, code: int, reason: str) -> None:
@@ -268,14 +298,30 @@ class Session:
 
     def _on_error(self, ws: WebSocket | ReconnectingWebSocket, error: WebSocketError) -> None:
         self.outcome.error = error
-        self.printer.error(f"{type(error).__name__}: {error}")
         self.opened.set()
+        if self.interrupted:
+            self.printer.error("interrupted before the connection opened")
+            return
+        self.printer.error(f"{type(error).__name__}: {error}")
+        if isinstance(error, HandshakeRejected) and (said := _first_line(error.body)):
+            self.printer.error(f"the server said: {said}")
 
     def _on_reconnecting(
         self, ws: ReconnectingWebSocket, attempt: int, delay: float, why: Ending
     ) -> None:
         cause = f"{type(why.error).__name__}: {why.error}" if why.error else f"closed {why.code}"
         self.printer.status(f"{cause}; reconnecting in {delay:.1f}s (attempt {attempt})")
+
+
+def _first_line(body: bytes) -> str:
+    """The first non-blank line of ``body``, decoded, escaped and cut to a bounded length."""
+    # Only the head is decoded: a 64 KiB body with no newline costs no more than a short one.
+    head = body[: REJECTION_LINE_LIMIT * 4].decode("utf-8", errors="replace")
+    line = next((line.strip() for line in head.splitlines() if line.strip()), "")
+    shown = _printable(line)
+    if len(shown) > REJECTION_LINE_LIMIT:
+        shown = shown[:REJECTION_LINE_LIMIT] + "..."
+    return shown
 
 
 def _connection(ws: WebSocket | ReconnectingWebSocket) -> WebSocket:
@@ -310,7 +356,8 @@ async def run_connect(args: argparse.Namespace) -> int:
     session = Session(ws, printer, binary=args.binary)
     prompt = _Prompt.create() if sys.stdin.isatty() and sys.stdout.isatty() else None
     if prompt is None:
-        await _run(session, _LineReader(session, args.wait))
+        typed = sys.stdin.isatty()  # Ctrl-D in a terminal closes at once, without --wait
+        await _run(session, _LineReader(session, args.wait, args.idle, typed=typed))
     else:
         with prompt.patched_stdout():
             await _run(session, _PromptReader(session, prompt))
@@ -333,11 +380,15 @@ async def _run(session: Session, reader: _Reader) -> None:
 async def _watch_signals(
     session: Session, signals: AsyncIterator[int], everything: trio.CancelScope
 ) -> None:
-    """The first Ctrl-C (or SIGTERM) closes with 1001; the second stops waiting."""
+    """The first Ctrl-C (or SIGTERM) closes with 1001; the second stops waiting.
+
+    While connecting, the first one gives up the attempt: the command then exits 130.
+    """
     async for _ in signals:
         if session.alive:
             session.close(1001)
         else:
+            session.interrupted = not session.opened.is_set()
             everything.cancel()
 
 
@@ -350,11 +401,16 @@ class _Reader:
 
 
 class _LineReader(_Reader):
-    """Lines from a pipe or a file; at the end of input, wait for replies, then close."""
+    """Lines from a pipe or a file; at the end of input, wait for replies, then close.
 
-    def __init__(self, session: Session, wait: float) -> None:
+    Typed lines (a terminal without prompt_toolkit) close at once at Ctrl-D instead.
+    """
+
+    def __init__(self, session: Session, wait: float, idle: float, *, typed: bool) -> None:
         self.session = session
         self.wait = wait
+        self.idle = idle
+        self.typed = typed
 
     async def run(self) -> None:
         session, ws = self.session, self.session.ws
@@ -378,9 +434,23 @@ class _LineReader(_Reader):
             # Printed at once, so that "> line" always comes before the reply's "< line".
             session.sent(message)
         if session.alive:
-            with trio.move_on_after(self.wait):
-                await ws.wait_closed()
+            if not self.typed:
+                await self._await_replies()
             session.close(1000)
+
+    async def _await_replies(self) -> None:
+        """Wait until each line had its reply, or none came for ``idle`` s, or ``wait`` s."""
+        session = self.session
+        idle = False
+        with trio.move_on_after(self.wait):
+            while session.outstanding and not idle:
+                with trio.move_on_after(self.idle) as quiet:
+                    await session.arrived.wait()
+                idle = quiet.cancelled_caught
+        if session.outstanding and session.ws.is_open:
+            why = f"none for {self.idle:g} s" if idle else f"--wait {self.wait:g} s ran out"
+            plural = "y" if session.outstanding == 1 else "ies"
+            session.printer.status(f"{session.outstanding} repl{plural} outstanding ({why})")
 
     def _decode(self, raw: bytes) -> str | bytes | None:
         line = raw.removesuffix(b"\n").removesuffix(b"\r")
@@ -497,7 +567,7 @@ class _Prompt:
         return line
 
     def stop(self) -> None:
-        """End the current and every later :meth:`read`; from any thread."""
+        """End the current and every later ``read``; from any thread."""
         with self._lock:
             self._stopped = True
             loop = self._loop

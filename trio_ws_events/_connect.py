@@ -3,8 +3,8 @@
 Each request (the first, and one per redirect followed) is built, shown to the
 ``handshake_hook`` if there is one, and only then given a socket.
 
-Every failure leaves :func:`open_connection` as a :class:`~trio_ws_events.ConnectError` (or
-its subclass :class:`~trio_ws_events.HandshakeRejected`) whose message names the URL without
+Every failure leaves ``open_connection`` as a ``ConnectError`` (or
+its subclass ``HandshakeRejected``) whose message names the URL without
 credentials; no trio, ssl, h11 or python-socks exception escapes, and the socket is closed on
 every path out, cancellation included. The deadline is the caller's cancel scope.
 """
@@ -53,7 +53,7 @@ USER_AGENT: Final = f"trio-ws-events/{__version__}"
 class Opened:
     """What a completed handshake hands to the connection.
 
-    Built by :func:`open_connection` only.
+    Built by ``open_connection`` only.
 
     Attributes:
         stream: the byte stream to the server (TCP, TLS, or either through a proxy tunnel).
@@ -221,7 +221,7 @@ def _request_headers(
 
     Once a redirect went to another origin, the user's ``Authorization``, ``Cookie``,
     ``Proxy-Authorization`` and ``Host`` headers are not sent (the URL's credentials were
-    already dropped by :meth:`WebSocketURL.join`).
+    already dropped by ``WebSocketURL.join``).
     """
     user = list(options.headers)
     if not keep_credentials:

@@ -1,4 +1,4 @@
-"""The running connection behind a :class:`~trio_ws_events.WebSocket`: its tasks and ending.
+"""The running connection behind a ``WebSocket``: its tasks and ending.
 
 One task (``_run``) owns the connection: it connects, then runs a small nursery with the
 sender and, when enabled, the keepalive task, while it reads frames itself and dispatches
@@ -47,16 +47,7 @@ from ._protocol import (
     Wire,
 )
 from ._state import State, check_transition
-from ._typing import (
-    Address,
-    BinaryHandler,
-    ClosedHandler,
-    ErrorHandler,
-    FrameHandler,
-    LoggerLike,
-    MessageHandler,
-    OpenHandler,
-)
+from ._typing import Address, LoggerLike
 from ._url import WebSocketURL
 from ._writer import Writer
 
@@ -83,23 +74,23 @@ FAIL_FLUSH_BYTES: Final = COALESCE_BYTES
 
 
 class Connection:
-    """State and tasks of one connection; :class:`~trio_ws_events.WebSocket` is its face.
+    """State and tasks of one connection; ``WebSocket`` is its face.
 
     Not meant to be built directly: the subclass sets the configuration attributes.
     """
 
-    on_open: EventSlot[OpenHandler] = EventSlot()
+    on_open: EventSlot[()] = EventSlot()
     """Fires once, when the handshake has completed: ``handler(ws)``."""
-    on_message: EventSlot[MessageHandler] = EventSlot()
+    on_message: EventSlot[str] = EventSlot()
     """Fires for each whole text message: ``handler(ws, message: str)``."""
-    on_binary: EventSlot[BinaryHandler] = EventSlot()
+    on_binary: EventSlot[bytes] = EventSlot()
     """Fires for each whole binary message: ``handler(ws, data: bytes)``."""
-    on_incomplete_frame: EventSlot[FrameHandler] = EventSlot()
+    on_incomplete_frame: EventSlot[Frame] = EventSlot()
     """While it has a handler, messages that do not arrive whole come piece by piece:
     ``handler(ws, frame: Frame)``; they then do not fire ``on_message``/``on_binary``."""
-    on_closed: EventSlot[ClosedHandler] = EventSlot()
+    on_closed: EventSlot[int, str] = EventSlot()
     """Terminal: a close handshake completed: ``handler(ws, code: int, reason: str)``."""
-    on_error: EventSlot[ErrorHandler] = EventSlot()
+    on_error: EventSlot[WebSocketError] = EventSlot()
     """Terminal: every other ending: ``handler(ws, error: WebSocketError)``."""
 
     # Configuration, set by the subclass's constructor.
@@ -431,9 +422,9 @@ class Connection:
         """A local decision to end the connection: stop delivering, close with ``code``.
 
         Without ``flush`` (the peer broke the protocol or stopped answering), the queue goes
-        ahead of the close frame only when it is small (:data:`FAIL_FLUSH_BYTES`), and the
-        whole attempt is bounded by :data:`FAIL_TIMEOUT`. The error's message gets what
-        happened to the close frame at the end (:meth:`_finish`).
+        ahead of the close frame only when it is small (``FAIL_FLUSH_BYTES``), and the
+        whole attempt is bounded by ``FAIL_TIMEOUT``. The error's message gets what
+        happened to the close frame at the end (``_finish``).
         """
         if self._error is None and self._peer_close is None:
             self._error = error

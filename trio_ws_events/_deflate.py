@@ -52,7 +52,7 @@ def _window_bits(name: str, value: str | None) -> int:
 
 
 def parse_answer(header: str) -> DeflateParams:
-    """Parse the server's ``Sec-WebSocket-Extensions`` answer to :data:`OFFER`.
+    """Parse the server's ``Sec-WebSocket-Extensions`` answer to ``OFFER``.
 
     Raises:
         ValueError: the server accepted something else, several extensions, or invalid,

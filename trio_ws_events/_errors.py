@@ -50,7 +50,7 @@ class WebSocketError(Exception):
     Attributes:
         code: the close code that ended the connection from the client's side (the code the
             client sent, or 1006 when no close frame could be exchanged); ``None`` for errors
-            that end nothing, such as :class:`InvalidStateError`.
+            that end nothing, such as [`InvalidStateError`][].
         url: the URL of the connection, without credentials, or ``None``.
         unsent: the messages handed to ``send()`` that were never written to the socket, in
             order. Filled in when the error ends a connection; empty otherwise.

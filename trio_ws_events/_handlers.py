@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, TypeVarTuple, overload
 
 if TYPE_CHECKING:
     from typing import Self
@@ -12,7 +12,10 @@ if TYPE_CHECKING:
 __all__ = ["EventHook", "EventSlot"]
 
 H = TypeVar("H", bound=Callable[..., Any])
-T = TypeVar("T")
+#: The instance a slot is read from: its handlers receive that instance, typed as such.
+W = TypeVar("W")
+#: What a handler receives after the instance (``str`` for on_message, ``int, str`` for on_closed).
+Args = TypeVarTuple("Args")
 
 
 class EventHook(Generic[H]):
@@ -78,12 +81,18 @@ async def run_handlers(handlers: list[Callable[..., object]], *args: object) -> 
             await result
 
 
-class EventSlot(Generic[H]):
-    """A descriptor that gives each instance its own :class:`EventHook`.
+class EventSlot(Generic[*Args]):
+    """A descriptor that gives each instance its own ``EventHook``.
 
     It lets ``ws.on_message += f`` work (Python stores the result of ``+=`` back into the
     attribute) while refusing ``ws.on_message = f``, which would silently drop every handler
     registered so far.
+
+    The type parameters are what a handler receives after the instance: a class declares
+    ``on_closed: EventSlot[int, str] = EventSlot()``, and reading ``obj.on_closed`` gives an
+    ``EventHook`` of ``handler(obj, code, reason)`` where ``obj`` has the type it is read from.
+    So any class that declares slots this way (``WebSocket``, a subclass, another client) has
+    handlers typed with its own type, and a type checker sees ``lambda ws: ws.snd("x")`` fail.
     """
 
     def __set_name__(self, owner: type, name: str) -> None:
@@ -93,17 +102,18 @@ class EventSlot(Generic[H]):
     @overload
     def __get__(self, instance: None, owner: type) -> Self: ...
     @overload
-    def __get__(self, instance: T, owner: type) -> EventHook[H]: ...
-    def __get__(self, instance: object, owner: type) -> Self | EventHook[H]:
+    def __get__(self, instance: W, owner: type) -> EventHook[Callable[[W, *Args], object]]: ...
+    def __get__(self, instance: object, owner: type) -> Self | EventHook[Any]:
         if instance is None:
             return self
-        hook: EventHook[H] | None = instance.__dict__.get(self._attr)
+        hook: EventHook[Any] | None = instance.__dict__.get(self._attr)
         if hook is None:
             hook = EventHook(self._name)
             instance.__dict__[self._attr] = hook
         return hook
 
-    def __set__(self, instance: object, value: EventHook[H]) -> None:
+    # Typed like __get__: mypy checks ``ws.on_x += handler`` against the type __set__ takes.
+    def __set__(self, instance: W, value: EventHook[Callable[[W, *Args], object]]) -> None:
         if value is not instance.__dict__.get(self._attr):
             raise AttributeError(
                 f"cannot assign to {self._name}: register handlers with "

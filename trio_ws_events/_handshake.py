@@ -1,10 +1,10 @@
 """The client side of the opening handshake (RFC 6455 section 4.1), sans I/O, on h11.
 
-:class:`ClientHandshake` writes the ``GET`` upgrade request and reads the answer fed to it;
-the caller moves the bytes. The answer is either :class:`Accepted` (a valid ``101``, with
-the bytes that followed it: the first WebSocket frames) or :class:`Rejected` (any other final
-status, with at most :data:`MAX_REJECT_BODY` bytes of its body). A ``101`` that breaks the
-rules raises :class:`HandshakeError`.
+``ClientHandshake`` writes the ``GET`` upgrade request and reads the answer fed to it;
+the caller moves the bytes. The answer is either ``Accepted`` (a valid ``101``, with
+the bytes that followed it: the first WebSocket frames) or ``Rejected`` (any other final
+status, with at most ``MAX_REJECT_BODY`` bytes of its body). A ``101`` that breaks the
+rules raises ``HandshakeError``.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ class Rejected:
         status: the HTTP status code.
         reason: the reason phrase, e.g. ``"Forbidden"``.
         headers: the response headers, names lower-cased, in order.
-        body: at most :data:`MAX_REJECT_BODY` bytes of the body, as much as had arrived.
+        body: at most ``MAX_REJECT_BODY`` bytes of the body, as much as had arrived.
     """
 
     status: int
@@ -88,8 +88,8 @@ class Rejected:
 class ClientHandshake:
     """One opening handshake, from the request to the answer; used once.
 
-    Build it with the request's parts, send :meth:`request`, then feed what the socket
-    delivers to :meth:`receive_data` and call :meth:`next_answer` until it returns an answer.
+    Build it with the request's parts, send ``request``, then feed what the socket
+    delivers to ``receive_data`` and call ``next_answer`` until it returns an answer.
 
     Args:
         host: the ``Host`` header value.
@@ -146,8 +146,8 @@ class ClientHandshake:
     def next_answer(self) -> Accepted | Rejected | None:
         """The answer, once complete; ``None`` while more data is needed.
 
-        A :class:`Rejected` is complete at the end of its body, at end of stream, or once
-        :data:`MAX_REJECT_BODY` bytes of it have arrived; :meth:`rejection` gives it sooner.
+        A ``Rejected`` is complete at the end of its body, at end of stream, or once
+        ``MAX_REJECT_BODY`` bytes of it have arrived; ``rejection`` gives it sooner.
 
         Raises:
             HandshakeError: the response is not valid HTTP, or its ``101`` is not a valid

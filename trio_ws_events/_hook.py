@@ -16,7 +16,7 @@ class HandshakeRequest:
     """The upgrade request about to be sent, as ``handshake_hook`` sees it.
 
     Built by the client before each request it sends (the first, and one per redirect
-    followed); the hook changes :attr:`headers` in place. The headers the handshake writes
+    followed); the hook changes ``headers`` in place. The headers the handshake writes
     itself (``Upgrade``, ``Connection``, ``Sec-WebSocket-*``) are not in the list and may
     not be added; everything else is the hook's to change, and is checked again afterwards
     as ``headers=`` is at construction.

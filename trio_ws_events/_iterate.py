@@ -1,10 +1,10 @@
 """``async for message in ws``: the pull-style view of the messages, beside the handlers.
 
 The reader hands each whole message, after its ``on_message``/``on_binary`` handlers ran, to
-the one live :class:`MessageIterator` through a zero-capacity trio memory channel: it waits
+the one live [`MessageIterator`][] through a zero-capacity trio memory channel: it waits
 for the loop to take the message, as it waits for an ``async`` handler, so a slow loop slows
 reading and at most one message is held for it. When the iterator is dropped (the loop ended:
-``break``, ``return``, an exception) or closed with :meth:`MessageIterator.aclose`, the reader
+``break``, ``return``, an exception) or closed with [`MessageIterator.aclose`][], the reader
 stops handing messages over; they keep going to the handlers.
 """
 
@@ -55,16 +55,16 @@ class MessageIterator:
     Yields each whole message as ``str`` (text) or ``bytes`` (binary), in arrival order, after
     the ``on_message``/``on_binary`` handlers of that message ran: both see every message.
     Iteration ends when the terminal event has run: cleanly after ``on_closed``, by raising
-    the connection's :class:`WebSocketError` after ``on_error``. Messages that arrived
+    the connection's [`WebSocketError`][] after ``on_error``. Messages that arrived
     before the iterator was made, and messages handed to ``on_incomplete_frame`` in pieces,
     are not yielded.
 
     The iterator serves one loop: once dropped (the loop ended by ``break``, ``return`` or an
-    exception) or closed with :meth:`aclose`, it yields nothing more, and later messages go
+    exception) or closed with ``aclose``, it yields nothing more, and later messages go
     to the handlers only; a new ``async for`` then starts a new one. While it exists, the
     connection waits for it to take each message, so keep it only as long as you iterate.
     (A dropped iterator is noticed when it is freed, at once on CPython; elsewhere, or to be
-    explicit, call :meth:`aclose`.)
+    explicit, call ``aclose``.)
     """
 
     __slots__ = ("__weakref__", "_busy", "_closed", "_receive", "_ws")
@@ -132,7 +132,7 @@ def start_iteration(ws: Connection) -> MessageIterator:
     """Make the iterator of ``async for message in ws`` and connect the reader to it.
 
     Raises:
-        InvalidStateError: :meth:`open` was not called, or another iterator is live.
+        InvalidStateError: ``open`` was not called, or another iterator is live.
     """
     if ws._state is State.INITIAL:
         raise InvalidStateError(

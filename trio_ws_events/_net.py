@@ -1,6 +1,6 @@
-"""TCP and TLS for the handshake, each failure turned into a :class:`ConnectError` that says why.
+"""TCP and TLS for the handshake, each failure turned into a ``ConnectError`` that says why.
 
-The TLS default is :func:`ssl.create_default_context`: the system's trust store, hostname
+The TLS default is ``ssl.create_default_context``: the system's trust store, hostname
 checking, SNI. A verification failure names the host and what was wrong with its certificate.
 """
 
@@ -95,7 +95,7 @@ async def start_tls(
     Args:
         stream: the connection to run TLS over (TCP, a tunnel, or TLS to a proxy).
         host: the name sent as SNI and checked against the certificate.
-        context: the client context; ``None`` for :func:`default_ssl_context`.
+        context: the client context; ``None`` for ``default_ssl_context``.
         shown: the URL for messages, without credentials.
         peer: what ``host`` is, for messages: ``"server"`` or ``"proxy http://p:3128"``.
         option: the option that takes a context, named in the hint of a failed check.
@@ -132,7 +132,7 @@ async def start_tls(
 
 
 async def send(stream: trio.abc.Stream, data: bytes, what: str, shown: str) -> None:
-    """``send_all``, a broken connection reported as a :class:`ConnectError`."""
+    """``send_all``, a broken connection reported as a ``ConnectError``."""
     try:
         await stream.send_all(data)
     except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
@@ -142,7 +142,7 @@ async def send(stream: trio.abc.Stream, data: bytes, what: str, shown: str) -> N
 
 
 async def receive(stream: trio.abc.Stream, what: str, shown: str) -> bytes:
-    """``receive_some``, a broken connection reported as a :class:`ConnectError`."""
+    """``receive_some``, a broken connection reported as a ``ConnectError``."""
     try:
         return bytes(await stream.receive_some(HANDSHAKE_READ_SIZE))
     except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:

@@ -27,7 +27,7 @@ __all__ = [
 
 
 class Default(enum.Enum):
-    """The type of :data:`DEFAULT`: "use the documented default", distinct from ``None``."""
+    """The type of ``DEFAULT``: "use the documented default", distinct from ``None``."""
 
     DEFAULT = "DEFAULT"
 
@@ -62,22 +62,22 @@ _BAD_VALUE_CHAR = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]|[^\x00-\xff]")
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ConnectOptions:
-    """Everything about how to open a connection, checked once by :meth:`build`.
+    """Everything about how to open a connection, checked once by ``build``.
 
-    Built by ``WebSocket.__init__`` through :meth:`build`; read by
-    :func:`~trio_ws_events._connect.open_connection`.
+    Built by ``WebSocket.__init__`` through ``build``; read by
+    ``open_connection``.
 
     Attributes:
         protocols: the subprotocols to offer, in order of preference.
         headers: the user's request headers, in order, values stripped.
         ssl_context: the TLS context for ``wss://``; ``None`` means the default context.
         origin: the ``Origin`` header, if any.
-        user_agent: the ``User-Agent`` header; :data:`DEFAULT` for ``trio-ws-events/<version>``.
-        proxy: a parsed proxy URL, :data:`DEFAULT` to read the environment, ``None`` for none.
+        user_agent: the ``User-Agent`` header; ``DEFAULT`` for ``trio-ws-events/<version>``.
+        proxy: a parsed proxy URL, ``DEFAULT`` to read the environment, ``None`` for none.
         max_redirects: how many redirects to follow.
         extensions: the raw ``Sec-WebSocket-Extensions`` offer, or ``None`` to offer none.
         handshake_hook: run before each request is sent, with a
-            :class:`~trio_ws_events.HandshakeRequest`; ``None`` for none.
+            [`HandshakeRequest`][]; ``None`` for none.
         proxy_ssl_context: the TLS context for an ``https://`` proxy; ``None``: the default.
         server_hostname: the name sent as SNI and checked against the server's certificate
             instead of the URL's host; ``None``: the URL's host.

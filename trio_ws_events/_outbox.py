@@ -20,8 +20,8 @@ def payload_size(message: Message) -> int:
 class Outbox:
     """Messages accepted by ``send()``, in order, with the byte count the API reports.
 
-    A batch taken for writing stays *in flight* until :meth:`written` confirms the socket
-    took it; if the write never completes, :meth:`unsent` still lists it, so a message is
+    A batch taken for writing stays *in flight* until ``written`` confirms the socket
+    took it; if the write never completes, ``unsent`` still lists it, so a message is
     never both missing from the wire and missing from the report.
     """
 
@@ -55,7 +55,7 @@ class Outbox:
 
     @property
     def in_flight(self) -> bool:
-        """Whether a batch was taken and not yet confirmed by :meth:`written`."""
+        """Whether a batch was taken and not yet confirmed by ``written``."""
         return bool(self._in_flight)
 
     def put(self, message: Message) -> None:
@@ -77,10 +77,10 @@ class Outbox:
         return batch
 
     def written(self) -> None:
-        """The batch from the last :meth:`take` reached the socket.
+        """The batch from the last ``take`` reached the socket.
 
         Call it only once ``send_all`` of that whole batch has returned: a batch whose write
-        failed, was cancelled, or was never framed stays in :meth:`unsent`.
+        failed, was cancelled, or was never framed stays in ``unsent``.
         """
         self.buffered_amount -= self._in_flight_bytes
         self.messages_written += len(self._in_flight)

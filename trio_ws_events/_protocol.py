@@ -1,11 +1,11 @@
 """The client side of the WebSocket framing protocol (RFC 6455, RFC 7692), without I/O.
 
-:class:`ClientProtocol` turns bytes from the server into events and messages into bytes for
+``ClientProtocol`` turns bytes from the server into events and messages into bytes for
 the server. It is written for the hot path: frames are parsed straight out of each read (no
 buffer copies for frames that arrive whole), a whole message needs no reassembly, a large
 one is joined once, and masking runs in C (``websockets.speedups``) when it is available.
 
-Every violation by the server becomes a final :class:`Failure` event carrying the close code
+Every violation by the server becomes a final ``Failure`` event carrying the close code
 to send (1002, 1007, 1009); the events before it in the same read come first.
 """
 
@@ -156,8 +156,8 @@ class ClientProtocol:
         max_fragment_size: when set, outgoing messages longer than this are split into
             frames of at most this many payload bytes.
 
-    The owner sets :attr:`streaming` before feeding data: while it is true, a message that
-    does not arrive whole is delivered as :class:`Frame` pieces instead of being reassembled.
+    The owner sets ``streaming`` before feeding data: while it is true, a message that
+    does not arrive whole is delivered as ``Frame`` pieces instead of being reassembled.
     """
 
     __slots__ = (
@@ -459,7 +459,7 @@ class ClientProtocol:
         return self._keys[used : used + 4]
 
     def frame(self, opcode: int, payload: Buffer, fin: bool = True, rsv1: bool = False) -> Wire:
-        """One masked frame with ``payload``, as one or two pieces of bytes (see :data:`Wire`)."""
+        """One masked frame with ``payload``, as one or two pieces of bytes (see ``Wire``)."""
         length = len(payload)
         b0 = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode
         if length < 126:

@@ -11,7 +11,7 @@ Environment (read at each connection attempt, only when ``proxy`` was left out):
   i.e. in a CGI script, where a client's ``Proxy:`` header would land in it), then
   ``all_proxy``/``ALL_PROXY``;
 - ``wss://`` uses ``https_proxy``, then ``HTTPS_PROXY``, then ``all_proxy``/``ALL_PROXY``;
-- ``no_proxy``/``NO_PROXY`` lists hosts reached directly (see :func:`bypasses_proxy`).
+- ``no_proxy``/``NO_PROXY`` lists hosts reached directly (see ``bypasses_proxy``).
 
 Lower case wins over upper case; an empty variable counts as unset.
 """
@@ -64,7 +64,7 @@ DEFAULT_HTTPS_PROXY_PORT: Final = 443
 class ProxyURL:
     """A parsed proxy URL; ``credentials`` never appear in ``str()`` or ``repr()``.
 
-    Built by :func:`parse_proxy_url`.
+    Built by ``parse_proxy_url``.
 
     Attributes:
         scheme: ``"http"``, ``"https"``, ``"socks5"`` or ``"socks5h"``.
@@ -92,7 +92,7 @@ def parse_proxy_url(text: str, *, source: str = "proxy") -> ProxyURL:
         source: what to call it in errors, e.g. ``"proxy"`` or ``"$HTTPS_PROXY"``.
 
     Raises:
-        ValueError: the scheme is not one of :data:`PROXY_SCHEMES`, or the host or port is
+        ValueError: the scheme is not one of ``PROXY_SCHEMES``, or the host or port is
             missing or invalid; the message says which and shows no password.
     """
     where = f"{source} {redact(text)!r}"

@@ -1,14 +1,14 @@
 """When to reconnect and how long to wait: the retry policy and the backoff, without I/O.
 
-:class:`~trio_ws_events.ReconnectingWebSocket` drives this module; nothing here imports trio,
-so every decision is tested with plain function calls and an exact :class:`random.Random`.
+[`ReconnectingWebSocket`][] drives this module; nothing here imports trio,
+so every decision is tested with plain function calls and an exact ``random.Random``.
 
-* :class:`Ending` describes how one connection (or one attempt) ended.
-* :class:`RetryPolicy` (the default) or any callable ``(Ending) -> Decision`` decides whether
+* [`Ending`][] describes how one connection (or one attempt) ended.
+* [`RetryPolicy`][] (the default) or any callable ``(Ending) -> Decision`` decides whether
   that ending is worth another attempt.
-* :class:`Backoff` computes the wait: exponential, full jitter, capped; a ``Retry-After``
+* [`Backoff`][] computes the wait: exponential, full jitter, capped; a ``Retry-After``
   header of a 429 or 503 answer overrides it (capped too).
-* :class:`RetrySchedule` keeps the count of attempts in a row and applies ``max_attempts``.
+* ``RetrySchedule`` keeps the count of attempts in a row and applies ``max_attempts``.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ RETRY_AFTER_STATUSES: Final = frozenset({429, 503})
 
 
 class Decision(enum.Enum):
-    """What a retry policy answers for an :class:`Ending`."""
+    """What a retry policy answers for an [`Ending`][]."""
 
     #: Wait (the backoff) and make a new attempt.
     RETRY = "RETRY"
@@ -88,7 +88,7 @@ class Ending:
 
     @property
     def status(self) -> int | None:
-        """The HTTP status of a refused handshake (:class:`HandshakeRejected`), else ``None``."""
+        """The HTTP status of a refused handshake ([`HandshakeRejected`][]), else ``None``."""
         error = self.error
         return error.status if isinstance(error, HandshakeRejected) else None
 
@@ -111,7 +111,7 @@ class RetryPolicy:
     """The default retry policy: retry what can get better by itself, stop on the rest.
 
     Retry on: a lost connection, connect and keepalive timeouts, refused or reset connections
-    (every :class:`ConnectError` but a TLS certificate failure), server close codes 1001,
+    (every [`ConnectError`][] but a TLS certificate failure), server close codes 1001,
     1006, 1011, 1012, 1013 and 1014, and HTTP 408, 429, 500, 502, 503 and 504. Stop on:
     server close codes 1000 and 1005 (unless ``retry_normal_close``), 1002, 1003, 1007-1010,
     3000-4999 and any other; other HTTP statuses; TLS certificate failures; protocol errors
@@ -250,7 +250,7 @@ def parse_retry_after(value: str, now: float) -> float | None:
 class RetrySchedule:
     """The count of attempts in a row, the policy, the backoff and ``max_attempts`` together.
 
-    Feed it each ending with :meth:`next_delay`; it answers how long to wait before the next
+    Feed it each ending with ``next_delay``; it answers how long to wait before the next
     attempt, or ``None`` to give up. Deterministic for a given ``rng``.
 
     Args:
@@ -282,7 +282,7 @@ class RetrySchedule:
             now: the current Unix time, to read a ``Retry-After`` date.
 
         Raises:
-            TypeError: the policy returned something other than a :class:`Decision`.
+            TypeError: the policy returned something other than a [`Decision`][].
         """
         if ending.open_for is not None and ending.open_for >= self.backoff.reset_after:
             self.attempt = 1

@@ -1,9 +1,9 @@
-"""The task behind :class:`~trio_ws_events.ReconnectingWebSocket`: attempts, waits, the end.
+"""The task behind [`ReconnectingWebSocket`][]: attempts, waits, the end.
 
 One task (``_run``, in the user's nursery) makes the attempts one after the other, each a new
-single-use :class:`~trio_ws_events.WebSocket` in a nursery of that task, and waits between
+single-use [`WebSocket`][] in a nursery of that task, and waits between
 them. The decisions (retry or stop, how long to wait) come from the sans-I/O
-:mod:`trio_ws_events._reconnect`; this module only wires events and moves messages.
+``_reconnect``; this module only wires events and moves messages.
 """
 
 from __future__ import annotations
@@ -18,25 +18,18 @@ import trio
 
 from ._connection import CANCEL_CLEANUP_TIMEOUT
 from ._errors import ConnectError, HandlerError, WebSocketError
+from ._events import Frame
 from ._handlers import EventHook, EventSlot, run_handlers
 from ._outbox import payload_size
 from ._reconnect import Ending, RetrySchedule
 from ._state import State
-from ._typing import (
-    BinaryHandler,
-    ClosedHandler,
-    ErrorHandler,
-    FrameHandler,
-    MessageHandler,
-    OpenHandler,
-    ReconnectingHandler,
-)
+from ._typing import FrameHandler
 from ._websocket import WebSocket, _single_leaf
 
 __all__ = ["ReconnectLoop"]
 
 
-class _LinkedHook(EventHook[FrameHandler]):
+class _LinkedHook(EventHook[FrameHandler[Any]]):
     """The ``on_incomplete_frame`` of one attempt: truthy while the reconnecting client's is.
 
     A WebSocket streams messages piece by piece only while its hook has handlers; linking the
@@ -44,7 +37,7 @@ class _LinkedHook(EventHook[FrameHandler]):
     once, as it does on a WebSocket.
     """
 
-    def __init__(self, source: EventHook[FrameHandler], forward: FrameHandler) -> None:
+    def __init__(self, source: EventHook[FrameHandler[Any]], forward: FrameHandler[Any]) -> None:
         super().__init__(source.name)
         self._source = source
         self._handlers = [forward]
@@ -54,28 +47,28 @@ class _LinkedHook(EventHook[FrameHandler]):
 
 
 class ReconnectLoop:
-    """State and task of a reconnecting client; :class:`~trio_ws_events.ReconnectingWebSocket`
+    """State and task of a reconnecting client; [`ReconnectingWebSocket`][]
     is its face.
 
     Not meant to be built directly: the subclass's constructor checks the arguments, then
-    calls :meth:`_init_loop`.
+    calls ``_init_loop``.
     """
 
-    on_open: EventSlot[OpenHandler] = EventSlot()
+    on_open: EventSlot[()] = EventSlot()
     """Fires each time a connection opens: ``handler(rws)``."""
-    on_message: EventSlot[MessageHandler] = EventSlot()
+    on_message: EventSlot[str] = EventSlot()
     """Fires for each whole text message, on any connection: ``handler(rws, message: str)``."""
-    on_binary: EventSlot[BinaryHandler] = EventSlot()
+    on_binary: EventSlot[bytes] = EventSlot()
     """Fires for each whole binary message, on any connection: ``handler(rws, data: bytes)``."""
-    on_incomplete_frame: EventSlot[FrameHandler] = EventSlot()
+    on_incomplete_frame: EventSlot[Frame] = EventSlot()
     """While it has a handler, messages that do not arrive whole come piece by piece:
     ``handler(rws, frame: Frame)``; a message cut by a drop never gets its final piece."""
-    on_reconnecting: EventSlot[ReconnectingHandler] = EventSlot()
+    on_reconnecting: EventSlot[int, float, Ending] = EventSlot()
     """Fires before each wait: ``handler(rws, attempt: int, delay: float, why: Ending)``."""
-    on_closed: EventSlot[ClosedHandler] = EventSlot()
+    on_closed: EventSlot[int, str] = EventSlot()
     """Terminal: the last connection ended with a close handshake:
     ``handler(rws, code: int, reason: str)``."""
-    on_error: EventSlot[ErrorHandler] = EventSlot()
+    on_error: EventSlot[WebSocketError] = EventSlot()
     """Terminal: every other ending, including giving up: ``handler(rws, error)``."""
 
     def _init_loop(

@@ -1,6 +1,6 @@
-"""The public :class:`ReconnectingWebSocket`: one set of handlers, a fresh WebSocket per attempt.
+"""The public [`ReconnectingWebSocket`][]: one set of handlers, a fresh WebSocket per attempt.
 
-The task and its state live in :mod:`trio_ws_events._reconnect_loop`; this is the face:
+The task and its state live in ``_reconnect_loop``; this is the face:
 argument checks, properties, and the methods users call.
 """
 
@@ -31,7 +31,7 @@ __all__ = ["ReconnectingWebSocket", "WebSocketOptions"]
 
 
 class WebSocketOptions(TypedDict, total=False):
-    """The keyword arguments of :class:`WebSocket`, so that type checkers see them through
+    """The keyword arguments of [`WebSocket`][], so that type checkers see them through
     ``**websocket_options`` (a test keeps the two lists the same)."""
 
     protocols: Sequence[str]
@@ -58,27 +58,27 @@ class WebSocketOptions(TypedDict, total=False):
 class ReconnectingWebSocket(ReconnectLoop):
     """A WebSocket client that reconnects: handlers registered once serve every connection.
 
-    Each attempt is a fresh, single-use :class:`WebSocket` built with ``url`` and
+    Each attempt is a fresh, single-use [`WebSocket`][] built with ``url`` and
     ``**websocket_options``. Between attempts it waits as ``backoff`` says, and which endings
     are retried is up to ``policy``. ``on_open`` fires each time a connection opens;
     ``on_message``, ``on_binary`` and ``on_incomplete_frame`` serve every connection;
     ``on_reconnecting`` fires before each wait; ``on_closed`` or ``on_error`` fires once, at the
     very end. Handlers receive this object, not the WebSocket of the attempt
-    (:attr:`current`). The constructor does no I/O.
+    (``current``). The constructor does no I/O.
 
     Args:
-        url: as for :class:`WebSocket`.
+        url: as for [`WebSocket`][].
         backoff: the waits between attempts; by default ``Backoff()`` (0.5 s doubling to 30 s,
             full jitter, reset after 10 s open).
-        policy: decides, for each ending, :attr:`Decision.RETRY` or :attr:`Decision.STOP`; by
-            default :class:`RetryPolicy()`.
+        policy: decides, for each ending, ``Decision.RETRY`` or ``Decision.STOP``; by
+            default ``RetryPolicy``.
         max_attempts: how many new attempts in a row, at most, before giving up; ``None``
             (the default) never gives up on endings the policy retries.
         resend_unsent: send what a dropped connection listed in ``unsent`` first, in order,
             on the next connection; with ``False`` those messages are only reported to
             ``on_reconnecting`` (``why.unsent``).
         rng: the source of jitter, for reproducible waits in tests.
-        **websocket_options: every keyword argument of :class:`WebSocket`, given to each
+        **websocket_options: every keyword argument of [`WebSocket`][], given to each
             attempt.
 
     Raises:
@@ -131,18 +131,18 @@ class ReconnectingWebSocket(ReconnectLoop):
     @property
     def state(self) -> State:
         """``INITIAL``; ``CONNECTING`` during an attempt and while waiting between attempts;
-        ``OPEN`` while a connection is open; ``CLOSING`` after :meth:`close`; ``CLOSED``."""
+        ``OPEN`` while a connection is open; ``CLOSING`` after ``close``; ``CLOSED``."""
         return self._state
 
     @property
     def is_open(self) -> bool:
-        """``True`` exactly while a connection is open and :meth:`close` was not called."""
+        """``True`` exactly while a connection is open and ``close`` was not called."""
         return self._state is State.OPEN
 
     @property
     def current(self) -> WebSocket | None:
         """The WebSocket of the current attempt; ``None`` while waiting and before
-        :meth:`open`. After the end, the last one."""
+        ``open``. After the end, the last one."""
         return self._current
 
     @property
@@ -152,7 +152,7 @@ class ReconnectingWebSocket(ReconnectLoop):
 
     @property
     def buffered_amount(self) -> int:
-        """Payload bytes accepted by :meth:`send` and not yet handed to a socket: those
+        """Payload bytes accepted by ``send`` and not yet handed to a socket: those
         waiting for the next connection plus those queued on the current one."""
         current = self._current
         ongoing = current.buffered_amount if current is not None and not self._ended() else 0
@@ -160,19 +160,19 @@ class ReconnectingWebSocket(ReconnectLoop):
 
     @property
     def unsent(self) -> tuple[str | bytes, ...]:
-        """Messages given to :meth:`send` that were never written, in order, once the
+        """Messages given to ``send`` that were never written, in order, once the
         terminal event fires: the last connection's ``unsent``, then those still waiting for
         a connection. Empty until then."""
         return self._unsent
 
     @property
     def close_code(self) -> int | None:
-        """The close code of the end, as :attr:`WebSocket.close_code`; ``None`` before."""
+        """The close code of the end, as [`WebSocket.close_code`][]; ``None`` before."""
         return self._close_code
 
     @property
     def close_reason(self) -> str | None:
-        """The reason that goes with :attr:`close_code`; ``None`` before the end."""
+        """The reason that goes with ``close_code``; ``None`` before the end."""
         return self._close_reason
 
     def __repr__(self) -> str:
@@ -188,7 +188,7 @@ class ReconnectingWebSocket(ReconnectLoop):
         of the nursery (after ``on_error``).
 
         Raises:
-            InvalidStateError: :meth:`open` was already called: an instance is used once.
+            InvalidStateError: ``open`` was already called: an instance is used once.
             TypeError: ``nursery`` is not a trio nursery.
         """
         if self._state is not State.INITIAL:
@@ -212,9 +212,9 @@ class ReconnectingWebSocket(ReconnectLoop):
         Raises:
             TypeError: ``data`` is neither ``str`` nor bytes-like.
             ValueError: ``data`` is a ``str`` that UTF-8 cannot encode; nothing was queued.
-            InvalidStateError: :meth:`open` was not called yet, or :meth:`close` was, or the
+            InvalidStateError: ``open`` was not called yet, or ``close`` was, or the
                 end has come.
-            SendBufferFull: it would push :attr:`buffered_amount` past
+            SendBufferFull: it would push ``buffered_amount`` past
                 ``max_buffered_amount``; nothing was queued.
         """
         message = _as_message(data)
@@ -246,11 +246,11 @@ class ReconnectingWebSocket(ReconnectLoop):
         self._queued_bytes += size
 
     async def drain(self) -> None:
-        """Wait until :attr:`buffered_amount` is at most a quarter of ``max_buffered_amount``.
+        """Wait until ``buffered_amount`` is at most a quarter of ``max_buffered_amount``.
 
         Messages waiting for a connection only drain once one opens, so this may wait through
         reconnects. It returns at once (after a checkpoint) when the buffer is already that
-        low, and when the end has come: check :attr:`unsent` then. Cancellation: safe; it
+        low, and when the end has come: check ``unsent`` then. Cancellation: safe; it
         only waits.
         """
         await trio.lowlevel.checkpoint()
@@ -270,8 +270,8 @@ class ReconnectingWebSocket(ReconnectLoop):
         Cancellation: if cancelled while waiting for room, nothing was queued.
 
         Raises:
-            TypeError, ValueError: as :meth:`send`.
-            InvalidStateError: :meth:`open` was not called, :meth:`close` was, or the end
+            TypeError, ValueError: as ``send``.
+            InvalidStateError: ``open`` was not called, ``close`` was, or the end
                 came while waiting.
         """
         message = _as_message(data)
@@ -292,8 +292,8 @@ class ReconnectingWebSocket(ReconnectLoop):
 
         While a connection is open it is closed with ``code`` and ``reason``; during an attempt
         the attempt is abandoned; during a wait the wait ends at once. Either way no new
-        attempt is made and one terminal event fires. Before :meth:`open`, the later
-        :meth:`open` ends at once, without any network I/O.
+        attempt is made and one terminal event fires. Before ``open``, the later
+        ``open`` ends at once, without any network I/O.
 
         Args:
             code: 1000-1003, 1007-1014 or 3000-4999.
@@ -322,7 +322,7 @@ class ReconnectingWebSocket(ReconnectLoop):
         Cancellation: safe; it only waits.
 
         Raises:
-            InvalidStateError: :meth:`open` was never called, so it would wait forever.
+            InvalidStateError: ``open`` was never called, so it would wait forever.
         """
         if self._state is State.INITIAL:
             raise InvalidStateError(self._refusal("wait_closed", "was never opened"))

@@ -1,6 +1,6 @@
 """A scriptable WebSocket server for tests: the test decides every move of the server side.
 
-Published as :mod:`trio_ws_events.testing`. The server side of RFC 6455 is written here, on
+Published as ``trio_ws_events.testing``. The server side of RFC 6455 is written here, on
 plain trio streams, so that a test can do what a well-behaved server library would not let it
 do: close with any code, never answer a close frame, stop answering pings, drop the TCP
 connection without a close frame, or put arbitrary bytes on the wire.
@@ -93,10 +93,10 @@ class HandshakeRequest:
 class ScriptedConnection:
     """The server side of one accepted connection, driven by the test.
 
-    Built by :meth:`ScriptedServer.accept`; do not construct it directly. A task of the server
-    reads the client's frames all along: messages queue up for :meth:`receive`, pings are
+    Built by [`ScriptedServer.accept`][]; do not construct it directly. A task of the server
+    reads the client's frames all along: messages queue up for [`receive`][], pings are
     answered, and a close frame from the client is answered and ends the connection (each of
-    these as configured by :meth:`~ScriptedServer.accept`).
+    these as configured by [`accept`][ScriptedServer.accept]).
 
     Attributes:
         request: the client's upgrade request.
@@ -232,7 +232,7 @@ class ScriptedConnection:
     async def wait_closed(self) -> tuple[int, str]:
         """Wait for the client's close frame, or for the end of the TCP connection.
 
-        Messages still unread stay available to :meth:`receive`.
+        Messages still unread stay available to [`receive`][].
 
         Returns:
             The client's close code and reason (1005 for none, 1006 without a close frame).
@@ -358,10 +358,10 @@ class ScriptedConnection:
 class ScriptedServer:
     """A WebSocket server on 127.0.0.1 whose every move the test makes.
 
-    The socket listens from construction on (so :attr:`url` is known at once); connections
-    are served while :meth:`serve` runs. Clients that connect wait until the test calls
-    :meth:`accept` or :meth:`reject`, one call per connection, in the order they arrived.
-    Use :func:`open_scripted_server`, or the ``ws_server`` pytest fixture, rather than
+    The socket listens from construction on (so [`url`][] is known at once); connections
+    are served while [`serve`][] runs. Clients that connect wait until the test calls
+    [`accept`][] or [`reject`][], one call per connection, in the order they arrived.
+    Use [`open_scripted_server`][], or the ``ws_server`` pytest fixture, rather than
     building one yourself.
 
     Args:
@@ -468,7 +468,7 @@ class ScriptedServer:
             body: the response body.
             headers: extra response headers.
             retry_after: adds a ``Retry-After`` header: a number of seconds (sent as a whole
-                number), or an aware :class:`~datetime.datetime` (sent as an HTTP date).
+                number), or an aware ``datetime`` (sent as an HTTP date).
 
         Returns:
             The request that was refused.
@@ -485,10 +485,10 @@ class ScriptedServer:
         return pending.request
 
     async def go_down(self) -> None:
-        """Stop listening: new clients are refused (connection refused) until :meth:`come_back`.
+        """Stop listening: new clients are refused (connection refused) until ``come_back``.
 
         Connections already accepted go on; drop them with
-        :meth:`ScriptedConnection.drop` to take the server down entirely. Calling it again
+        ``ScriptedConnection.drop`` to take the server down entirely. Calling it again
         does nothing.
         """
         if self._up.is_set():
@@ -497,7 +497,7 @@ class ScriptedServer:
         await trio.lowlevel.checkpoint()
 
     async def come_back(self) -> None:
-        """Listen again, on the same address and port as before :meth:`go_down`.
+        """Listen again, on the same address and port as before ``go_down``.
 
         Calling it while listening does nothing.
 
@@ -533,7 +533,7 @@ class ScriptedServer:
 async def open_scripted_server(
     host: str = "127.0.0.1", port: int = 0
 ) -> AsyncIterator[ScriptedServer]:
-    """Run a :class:`ScriptedServer` for the duration of an ``async with`` block.
+    """Run a [`ScriptedServer`][] for the duration of an ``async with`` block.
 
     Leaving the block closes the listening socket and drops every connection still open.
     An exception raised in the block propagates as itself, not wrapped in a group.
@@ -566,7 +566,7 @@ async def open_scripted_server(
 
 
 class ProtocolViolation(AssertionError):
-    """The client broke RFC 6455: the server closed with :attr:`code` and fails the test.
+    """The client broke RFC 6455: the server closed with ``code`` and fails the test.
 
     Attributes:
         code: the close code the server sent, 1002 (protocol error) or 1007 (invalid UTF-8).
@@ -641,7 +641,7 @@ class _FrameReader:
 
 
 def _lone_violation(group: BaseExceptionGroup[BaseException]) -> ProtocolViolation | None:
-    """The first :class:`ProtocolViolation` in ``group`` if all else is cancellation."""
+    """The first [`ProtocolViolation`][] in ``group`` if all else is cancellation."""
     violations, rest = group.split(ProtocolViolation)
     if violations is None or (rest is not None and rest.split(trio.Cancelled)[1] is not None):
         return None

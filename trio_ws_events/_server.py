@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import trio
-from trio_websocket import ConnectionClosed, Endpoint, WebSocketRequest, WebSocketServer
+from trio_websocket import (
+    ConnectionClosed,
+    Endpoint,
+    WebSocketConnection,
+    WebSocketRequest,
+    WebSocketServer,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+
+_Handler = Callable[[WebSocketRequest], Awaitable[None]]
 
 __all__ = ["ECHO_MAX_MESSAGE_SIZE", "open_echo_server", "serve_echo"]
 
@@ -49,7 +58,7 @@ async def serve_echo(
     Raises:
         OSError: the address could not be bound (port in use, unknown interface).
     """
-    server, listeners = await _bind(host, port, max_message_size)
+    server, listeners = await _bind(host, port, max_message_size, _echo)
     # The sockets already listen, so a client connecting now waits in the backlog until
     # ``run()`` accepts it: reporting the URL before ``run()`` starts is safe.
     task_status.started(_url_of(server))
@@ -63,16 +72,16 @@ async def open_echo_server(
     *,
     max_message_size: int = ECHO_MAX_MESSAGE_SIZE,
 ) -> AsyncIterator[str]:
-    """Run :func:`serve_echo` for the duration of an ``async with`` block.
+    """Run [`serve_echo`][] for the duration of an ``async with`` block.
 
     ``async with open_echo_server() as url:`` gives the URL to connect to; leaving the block
     stops the server and drops any connection still open. An exception raised in the block
     propagates as itself, not wrapped in an exception group.
 
     Args:
-        host: the address to bind, as for :func:`serve_echo`.
+        host: the address to bind, as for [`serve_echo`][].
         port: the TCP port to bind; 0 picks a free one.
-        max_message_size: as for :func:`serve_echo`.
+        max_message_size: as for [`serve_echo`][].
 
     Yields:
         The server's ``ws://`` URL.
@@ -80,8 +89,17 @@ async def open_echo_server(
     Raises:
         OSError: the address could not be bound.
     """
+    async with _open_server(host, port, max_message_size, _echo) as url:
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def _open_server(
+    host: str, port: int, max_message_size: int, handler: _Handler
+) -> AsyncIterator[str]:
+    """``open_echo_server`` with the connection ``handler`` given (``serve`` tracks clients)."""
     # Bound before the nursery opens, so that a bind failure is not wrapped in a group.
-    server, listeners = await _bind(host, port, max_message_size)
+    server, listeners = await _bind(host, port, max_message_size, handler)
     body_error: BaseException | None = None
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_run, server, listeners)
@@ -98,12 +116,12 @@ async def open_echo_server(
 
 
 async def _bind(
-    host: str, port: int, max_message_size: int
+    host: str, port: int, max_message_size: int, handler: _Handler
 ) -> tuple[WebSocketServer, list[trio.SocketListener]]:
     """Open the listening sockets and the trio-websocket server that will serve them."""
     listeners = await trio.open_tcp_listeners(port, host=host)
     server = WebSocketServer(
-        _echo,
+        handler,
         listeners,
         max_message_size=max_message_size,
         # None lets trio pick its (larger) read size: big echoes then take far fewer reads.
@@ -124,13 +142,63 @@ async def _run(server: WebSocketServer, listeners: list[trio.SocketListener]) ->
 
 async def _echo(request: WebSocketRequest) -> None:
     """Accept one connection and send every message back until the connection closes."""
+    await _echo_messages(await _accept(request))
+
+
+async def _accept(request: WebSocketRequest) -> WebSocketConnection:
     proposed = request.proposed_subprotocols
-    ws = await request.accept(subprotocol=proposed[0] if proposed else None)
+    return await request.accept(subprotocol=proposed[0] if proposed else None)
+
+
+async def _echo_messages(ws: WebSocketConnection) -> None:
     # ConnectionClosed is how every session ends: the client closed (trio-websocket has already
     # answered its close frame) or the TCP connection was lost.
     with contextlib.suppress(ConnectionClosed):
         while True:
             await ws.send_message(await ws.get_message())
+
+
+class EchoClients:
+    """The open connections of an echo server, so that ``serve`` can close them on its way out.
+
+    ``handle`` is the server's connection handler; ``close_all`` sends each client a close
+    frame and waits for the close handshakes.
+    """
+
+    def __init__(self) -> None:
+        self._open: set[WebSocketConnection] = set()
+        self.closing = 0
+        self.closed = 0
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    async def handle(self, request: WebSocketRequest) -> None:
+        """Accept and echo one connection, tracked while it is open."""
+        ws = await _accept(request)
+        self._open.add(ws)
+        try:
+            await _echo_messages(ws)
+        finally:
+            self._open.discard(ws)
+
+    async def close_all(self, code: int, reason: str) -> None:
+        """Close every open connection with ``code`` and wait for the close handshakes.
+
+        ``closing`` counts the connections it closes and ``closed`` the handshakes completed.
+        Cancellation: safe; the connections still closing are left to the server's ending,
+        which drops them. Bound it with the caller's cancel scope.
+        """
+        clients = list(self._open)
+        self.closing += len(clients)
+
+        async def close(ws: WebSocketConnection) -> None:
+            await ws.aclose(code, reason)
+            self.closed += 1
+
+        async with trio.open_nursery() as nursery:
+            for ws in clients:
+                nursery.start_soon(close, ws)
 
 
 def _url_of(server: WebSocketServer) -> str:

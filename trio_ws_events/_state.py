@@ -1,4 +1,4 @@
-"""The lifecycle of a :class:`~trio_ws_events.WebSocket`, as an enum with its legal moves."""
+"""The lifecycle of a [`WebSocket`][trio_ws_events.WebSocket], as an enum with its legal moves."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ __all__ = ["State"]
 
 
 class State(enum.Enum):
-    """Where a :class:`~trio_ws_events.WebSocket` is in its single-use life.
+    """Where a [`WebSocket`][trio_ws_events.WebSocket] is in its single-use life.
 
     ``INITIAL -> CONNECTING -> OPEN -> CLOSING -> CLOSED``; a failed or abandoned attempt goes
     ``CONNECTING -> CLOSED``. An instance never leaves ``CLOSED``.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 if TYPE_CHECKING:
     from ._errors import WebSocketError
@@ -24,23 +24,28 @@ __all__ = [
     "ReconnectingHandler",
 ]
 
+#: The instance whose event fires (``WebSocket``, or any class declaring ``EventSlot`` s).
+W = TypeVar("W")
+
 #: What a handler returns: an awaitable (``async def``) is awaited, anything else ignored.
 _Result: TypeAlias = Awaitable[object] | object
 
+# The handler shapes, generic in the instance type: ``OpenHandler[WebSocket]``. The slots
+# themselves (``EventSlot[str]`` and so on, in _connection.py) derive the same shapes.
 #: ``handler(ws)``, for ``on_open``.
-OpenHandler: TypeAlias = Callable[[Any], _Result]
+OpenHandler: TypeAlias = Callable[[W], _Result]
 #: ``handler(ws, message)``, for ``on_message``: one whole text message.
-MessageHandler: TypeAlias = Callable[[Any, str], _Result]
+MessageHandler: TypeAlias = Callable[[W, str], _Result]
 #: ``handler(ws, data)``, for ``on_binary``: one whole binary message.
-BinaryHandler: TypeAlias = Callable[[Any, bytes], _Result]
+BinaryHandler: TypeAlias = Callable[[W, bytes], _Result]
 #: ``handler(ws, frame)``, for ``on_incomplete_frame``: one piece of a streamed message.
-FrameHandler: TypeAlias = Callable[[Any, "Frame"], _Result]
+FrameHandler: TypeAlias = Callable[[W, "Frame"], _Result]
 #: ``handler(ws, code, reason)``, for ``on_closed``.
-ClosedHandler: TypeAlias = Callable[[Any, int, str], _Result]
+ClosedHandler: TypeAlias = Callable[[W, int, str], _Result]
 #: ``handler(ws, error)``, for ``on_error``.
-ErrorHandler: TypeAlias = Callable[[Any, "WebSocketError"], _Result]
+ErrorHandler: TypeAlias = Callable[[W, "WebSocketError"], _Result]
 #: ``handler(rws, attempt, delay, why)``, for ``on_reconnecting``: before each wait.
-ReconnectingHandler: TypeAlias = Callable[[Any, int, float, "Ending"], _Result]
+ReconnectingHandler: TypeAlias = Callable[[W, int, float, "Ending"], _Result]
 #: Request headers: a mapping, or ``(name, value)`` pairs when a name repeats.
 HeadersLike: TypeAlias = Mapping[str, str] | Sequence[tuple[str, str]]
 #: A TCP endpoint: ``(host, port)``, the host as the socket gives it (an IP address).

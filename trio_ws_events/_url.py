@@ -27,7 +27,7 @@ _HOSTNAME = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?")
 class WebSocketURL:
     """A parsed ``ws://`` or ``wss://`` URL; ``credentials`` never show in ``str()`` or ``repr()``.
 
-    Built by :func:`parse_url` (or :meth:`join`), not directly.
+    Built by ``parse_url`` (or ``join``), not directly.
 
     Attributes:
         secure: ``True`` for ``wss://`` (and ``https://``).
@@ -103,7 +103,7 @@ class WebSocketURL:
 
 
 def parse_url(url: object) -> WebSocketURL:
-    """Parse ``url`` into a :class:`WebSocketURL`.
+    """Parse ``url`` into a ``WebSocketURL``.
 
     ``http://`` and ``https://`` are accepted as ``ws://`` and ``wss://``. Non-ASCII
     characters in the path and query are percent-escaped, and a non-ASCII host name is
@@ -113,7 +113,7 @@ def parse_url(url: object) -> WebSocketURL:
         TypeError: ``url`` is not a ``str``.
         ValueError: the scheme, host or port is missing or invalid, or the URL has a
             fragment or whitespace; the message says which and shows no credentials, nor
-            any piece of the URL that might be one (see :func:`redact`).
+            any piece of the URL that might be one (see ``redact``).
     """
     if not isinstance(url, str):
         raise TypeError(f"url must be a str such as 'ws://host/path', got {type(url).__name__}")

@@ -1,4 +1,4 @@
-"""The public :class:`WebSocket`: its handlers, open/send/close, and the tasks behind them."""
+"""The public [`WebSocket`][]: its handlers, open/send/close, and the tasks behind them."""
 
 from __future__ import annotations
 
@@ -86,8 +86,8 @@ def _check_timeout(name: str, value: object) -> float | None:
 class WebSocket(Connection):
     """An event-driven WebSocket client connection, used once.
 
-    Register handlers on the ``on_*`` events, then either call :meth:`open` with a nursery
-    (the connection runs in that nursery and :meth:`open` returns at once) or use
+    Register handlers on the ``on_*`` events, then either call [`open`][] with a nursery
+    (the connection runs in that nursery and [`open`][] returns at once) or use
     ``async with WebSocket(url) as ws:`` in a script. The constructor does no I/O.
 
     Args:
@@ -99,7 +99,7 @@ class WebSocket(Connection):
             (repeated names allowed).
         connect_timeout: seconds for TCP, TLS and the HTTP upgrade together; ``None`` waits
             as long as the nursery lets it.
-        close_timeout: seconds for the close handshake, counted from :meth:`close` (or from
+        close_timeout: seconds for the close handshake, counted from [`close`][] (or from
             the server's close frame) and including the flush of queued messages.
         max_message_size: the largest message, in bytes (UTF-8 bytes for text), that is
             reassembled; a larger one ends the connection with 1009. ``None`` means no limit.
@@ -117,18 +117,18 @@ class WebSocket(Connection):
             several frames, so that pings and close frames can pass between them.
         ping_interval: seconds between keepalive pings; ``None`` sends none.
         ping_timeout: seconds to wait for any frame after a keepalive ping before ending the
-            connection with :class:`KeepaliveTimeout` (1011); ``None`` never gives up.
-        max_buffered_amount: the most payload bytes :meth:`send` may queue before it raises
-            :class:`SendBufferFull`.
-        handshake_hook: called with a :class:`HandshakeRequest` before each upgrade request
+            connection with [`KeepaliveTimeout`][] (1011); ``None`` never gives up.
+        max_buffered_amount: the most payload bytes [`send`][] may queue before it raises
+            [`SendBufferFull`][].
+        handshake_hook: called with a [`HandshakeRequest`][] before each upgrade request
             is sent (the first and one per redirect), to change its headers in place; sync
             or async, within ``connect_timeout``. Its exception ends the attempt with a
-            :class:`ConnectError` whose ``__cause__`` it is.
+            [`ConnectError`][] whose ``__cause__`` it is.
         proxy_ssl_context: the TLS context for an ``https://`` proxy; the default verifies
             the proxy's certificate with the system's trust store.
         server_hostname: for ``wss://``, the name sent as SNI and checked against the
             server's certificate, instead of the URL's host (the ``Host`` header keeps it).
-        logger: a :class:`logging.Logger` or :class:`logging.LoggerAdapter` that receives
+        logger: a `logging.Logger` or `logging.LoggerAdapter` that receives
             this connection's log records instead of the ``trio_ws_events`` logger (an
             adapter can add the connection's context to each record); ``None`` for that one.
 
@@ -208,12 +208,12 @@ class WebSocket(Connection):
 
     @property
     def state(self) -> State:
-        """The current :class:`State`."""
+        """The current [`State`][]."""
         return self._state
 
     @property
     def is_open(self) -> bool:
-        """``True`` exactly while :attr:`state` is ``State.OPEN``."""
+        """``True`` exactly while [`state`][] is ``State.OPEN``."""
         return self._state is State.OPEN
 
     @property
@@ -227,17 +227,17 @@ class WebSocket(Connection):
 
     @property
     def close_reason(self) -> str | None:
-        """The close reason that goes with :attr:`close_code`; ``None`` before the end."""
+        """The close reason that goes with [`close_code`][]; ``None`` before the end."""
         return self._close_reason
 
     @property
     def buffered_amount(self) -> int:
-        """Payload bytes (UTF-8 for text) accepted by :meth:`send`, not yet given to the socket."""
+        """Payload bytes (UTF-8 for text) accepted by [`send`][], not yet given to the socket."""
         return self._outbox.buffered_amount
 
     @property
     def unsent(self) -> tuple[str | bytes, ...]:
-        """Messages given to :meth:`send` that were never written, in order.
+        """Messages given to [`send`][] that were never written, in order.
 
         Filled in when the terminal event fires; empty until then and when all went out.
         """
@@ -324,7 +324,7 @@ class WebSocket(Connection):
         ``ExceptionGroup`` (trio's rule, see the Errors page).
 
         Raises:
-            InvalidStateError: :meth:`open` was already called: an instance is used once.
+            InvalidStateError: [`open`][] was already called: an instance is used once.
             TypeError: ``nursery`` is not a trio nursery.
             RuntimeError: called outside the Trio thread, or ``nursery`` no longer accepts
                 tasks (its ``async with`` body has ended); the instance is still INITIAL
@@ -360,7 +360,7 @@ class WebSocket(Connection):
 
         A bytes-like argument is copied, so the caller may reuse its buffer. Messages are
         written in the order they were sent and before any close frame. If the connection
-        ends first, the ones never written are listed in :attr:`unsent`.
+        ends first, the ones never written are listed in [`unsent`][].
 
         A subclass of ``str`` (an ``enum.StrEnum`` member) is text and a subclass of a
         bytes-like type is binary; each is queued as a plain ``str`` or ``bytes``.
@@ -370,12 +370,12 @@ class WebSocket(Connection):
             ValueError: ``data`` is a ``str`` that UTF-8 cannot encode (a lone surrogate);
                 nothing was queued.
             InvalidStateError: the connection is not OPEN (send after ``on_open``).
-            SendBufferFull: queuing it would push :attr:`buffered_amount` past
+            SendBufferFull: queuing it would push [`buffered_amount`][] past
                 ``max_buffered_amount``; nothing was queued (a message larger than the
-                limit is still accepted when the buffer is empty). Wait with :meth:`drain`,
-                or use :meth:`send_wait`.
+                limit is still accepted when the buffer is empty). Wait with [`drain`][],
+                or use [`send_wait`][].
             RuntimeError: called from a thread other than the one running Trio; nothing
-                was queued. Use :meth:`send_threadsafe` there.
+                was queued. Use [`send_threadsafe`][] there.
         """
         message = _as_message(data)
         # Inlined _check_thread: this is the hot path, and a call costs more than the test.
@@ -402,23 +402,23 @@ class WebSocket(Connection):
         self._wake_sender.set()
 
     def send_threadsafe(self, data: str | bytes | bytearray | memoryview) -> Future[None]:
-        """Queue one message from any thread, as :meth:`send` would in the Trio thread.
+        """Queue one message from any thread, as [`send`][] would in the Trio thread.
 
         It returns at once. The argument is checked (and a bytes-like one copied) in the
-        calling thread; the message is then handed to :meth:`send` in the Trio thread, in
+        calling thread; the message is then handed to [`send`][] in the Trio thread, in
         the order of the calls (so, per calling thread, in that thread's order).
 
         Returns:
-            A :class:`concurrent.futures.Future`: its result is ``None`` once :meth:`send`
-            queued the message (from then on it is written or listed in :attr:`unsent`); its
-            exception is what :meth:`send` raised instead (:class:`InvalidStateError` when
-            the connection is not OPEN or has ended, :class:`SendBufferFull`), so a message
+            A ``concurrent.futures.Future``: its result is ``None`` once [`send`][]
+            queued the message (from then on it is written or listed in [`unsent`][]); its
+            exception is what [`send`][] raised instead ([`InvalidStateError`][] when
+            the connection is not OPEN or has ended, [`SendBufferFull`][]), so a message
             is never dropped silently. Cancelling the future before the Trio thread reached
             it keeps the message from being queued.
 
         Raises:
-            TypeError, ValueError: as :meth:`send`; nothing was scheduled.
-            InvalidStateError: :meth:`open` was never called, so there is no Trio thread to
+            TypeError, ValueError: as [`send`][]; nothing was scheduled.
+            InvalidStateError: [`open`][] was never called, so there is no Trio thread to
                 send from.
         """
         message = _as_message(data)
@@ -444,7 +444,7 @@ class WebSocket(Connection):
         return future
 
     def _send_scheduled(self, message: str | bytes, future: Future[None]) -> None:
-        """The Trio-thread half of :meth:`send_threadsafe`."""
+        """The Trio-thread half of [`send_threadsafe`][]."""
         if not future.set_running_or_notify_cancel():
             return  # cancelled by its caller before we got here: not queued
         try:
@@ -455,11 +455,11 @@ class WebSocket(Connection):
             future.set_result(None)
 
     async def drain(self) -> None:
-        """Wait until :attr:`buffered_amount` is at most the low-water mark or the end.
+        """Wait until [`buffered_amount`][] is at most the low-water mark or the end.
 
         The low-water mark is a quarter of ``max_buffered_amount``. It returns at once
         (after a checkpoint) when the buffer is already that low, and when the connection
-        has ended: check :attr:`unsent` then. Cancellation: safe; it only waits.
+        has ended: check [`unsent`][] then. Cancellation: safe; it only waits.
 
         Raises:
             RuntimeError: called from a thread other than the one running Trio.
@@ -472,12 +472,12 @@ class WebSocket(Connection):
     async def send_wait(self, data: str | bytes | bytearray | memoryview) -> None:
         """Queue one message, waiting for room first, then wait for the buffer to drain.
 
-        The natural call for producers: it never raises :class:`SendBufferFull`.
+        The natural call for producers: it never raises [`SendBufferFull`][].
         Cancellation: if cancelled while waiting for room, nothing was queued; once queued,
-        the message will be written (or listed in :attr:`unsent`) whatever happens.
+        the message will be written (or listed in [`unsent`][]) whatever happens.
 
         Raises:
-            TypeError, ValueError: as :meth:`send`.
+            TypeError, ValueError: as [`send`][].
             InvalidStateError: the connection is not OPEN, or ended while waiting.
             RuntimeError: called from a thread other than the one running Trio.
         """
@@ -536,8 +536,8 @@ class WebSocket(Connection):
 
         Messages already queued are written before the close frame. Messages that arrive
         after it are not delivered (as in the browser). Before ``on_open`` (even before
-        :meth:`open`) it abandons the attempt: ``on_error`` then fires with a
-        :class:`ConnectError`, without any network I/O if :meth:`open` was not yet called.
+        [`open`][]) it abandons the attempt: ``on_error`` then fires with a
+        [`ConnectError`][], without any network I/O if [`open`][] was not yet called.
 
         Args:
             code: a code an endpoint may send (RFC 6455 7.4): 1000-1003, 1007-1014 or
@@ -570,8 +570,8 @@ class WebSocket(Connection):
         Cancellation: safe; it only waits.
 
         Raises:
-            InvalidStateError: :meth:`open` was never called, so it would wait forever (right
-                after :meth:`open` it is fine).
+            InvalidStateError: [`open`][] was never called, so it would wait forever (right
+                after [`open`][] it is fine).
             RuntimeError: called from a thread other than the one running Trio.
         """
         self._check_thread("wait_closed")
@@ -592,10 +592,10 @@ class WebSocket(Connection):
         The connection waits for the loop to take each message, so a slow loop slows
         reading, as a slow handler does. The loop ends after ``on_closed`` and raises the
         error after ``on_error``. Leaving it (``break``) keeps the connection open; later
-        messages go to the handlers only. See :class:`MessageIterator`.
+        messages go to the handlers only. See [`MessageIterator`][trio_ws_events.MessageIterator].
 
         Raises:
-            InvalidStateError: :meth:`open` was not called, or another ``async for`` over
+            InvalidStateError: ``open`` was not called, or another ``async for`` over
                 this instance is still running.
             RuntimeError: called from a thread other than the one running Trio.
         """
@@ -659,7 +659,7 @@ class WebSocket(Connection):
     def _check_thread(self, what: str) -> None:
         """Refuse a call from outside the Trio thread, before it changes anything.
 
-        The thread is the one :meth:`open` ran in; before that no task exists to race with.
+        The thread is the one [`open`][] ran in; before that no task exists to race with.
         """
         if self._thread is not None and _get_ident() != self._thread:
             raise RuntimeError(_wrong_thread(what))

@@ -7,7 +7,7 @@ Installing trio-ws-events registers this plugin with pytest. Its fixtures are fo
 ``ws_echo_server``
     The ``ws://127.0.0.1:<port>/`` URL of an in-process echo server.
 ``ws_server``
-    A factory: ``server = ws_server()`` starts a :class:`~trio_ws_events.testing.ScriptedServer`
+    A factory: ``server = ws_server()`` starts a [`ScriptedServer`][]
     and returns it; the test accepts connections and plays the server's part.
 
 Both servers stop when the test ends. Without pytest-trio installed, the fixtures fail the
@@ -38,7 +38,7 @@ class ScriptedServerFactory(Protocol):
     """The type of the ``ws_server`` fixture: call it to start a scripted server."""
 
     def __call__(self, *, host: str = "127.0.0.1", port: int = 0) -> ScriptedServer:
-        """Start a :class:`~trio_ws_events.testing.ScriptedServer` that lives until the test ends.
+        """Start a [`ScriptedServer`][] that lives until the test ends.
 
         Args:
             host: the address to listen on (an IP address).
@@ -98,7 +98,7 @@ else:
 
         Each server listens as soon as it is made, serves while the test runs and stops at
         teardown, dropping whatever connection is still open. A client that breaks the
-        protocol fails the test with :class:`~trio_ws_events.testing.ProtocolViolation`.
+        protocol fails the test with [`ProtocolViolation`][].
         """
         async with trio.open_nursery() as nursery:
 

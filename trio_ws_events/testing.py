@@ -2,7 +2,7 @@
 
 Not imported by ``import trio_ws_events``: ``from trio_ws_events import testing``. With
 pytest-trio, the ``ws_echo_server`` and ``ws_server`` fixtures of the plugin
-(:mod:`trio_ws_events.pytest_plugin`) give you both without this import::
+([`trio_ws_events.pytest_plugin`][trio_ws_events.pytest_plugin]) give you both without this import:
 
     async with open_scripted_server() as server:
         ws = WebSocket(server.url)
