@@ -80,6 +80,7 @@ EXPECTED_OUTPUT = {
         "closed: 1000 bye",
     ],
     "reply_if_open.py": ["got: first", "got: ack ack ack first"],
+    "send_threadsafe.py": ["echoed back: 100 messages; in order per worker: True"],
     "short_lived_tokens.py": ["opened with a fresh token; tokens fetched: 1"],
     "scripted_server.py": ["server got: desserts", "client saw: 4000 that is all"],
     "script_form.py": ["echo: hello", "closed with 1000 ''"],

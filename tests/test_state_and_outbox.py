@@ -56,3 +56,20 @@ def test_outbox_large_message_goes_alone() -> None:
     box.put(b"x" * 1000)
     box.put(b"y")
     assert box.take(10) == [b"x" * 1000]
+
+
+def test_outbox_in_flight_and_queued_bytes_tell_the_batch_from_the_queue() -> None:
+    """in_flight says a batch awaits confirmation; queued_bytes counts only what was not taken
+    (what failing the connection may still flush), buffered_amount counts both."""
+    box = Outbox()
+    box.put(b"x" * 100)
+    box.put("y" * 50)
+    assert not box.in_flight
+    assert box.queued_bytes == 150
+    box.take(10)
+    assert box.in_flight
+    assert box.queued_bytes == 50
+    assert box.buffered_amount == 150
+    box.written()
+    assert not box.in_flight
+    assert box.queued_bytes == box.buffered_amount == 50

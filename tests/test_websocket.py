@@ -374,7 +374,8 @@ async def test_protocol_violation_sends_close_code_at_once(
 async def test_events_before_violation_fire_and_their_sends_go_first(
     raw_server: StartRawServer,
 ) -> None:
-    """Frames before a violation in the same read fire first; what they send precedes close."""
+    """Frames before a violation in the same read fire first; what they send (a small queue)
+    precedes the close frame."""
 
     async def script(conn: RawConnection) -> None:
         await conn.accept_handshake()
@@ -395,6 +396,7 @@ async def test_events_before_violation_fire_and_their_sends_go_first(
     await server.wait_finished()
     assert rec.messages == ["one", "two"]
     assert isinstance(rec.error, ProtocolError)
+    assert rec.error.message.endswith("; closed with 1007")
 
 
 async def test_connection_dropped_mid_message_is_connection_lost(
@@ -498,7 +500,7 @@ async def test_send_outside_open_raises(echo_url: str) -> None:
 async def test_wait_closed_before_open_raises() -> None:
     """wait_closed() before open() raises instead of waiting forever."""
     ws = WebSocket("ws://127.0.0.1:9/")
-    with pytest.raises(InvalidStateError, match="not open yet"):
+    with pytest.raises(InvalidStateError, match=r"open\(\) was never called.*call open\(nursery\)"):
         await ws.wait_closed()
 
 

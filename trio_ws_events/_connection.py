@@ -65,6 +65,14 @@ COALESCE_BYTES: Final = 256 * 1024
 EOF_GRACE: Final = 2.0
 #: The bound on the shielded cleanup after cancellation when ``close_timeout`` is None.
 CANCEL_CLEANUP_TIMEOUT: Final = 10.0
+#: Failing the connection (a protocol violation, a keepalive timeout) waits at most this long,
+#: or ``close_timeout`` if shorter, for the close frame to be written and the server's EOF:
+#: a peer that broke the protocol, or stopped answering, is not waited on (issue 11, item 11).
+FAIL_TIMEOUT: Final = 1.0
+#: When failing the connection, a queue of at most this many payload bytes (typically the
+#: replies to the messages that arrived before the violation) still goes ahead of the close
+#: frame, as one batch; a larger one is not flushed and is listed in ``unsent``.
+FAIL_FLUSH_BYTES: Final = COALESCE_BYTES
 
 
 class Connection:
@@ -109,6 +117,8 @@ class Connection:
 
     def _init_connection(self) -> None:
         self._nursery_cm: Any = None  # the nursery of the `async with` form
+        self._thread: int | None = None  # the Trio thread, known from open() on
+        self._token: trio.lowlevel.TrioToken | None = None  # its run, for send_threadsafe
         self._state = State.INITIAL
         self._outbox = Outbox()
         self._opened: Opened | None = None
@@ -133,6 +143,8 @@ class Connection:
         self._close_sent: tuple[int, str] | None = None  # what our close frame said
         self._close_written = trio.Event()
         self._write_broken = False
+        self._failing = False  # failing without a flush: the queue goes to unsent
+        self._fail_code: int | None = None  # the code _fail chose for the error it set
         self._dispatching = True  # False once delivering events has stopped
         self._in_handler = False
         self._resumed_at = 0.0  # when reading last resumed after a handler
@@ -369,13 +381,14 @@ class Connection:
         name = getattr(handler, "__qualname__", repr(handler))
         error = HandlerError(
             f"{hook.name} handler {name} raised {type(exc).__name__}: {exc} "
-            f"(connection to {self._shown_url} closed with 1011)",
+            f"(connection to {self._shown_url})",
             url=self._shown_url,
         )
         error.__cause__ = exc
         if self._reraise is None:
             self._reraise = exc
-        self._fail(error, 1011)
+        # Our own fault, not the peer's: like close(1011), what was queued goes first.
+        self._fail(error, 1011, flush=True)
 
     def _on_close_frame(self, code: int, reason: str) -> None:
         self._peer_close = (code, reason)
@@ -391,10 +404,7 @@ class Connection:
 
     def _on_failure(self, failure: Failure) -> None:
         cls = MessageTooBig if failure.code == 1009 else ProtocolError
-        error = cls(
-            f"{failure.reason} ({self._shown_url}, closed with {failure.code})",
-            url=self._shown_url,
-        )
+        error = cls(f"{failure.reason} ({self._shown_url})", url=self._shown_url)
         self._fail(error, failure.code, _truncate_reason(failure.reason))
 
     def _lost(self, what: str) -> None:
@@ -404,23 +414,37 @@ class Connection:
 
     # ------------------------------------------------------------------ closing
 
-    def _request_close(self, code: int, reason: str) -> None:
-        """Ask the sender for a close frame after the queue; arm ``close_timeout``."""
+    def _request_close(self, code: int, reason: str, limit: float | None = None) -> None:
+        """Ask the sender for a close frame; arm ``close_timeout`` (or ``limit`` if shorter)."""
         if self._close_sent is None:
             self._close_request = (code, reason)
             self._wake_sender.set()
-        if self._close_timeout is not None:
-            deadline = trio.current_time() + self._close_timeout
+        timeout = self._close_timeout
+        if limit is not None:
+            timeout = limit if timeout is None else min(timeout, limit)
+        if timeout is not None:
+            deadline = trio.current_time() + timeout
             self._recv_scope.deadline = min(self._recv_scope.deadline, deadline)
 
-    def _fail(self, error: WebSocketError, code: int, reason: str = "") -> None:
-        """A local decision to end the connection: stop delivering, close with ``code``."""
+    def _fail(
+        self, error: WebSocketError, code: int, reason: str = "", flush: bool = False
+    ) -> None:
+        """A local decision to end the connection: stop delivering, close with ``code``.
+
+        Without ``flush`` (the peer broke the protocol or stopped answering), the queue goes
+        ahead of the close frame only when it is small (``FAIL_FLUSH_BYTES``), and the
+        whole attempt is bounded by ``FAIL_TIMEOUT``. The error's message gets what
+        happened to the close frame at the end (``_finish``).
+        """
         if self._error is None and self._peer_close is None:
             self._error = error
+            self._fail_code = code
         self._dispatching = False
         if self._state is State.OPEN:
             self._set_state(State.CLOSING)
-        self._request_close(code, reason)
+        if not flush and self._outbox.queued_bytes > FAIL_FLUSH_BYTES:
+            self._failing = True  # no more messages: straight to the close frame
+        self._request_close(code, reason, None if flush else FAIL_TIMEOUT)
 
     def _await_eof(self) -> None:
         grace = EOF_GRACE if self._close_timeout is None else min(EOF_GRACE, self._close_timeout)
@@ -448,10 +472,12 @@ class Connection:
             # send_all has started, a cancelled write leaves frame boundaries unknown.
             await trio.lowlevel.checkpoint_if_cancelled()
             while True:
-                frames = self._frame_batch()
-                if not frames:
-                    break
                 try:
+                    # Framing inside the guard: a batch taken but never written must not be
+                    # confirmed by anyone (the abort path checks _write_broken).
+                    frames = self._frame_batch()
+                    if not frames:
+                        break
                     await self._write(frames)
                 except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                     self._write_broken = True
@@ -511,12 +537,13 @@ class Connection:
         assert protocol is not None
         frames: list[Wire] = []
         outbox = self._outbox
-        if self._close_sent is None:
+        failing = self._failing
+        if self._close_sent is None and not failing:
             # Pings that arrived before the server's close (even in the same read) are
             # still answered, before our close frame (RFC 6455 5.5.2).
             for payload in self._pongs:
                 frames.append(protocol.pong(payload))
-        if self._close_sent is None and self._peer_close is None:
+        if self._close_sent is None and self._peer_close is None and not failing:
             for payload in self._pings:
                 frames.append(protocol.ping(payload))
             if outbox:
@@ -528,12 +555,13 @@ class Connection:
         self._pongs = []
         self._pings = []
         # Our own close waits for the queue. Answering the server's close does not: RFC 6455
-        # 5.5.1 allows finishing one message at most, so what is queued stays in `unsent`.
+        # 5.5.1 allows finishing one message at most, so what is queued stays in `unsent`;
+        # nor does failing the connection, which must not wait on the peer that broke it.
         request = self._close_request
         if (
             request is not None
             and self._close_sent is None
-            and (self._peer_close is not None or not outbox)
+            and (self._peer_close is not None or failing or not outbox)
         ):
             frames.append(protocol.close(request[0], request[1]))
             self._logger.debug("sending close %d to %s", request[0], self._url.for_log)
@@ -615,7 +643,7 @@ class Connection:
     def _keepalive_failed(self) -> None:
         error = KeepaliveTimeout(
             f"no answer from {self._shown_url} within ping_timeout={self._ping_timeout}s "
-            "of a keepalive ping (closed with 1011)",
+            "of a keepalive ping",
             url=self._shown_url,
         )
         self._fail(error, 1011, "keepalive ping timeout")
@@ -629,7 +657,10 @@ class Connection:
             return
         stream = opened.stream
         try:
-            if self._error is None and self._peer_close is None and not self._write_broken:
+            # A batch still in flight was never written (the sender stopped mid-way): the
+            # wire may be mid-frame, and the batch must stay in unsent, so nothing is written.
+            writable = not self._write_broken and not self._outbox.in_flight
+            if self._error is None and self._peer_close is None and writable:
                 if self._close_request is None:
                     self._close_request = (1001, "")
                 while not self._close_written.is_set():
@@ -662,7 +693,8 @@ class Connection:
         if self._opened is not None:
             await _close(self._opened.stream)
         error = self._error
-        if error is None and self._peer_close is None:
+        cancelled = error is None and self._peer_close is None
+        if cancelled:
             # Cancelled before any close handshake completed.
             if self._opened is None:
                 error = ConnectError(
@@ -699,8 +731,34 @@ class Connection:
             self._close_code, self._close_reason = sent if sent is not None else (1006, "")
             error.code = self._close_code
             error.unsent = self._unsent
-            # Above DEBUG, only the kind of error and the code: messages may quote payloads
-            # (a handler's exception text) and URLs their query strings.
+            if self._fail_code is not None and error is self._error:
+                error.args = (error.message + self._close_outcome(self._fail_code),)
+            self._log_error_end(error, cancelled)
+            await self._run_terminal(self.on_error, (error,))
+
+    def _close_outcome(self, code: int) -> str:
+        """What became of the close frame that failing the connection (with ``code``) asked
+        for, so that the message agrees with ``.code``."""
+        if self._close_written.is_set() and self._close_sent is not None:
+            return f"; closed with {self._close_sent[0]}"
+        return (
+            f"; the close frame {code} could not be written in time, so the socket was "
+            "closed without one (1006)"
+        )
+
+    def _log_error_end(self, error: WebSocketError, cancelled: bool) -> None:
+        # Above DEBUG, only the kind of error and the code: messages may quote payloads
+        # (a handler's exception text) and URLs their query strings.
+        if cancelled:
+            # The caller's own cancellation (a cancel scope, or an exception in the nursery's
+            # body, which the caller sees as a traceback): nothing to look up in on_error.
+            self._logger.info(
+                "connection to %s ended: %s, cancelled from outside (close code %d)",
+                self._url.for_log,
+                type(error).__name__,
+                self._close_code,
+            )
+        else:
             level = logging.INFO
             if not self.on_error and self._nursery_cm is None and not self._iterating():
                 # Nobody will hear of it otherwise: async with and `async for` raise it,
@@ -713,8 +771,7 @@ class Connection:
                 type(error).__name__,
                 self._close_code,
             )
-            self._logger.debug("connection to %s ended: %s", self._url.for_log, error)
-            await self._run_terminal(self.on_error, (error,))
+        self._logger.debug("connection to %s ended: %s", self._url.for_log, error)
 
     async def _run_terminal(self, hook: EventHook[Any], args: tuple[Any, ...]) -> None:
         try:

@@ -71,7 +71,18 @@ class Outbox:
         self.bytes_written = 0
 
     def __bool__(self) -> bool:
+        """Whether messages wait in the queue (the batch in flight not counted)."""
         return bool(self._queue)
+
+    @property
+    def queued_bytes(self) -> int:
+        """Payload bytes waiting in the queue, the batch in flight not counted."""
+        return self.buffered_amount - self._in_flight_bytes
+
+    @property
+    def in_flight(self) -> bool:
+        """Whether a batch was taken and not yet confirmed by ``written``."""
+        return bool(self._in_flight)
 
     def put(self, message: Message) -> None:
         size = payload_size(message)
@@ -118,7 +129,11 @@ class Outbox:
         return batch
 
     def written(self) -> None:
-        """The batch from the last ``take`` reached the socket."""
+        """The batch from the last ``take`` reached the socket.
+
+        Call it only once ``send_all`` of that whole batch has returned: a batch whose write
+        failed, was cancelled, or was never framed stays in ``unsent``.
+        """
         self.buffered_amount -= self._in_flight_bytes
         if self._pieces:
             self._pieces_written()

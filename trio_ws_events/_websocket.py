@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 import os
 import ssl
+import threading
 from collections.abc import Sequence
+from concurrent.futures import Future
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
 
@@ -14,7 +16,7 @@ import trio
 from ._compression import Compression, check_compression
 from ._connect import DEFAULT, ConnectOptions, Default
 from ._connection import Connection
-from ._errors import InvalidStateError, SendBufferFull
+from ._errors import InvalidStateError, SendBufferFull, WebSocketError
 from ._events import Stats
 from ._hook import HandshakeHook
 from ._iterate import MessageIterator, start_iteration
@@ -43,9 +45,15 @@ def _check_close_args(code: object, reason: object) -> bytes:
         )
     if not isinstance(reason, str):
         raise TypeError(f"close reason must be a str, got {type(reason).__name__}")
-    encoded = reason.encode("utf-8", "surrogatepass")
+    # Each character is at least one byte of UTF-8: a reason too long in characters is refused
+    # before anything is encoded, so a huge one costs no memory (issue 11, item 17).
+    if len(reason) > MAX_REASON_BYTES:
+        raise ValueError(
+            f"close reason is {len(reason)} characters; at most {MAX_REASON_BYTES} bytes of "
+            "UTF-8 are allowed"
+        )
     try:
-        reason.encode("utf-8")
+        encoded = reason.encode("utf-8")
     except UnicodeEncodeError:
         raise ValueError("close reason must be valid Unicode without lone surrogates") from None
     if len(encoded) > MAX_REASON_BYTES:
@@ -311,9 +319,16 @@ class WebSocket(Connection):
         failure to connect is reported through ``on_error`` and does not raise out of the
         nursery; only an exception raised by one of your handlers does (after ``on_error``).
 
+        Every error is raised synchronously, before any task starts or the state changes;
+        inside a nursery's body an uncaught one leaves the nursery wrapped in an
+        ``ExceptionGroup`` (trio's rule, see the Errors page).
+
         Raises:
             InvalidStateError: [`open`][] was already called: an instance is used once.
             TypeError: ``nursery`` is not a trio nursery.
+            RuntimeError: called outside the Trio thread, or ``nursery`` no longer accepts
+                tasks (its ``async with`` body has ended); the instance is still INITIAL
+                and may be opened in another nursery.
         """
         if self._state is not State.INITIAL:
             raise InvalidStateError(
@@ -323,8 +338,22 @@ class WebSocket(Connection):
             )
         if not isinstance(nursery, trio.Nursery):
             raise TypeError(f"open() takes a trio.Nursery, got {type(nursery).__name__}")
+        try:
+            token = trio.lowlevel.current_trio_token()
+        except RuntimeError:
+            raise RuntimeError(_wrong_thread("open")) from None
+        try:
+            # Before any state changes: a nursery closed to new arrivals leaves us INITIAL.
+            nursery.start_soon(self._run, name=f"trio_ws_events {self._shown_url}")
+        except RuntimeError as exc:
+            raise RuntimeError(
+                f"open() could not start the connection to {self._shown_url}: {exc}; call "
+                "open() while the nursery's async with block is still running"
+            ) from exc
+        # The task runs only at the next checkpoint, so nothing sees the state before this.
+        self._token = token
+        self._thread = threading.get_ident()
         self._set_state(State.CONNECTING)
-        nursery.start_soon(self._run, name=f"trio_ws_events {self._shown_url}")
 
     def send(self, data: str | bytes | bytearray | memoryview) -> None:
         """Queue one message and return at once: ``str`` as text, bytes-like as binary.
@@ -333,6 +362,9 @@ class WebSocket(Connection):
         ``bytes`` or ``str`` cannot change and is queued as it is, without a copy. Messages
         are written in the order they were sent and before any close frame. If the
         connection ends first, the ones never written are listed in [`unsent`][].
+
+        A subclass of ``str`` (an ``enum.StrEnum`` member) is text and a subclass of a
+        bytes-like type is binary; each is queued as a plain ``str`` or ``bytes``.
 
         Raises:
             TypeError: ``data`` is neither ``str`` nor bytes-like.
@@ -343,8 +375,13 @@ class WebSocket(Connection):
                 ``max_buffered_amount``; nothing was queued (a message larger than the
                 limit is still accepted when the buffer is empty). Wait with [`drain`][],
                 or use [`send_wait`][].
+            RuntimeError: called from a thread other than the one running Trio; nothing
+                was queued. Use [`send_threadsafe`][] there.
         """
         message = _as_message(data)
+        # Inlined _check_thread: this is the hot path, and a call costs more than the test.
+        if self._thread is not None and _get_ident() != self._thread:
+            raise RuntimeError(_wrong_thread("send"))
         if self._state is not State.OPEN:
             raise InvalidStateError(self._not_open("send"), url=self._shown_url)
         outbox = self._outbox
@@ -360,13 +397,63 @@ class WebSocket(Connection):
                     )
             outbox.put(message)  # measures the UTF-8 size of text before queuing it
         except UnicodeEncodeError as exc:
-            raise ValueError(
-                f"cannot send text with a lone surrogate at index {exc.start}: "
-                "it has no UTF-8 encoding"
-            ) from None
+            raise _unencodable(exc) from None
         if self._drained.is_set() and outbox.buffered_amount > self._low_water:
             self._drained = trio.Event()
         self._wake_sender.set()
+
+    def send_threadsafe(self, data: str | bytes | bytearray | memoryview) -> Future[None]:
+        """Queue one message from any thread, as [`send`][] would in the Trio thread.
+
+        It returns at once. The argument is checked (and a bytes-like one copied) in the
+        calling thread; the message is then handed to [`send`][] in the Trio thread, in
+        the order of the calls (so, per calling thread, in that thread's order).
+
+        Returns:
+            A ``concurrent.futures.Future``: its result is ``None`` once [`send`][]
+            queued the message (from then on it is written or listed in [`unsent`][]); its
+            exception is what [`send`][] raised instead ([`InvalidStateError`][] when
+            the connection is not OPEN or has ended, [`SendBufferFull`][]), so a message
+            is never dropped silently. Cancelling the future before the Trio thread reached
+            it keeps the message from being queued.
+
+        Raises:
+            TypeError, ValueError: as [`send`][]; nothing was scheduled.
+            InvalidStateError: [`open`][] was never called, so there is no Trio thread to
+                send from.
+        """
+        message = _as_message(data)
+        if type(message) is str and not message.isascii():
+            try:
+                message.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise _unencodable(exc) from None
+        token = self._token
+        if token is None:
+            raise InvalidStateError(self._not_open("send_threadsafe"), url=self._shown_url)
+        future: Future[None] = Future()
+        try:
+            token.run_sync_soon(self._send_scheduled, message, future)
+        except trio.RunFinishedError:
+            future.set_exception(
+                InvalidStateError(
+                    f"cannot send: connection to {self._shown_url} has ended and its Trio "
+                    "run is over",
+                    url=self._shown_url,
+                )
+            )
+        return future
+
+    def _send_scheduled(self, message: str | bytes, future: Future[None]) -> None:
+        """The Trio-thread half of [`send_threadsafe`][]."""
+        if not future.set_running_or_notify_cancel():
+            return  # cancelled by its caller before we got here: not queued
+        try:
+            self.send(message)
+        except WebSocketError as exc:
+            future.set_exception(exc)
+        else:
+            future.set_result(None)
 
     async def drain(self) -> None:
         """Wait until [`buffered_amount`][] is at most the low-water mark or the end.
@@ -374,7 +461,11 @@ class WebSocket(Connection):
         The low-water mark is a quarter of ``max_buffered_amount``. It returns at once
         (after a checkpoint) when the buffer is already that low, and when the connection
         has ended: check [`unsent`][] then. Cancellation: safe; it only waits.
+
+        Raises:
+            RuntimeError: called from a thread other than the one running Trio.
         """
+        self._check_thread("drain")
         await trio.lowlevel.checkpoint()
         if self._outbox.buffered_amount > self._low_water and not self._done.is_set():
             await self._drained.wait()
@@ -389,8 +480,10 @@ class WebSocket(Connection):
         Raises:
             TypeError, ValueError: as [`send`][].
             InvalidStateError: the connection is not OPEN, or ended while waiting.
+            RuntimeError: called from a thread other than the one running Trio.
         """
         message = _as_message(data)
+        self._check_thread("send_wait")
         while True:
             try:
                 self.send(message)
@@ -447,6 +540,7 @@ class WebSocket(Connection):
         Raises:
             InvalidStateError: the connection is not OPEN, or ended before the pong.
             ValueError: the payload is longer than 125 bytes, or already awaiting a pong.
+            RuntimeError: called from a thread other than the one running Trio.
 
         Cancellation: safe; a pong arriving later is ignored.
         """
@@ -454,9 +548,11 @@ class WebSocket(Connection):
             payload = os.urandom(4)
         elif not isinstance(payload, bytes | bytearray | memoryview):
             raise TypeError(f"ping payload must be bytes, got {type(payload).__name__}")
-        payload = bytes(payload)
-        if len(payload) > 125:
-            raise ValueError(f"ping payload is {len(payload)} bytes; at most 125 are allowed")
+        size = memoryview(payload).nbytes  # before copying: a huge payload costs nothing
+        if size > 125:
+            raise ValueError(f"ping payload is {size} bytes; at most 125 are allowed")
+        payload = bytes(memoryview(payload))
+        self._check_thread("ping")
         if self._state is not State.OPEN:
             raise InvalidStateError(self._not_open("ping"), url=self._shown_url)
         if payload in self._awaiting_pong:
@@ -489,8 +585,11 @@ class WebSocket(Connection):
         Raises:
             ValueError: the code or the reason is not allowed; nothing is sent.
             TypeError: the code is not an ``int`` or the reason not a ``str``.
+            RuntimeError: called from a thread other than the one running Trio (use
+                ``trio.from_thread.run_sync(ws.close)``); nothing changed.
         """
         _check_close_args(code, reason)
+        self._check_thread("close")
         state = self._state
         if state is State.INITIAL or state is State.CONNECTING:
             self._abandoned = True
@@ -509,10 +608,18 @@ class WebSocket(Connection):
         Cancellation: safe; it only waits.
 
         Raises:
-            InvalidStateError: [`open`][] was never called, so it would wait forever.
+            InvalidStateError: [`open`][] was never called, so it would wait forever (right
+                after [`open`][] it is fine).
+            RuntimeError: called from a thread other than the one running Trio.
         """
+        self._check_thread("wait_closed")
         if self._state is State.INITIAL:
-            raise InvalidStateError(self._not_open("wait_closed"), url=self._shown_url)
+            raise InvalidStateError(
+                f"cannot wait_closed: open() was never called on {self._shown_url}, so it "
+                "would wait forever; call open(nursery) first (wait_closed() may follow it "
+                "at once)",
+                url=self._shown_url,
+            )
         await trio.lowlevel.checkpoint()
         await self._done.wait()
 
@@ -528,7 +635,9 @@ class WebSocket(Connection):
         Raises:
             InvalidStateError: ``open`` was not called, or another ``async for`` over
                 this instance is still running.
+            RuntimeError: called from a thread other than the one running Trio.
         """
+        self._check_thread("__aiter__")
         return start_iteration(self)
 
     async def __aenter__(self) -> Self:
@@ -568,6 +677,7 @@ class WebSocket(Connection):
         tb: TracebackType | None,
     ) -> bool:
         """Close (1000, or 1011 when leaving by an exception), wait for the end, re-raise."""
+        self._check_thread("__aexit__")
         if not isinstance(exc, trio.Cancelled):
             if self._state is State.OPEN:
                 self.close(1000 if exc is None else 1011)
@@ -584,11 +694,25 @@ class WebSocket(Connection):
     def _ended(self) -> bool:
         return self._state is State.CLOSED
 
+    def _check_thread(self, what: str) -> None:
+        """Refuse a call from outside the Trio thread, before it changes anything.
+
+        The thread is the one [`open`][] ran in; before that no task exists to race with.
+        """
+        if self._thread is not None and _get_ident() != self._thread:
+            raise RuntimeError(_wrong_thread(what))
+
     def _not_open(self, what: str) -> str:
-        if self._state in (State.INITIAL, State.CONNECTING):
+        if self._state is State.INITIAL:
+            return (
+                f"cannot {what}: connection to {self._shown_url} is not open yet: open() "
+                f"was not called; call open(nursery), then {what} from on_open or later"
+            )
+        if self._state is State.CONNECTING:
             return (
                 f"cannot {what}: connection to {self._shown_url} is not open yet "
-                f"({self._state.name}); {what} after on_open"
+                f"(CONNECTING); {what} from an on_open handler or after on_open, or use "
+                "`async with WebSocket(url) as ws:`, which returns once it is open"
             )
         return f"cannot {what}: connection to {self._shown_url} is {self._state.name}"
 
@@ -609,11 +733,44 @@ class WebSocket(Connection):
             raise leaf from leaf.__cause__
 
 
+_get_ident: Final = threading.get_ident
+
+
+def _wrong_thread(what: str) -> str:
+    if what == "send":
+        return (
+            "send(msg) was called from a thread that is not running this connection's Trio "
+            "loop; nothing was queued. From another thread use ws.send_threadsafe(msg) or "
+            "trio.from_thread.run_sync(ws.send, msg)"
+        )
+    runner = "run" if what in _ASYNC_METHODS else "run_sync"
+    return (
+        f"{what}() was called from a thread that is not running this connection's Trio "
+        f"loop; nothing changed. From another thread use trio.from_thread.{runner}(ws.{what}, "
+        "...), as for sending: trio.from_thread.run_sync(ws.send, msg)"
+    )
+
+
+_ASYNC_METHODS: Final = frozenset({"drain", "send_wait", "ping", "wait_closed", "__aexit__"})
+
+
+def _unencodable(exc: UnicodeEncodeError) -> ValueError:
+    return ValueError(
+        f"cannot send text with a lone surrogate at index {exc.start}: it has no UTF-8 encoding"
+    )
+
+
 def _as_message(data: object) -> str | bytes:
-    if isinstance(data, str | bytes):
-        return data
-    if isinstance(data, bytearray | memoryview):
-        return bytes(data)
+    """``data`` as exactly ``str`` (text) or ``bytes`` (binary), whatever subclass it is."""
+    if type(data) is str or type(data) is bytes:
+        return data  # the common case: no copy
+    if isinstance(data, str):
+        # A subclass (an enum.StrEnum member) is text. str.__str__ gives its characters as
+        # an exact str, whatever __str__ or encode() the subclass overrides.
+        return str.__str__(data)
+    if isinstance(data, bytes | bytearray | memoryview):
+        # memoryview reads the buffer itself, not an overridden __bytes__.
+        return bytes(memoryview(data))
     raise TypeError(
         "send() takes str (text) or bytes, bytearray, memoryview (binary), "
         f"got {type(data).__name__}"
