@@ -86,8 +86,8 @@ def parse_answer(header: str) -> DeflateParams:
 class Inflater:
     """Decompresses the messages the server compressed, in pieces of a size the caller picks.
 
-    Feed each compressed piece of a message with :meth:`feed`, then call :meth:`read` until
-    :attr:`drained` is true before feeding the next one.
+    Give each compressed piece of a message to :meth:`read`, then call it again without data
+    until :attr:`drained` is true before giving the next piece.
     """
 
     __slots__ = ("_final", "_obj", "_pending", "_reset", "_wbits", "_window", "drained")
@@ -101,27 +101,37 @@ class Inflater:
         self._final = False
         # The last output, kept only to start a new stream after a BFINAL block.
         self._window = bytearray()
-        #: True once everything fed so far has been inflated and handed out.
+        #: True once everything given so far has been inflated and handed out.
         self.drained = True
 
-    def feed(self, data: bytes, final: bool) -> None:
-        """Take the next compressed piece of the current message; ``final`` on its last."""
-        self._pending = data + _TAIL if final else data
-        self._final = final
-        self.drained = False
+    def read(self, size: int | None, data: bytes | None = None, final: bool = False) -> bytes:
+        """Inflate at most ``size`` bytes (``None``: all) of what was fed.
 
-    def read(self, size: int | None) -> bytes:
-        """Inflate what was fed, at most ``size`` bytes of it (``None``: all of it).
+        Args:
+            size: the most bytes to return.
+            data: the next compressed piece of the current message, to take first (only
+                once :attr:`drained`).
+            final: ``data`` is the message's last piece.
 
-        Sets :attr:`drained` once nothing is left; until then call again.
+        Sets :attr:`drained` once nothing is left; until then call again without ``data``.
 
         Raises:
             zlib.error: the data is not a valid deflate stream.
         """
+        if data is not None:
+            self._pending = data + _TAIL if final else data
+            self._final = final
         obj = self._obj
         out = obj.decompress(self._pending) if size is None else obj.decompress(self._pending, size)
         self._pending = obj.unconsumed_tail
-        self._remember(out)
+        if out:  # _remember, inlined: this runs once per compressed message at least
+            window = self._window
+            if len(out) >= WINDOW:
+                window[:] = out[-WINDOW:]
+            else:
+                window += out
+                if len(window) > 2 * WINDOW:
+                    del window[:-WINDOW]
         if obj.eof:
             out = self._after_final_block(out, size)
         # Output shorter than asked for means zlib had room and stopped for want of input.

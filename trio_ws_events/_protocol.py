@@ -495,49 +495,47 @@ class ClientProtocol:
         if not self._msg_compressed:
             self._deliver(chunk, final, events)
             return False
-        assert self._inflater is not None
-        self._inflater.feed(chunk, final)
         self._final_chunk = final
-        return self._inflate(events)
+        return self._inflate(events, chunk)
 
-    def _inflate(self, events: list[ProtocolEvent]) -> bool:
-        """Inflate what the current frame fed; True to end the batch (enough was inflated,
-        or a streamed piece is still inflating)."""
+    def _inflate(self, events: list[ProtocolEvent], chunk: bytes | None = None) -> bool:
+        """Inflate ``chunk`` (``None``: go on with the last one); True to end the batch
+        (enough was inflated, or a streamed piece is still inflating).
+
+        A reassembled message is inflated in pieces of :data:`MAX_PIECE`, joined once at
+        its end: it costs twice its size at most, even when it straddles reads (zlib's own
+        output buffer would add a third copy), and never more than ``max_message_size``.
+        """
         inflater = self._inflater
         assert inflater is not None
+        final = self._final_chunk
         try:
             if not self._msg_streaming:
-                self._inflate_all(inflater, events)
+                while True:
+                    room = None if self._max_size is None else self._max_size - self._msg_size
+                    size = MAX_PIECE if room is None else min(room + 1, MAX_PIECE)
+                    out = inflater.read(size, chunk, final)
+                    chunk = None
+                    self._deliver(out, inflater.drained and final, events)  # checks room
+                    if inflater.drained:
+                        break
             elif self._msg_whole:
-                self._inflate_whole(inflater, events)
+                self._inflate_whole(inflater, chunk, events)
             else:
-                out = inflater.read(MAX_PIECE)
-                self._deliver(out, inflater.drained and self._final_chunk, events)
+                out = inflater.read(MAX_PIECE, chunk, final)
+                self._deliver(out, inflater.drained and final, events)
         except zlib.error as exc:
             raise _Fail(1007, f"invalid compressed data: {exc}") from None
         self._inflating = not inflater.drained
         return self._inflating or self._inflated >= BATCH_INFLATED
 
-    def _inflate_all(self, inflater: Inflater, events: list[ProtocolEvent]) -> None:
-        """Inflate a piece of a message being reassembled, never past ``max_message_size``.
-
-        In pieces of :data:`MAX_PIECE`, joined once at the end of the message: a message
-        costs twice its size at most, even when it straddles reads (zlib's own output buffer
-        would add a third copy).
-        """
-        while True:
-            room = None if self._max_size is None else self._max_size - self._msg_size
-            size = MAX_PIECE if room is None else min(room + 1, MAX_PIECE)
-            out = inflater.read(size)
-            self._deliver(out, inflater.drained and self._final_chunk, events)  # checks room
-            if inflater.drained:
-                return
-
-    def _inflate_whole(self, inflater: Inflater, events: list[ProtocolEvent]) -> None:
+    def _inflate_whole(
+        self, inflater: Inflater, chunk: bytes | None, events: list[ProtocolEvent]
+    ) -> None:
         """A compressed message that arrived whole, while streaming: whole if it is small
         enough (``max_message_size``, :data:`MAX_PIECE`), in pieces otherwise."""
         size = MAX_PIECE if self._max_size is None else max(1, min(self._max_size, MAX_PIECE))
-        out = inflater.read(size)
+        out = inflater.read(size, chunk, True)
         if inflater.drained:
             self._deliver(out, True, events)
             return
@@ -571,17 +569,22 @@ class ClientProtocol:
                 events.append(Frame(bytes(chunk), False, final))
         else:
             self._msg_size += size
-            if not self._fits(self._msg_size):
+            if self._max_size is not None and self._msg_size > self._max_size:
                 self._too_big(self._msg_size)
             if final and self._msg_compressed:
                 # The whole message is now held by this batch, whatever read it began in.
                 self._inflated += self._msg_size
+            alone = final and not self._parts and not self._small  # the usual case
             if is_text:
                 text = self._decode(chunk, final)
-                if text:
+                if alone:
+                    events.append(TextMessage(text))
+                elif text:
                     self._keep(text)
-                if final:
+                if final and not alone:
                     events.append(TextMessage(self._joined("")))
+            elif alone:
+                events.append(BinaryMessage(bytes(chunk)))
             else:
                 if chunk:
                     self._keep(chunk)
