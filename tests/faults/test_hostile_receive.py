@@ -15,10 +15,11 @@ import zlib
 import pytest
 import trio
 from conftest import StartRawServer, StartWebSocketsServer
-from peers.raw_server import Opcode, RawConnection, build_frame, read_until_close
+from peers.raw_server import Frame, Opcode, RawConnection, build_frame, read_until_close
 
 from faults.support import run_case
-from trio_ws_events import Frame, KeepaliveTimeout, State, WebSocket
+from trio_ws_events import Frame as Piece
+from trio_ws_events import KeepaliveTimeout, State, WebSocket
 from trio_ws_events._protocol import MAX_PIECE
 
 MiB = 2**20
@@ -55,7 +56,7 @@ class Pieces:
         self.finals = 0
         ws.on_incomplete_frame += self
 
-    def __call__(self, ws: WebSocket, piece: Frame) -> None:
+    def __call__(self, ws: WebSocket, piece: Piece) -> None:
         assert isinstance(piece.data, bytes)
         self.sha.update(piece.data)
         self.total += len(piece.data)
@@ -70,32 +71,40 @@ async def test_ping_flood_from_a_peer_that_never_reads_stays_bounded(
     raw_server: StartRawServer,
 ) -> None:
     """100,000 pings (125-byte payloads, 12.7 MB) from a peer that reads nothing: the pongs
-    owed are bounded (RFC 6455 5.5.3), traced memory grows by well under 8 MiB, and the
-    message after the flood is still delivered."""
-    wire = build_frame(Opcode.PING, b"p" * 125) * 100_000
+    owed are bounded (RFC 6455 5.5.3), traced memory grows by well under 8 MiB, the most
+    recent ping is still answered, and the message after the flood is delivered."""
+    count = 100_000
+    wire = build_frame(Opcode.PING, b"p" * 125) * count + build_frame(Opcode.PING, b"last")
     wire += build_frame(Opcode.TEXT, b"after the flood")
     done = trio.Event()
+    frames: list[Frame] = []
 
     async def script(conn: RawConnection) -> None:
         conn.stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         await conn.accept_handshake()
         await conn.send_raw(wire)
-        await done.wait()
-        await conn.drop()
+        await done.wait()  # only now does it read what the client wrote meanwhile
+        frames.extend(await read_until_close(conn))
 
     server = await raw_server(script, script_timeout=60)
-    ws = WebSocket(server.url, compression=None, close_timeout=0.5, ping_interval=None)
+    ws = WebSocket(server.url, compression=None, ping_interval=None)
     got: list[str] = []
 
     def on_message(ws: WebSocket, text: str) -> None:
         got.append(text)
+        ws.close()
         done.set()
 
     ws.on_message += on_message
     grown = await traced_run(ws, limit=60)
     await server.wait_finished()
     assert got == ["after the flood"]
+    assert ws.close_code == 1000
     assert grown < 4 * MiB, f"traced memory grew by {grown / MiB:.1f} MiB"
+    pongs = [f.payload for f in frames if f.opcode == Opcode.PONG]
+    assert pongs[-1] == b"last"  # the most recent ping is always answered
+    assert len(pongs) < count  # older ones were forgotten while the peer did not read
+    assert frames[-1].opcode == Opcode.CLOSE
 
 
 async def test_keepalive_stays_honest_during_a_ping_flood(raw_server: StartRawServer) -> None:
