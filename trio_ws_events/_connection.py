@@ -301,6 +301,7 @@ class Connection:
             await self._handle(protocol.receive(b""))
 
     async def _handle(self, events: list[ProtocolEvent]) -> None:
+        """Act on one batch of events, in order: handlers, pongs owed, the close, a failure."""
         for event in events:
             kind = type(event)
             if kind is TextMessage:
