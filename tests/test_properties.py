@@ -157,6 +157,8 @@ def feed(proto: ClientProtocol, chunks: list[bytes]) -> list[ProtocolEvent]:
     events: list[ProtocolEvent] = []
     for chunk in chunks:
         events += proto.receive(chunk)
+        while proto.backlog:  # a batch ended early: the rest before the next read
+            events += proto.receive(b"")
     return events
 
 

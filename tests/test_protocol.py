@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import struct
+import time
+import tracemalloc
 import zlib
 
 import pytest
@@ -11,10 +13,14 @@ import pytest
 from trio_ws_events._deflate import DeflateParams, Deflater, Inflater, parse_answer
 from trio_ws_events._events import Frame
 from trio_ws_events._protocol import (
+    BATCH_FRAMES,
+    MAX_PENDING_PONGS,
+    MAX_PIECE,
     BinaryMessage,
     ClientProtocol,
     CloseReceived,
     Failure,
+    PendingPongs,
     Ping,
     Pong,
     ProtocolEvent,
@@ -36,13 +42,21 @@ def frame(opcode: int, payload: bytes = b"", *, fin: bool = True, rsv: int = 0) 
     return bytes((b0, 127)) + struct.pack("!Q", n) + payload
 
 
+def receive_all(proto: ClientProtocol, data: bytes) -> list[ProtocolEvent]:
+    """Every event of ``data``: the first batch, then the backlog's."""
+    events = proto.receive(data)
+    while proto.backlog:
+        events += proto.receive(b"")
+    return events
+
+
 def feed(proto: ClientProtocol, data: bytes, step: int | None = None) -> list[ProtocolEvent]:
     """Feed ``data`` whole, or ``step`` bytes at a time."""
     if step is None:
-        return proto.receive(data)
+        return receive_all(proto, data)
     events: list[ProtocolEvent] = []
     for i in range(0, len(data), step):
-        events += proto.receive(data[i : i + step])
+        events += receive_all(proto, data[i : i + step])
     return events
 
 
@@ -343,3 +357,184 @@ def test_parse_answer_refuses(answer: str) -> None:
     """Answers we did not ask for, or invalid parameters, are refused."""
     with pytest.raises(ValueError):  # noqa: PT011 - each case has its own message
         parse_answer(answer)
+
+
+# ---------------------------------------------------------------- hostile input (issue 11)
+
+
+def test_pending_pongs_keep_only_the_newest() -> None:
+    """Past its bound the pong queue forgets the oldest pings (RFC 6455 5.5.3), never the last."""
+    pongs = PendingPongs()
+    for index in range(10):
+        pongs.add(b"%d" % index)
+    assert pongs.take() == [b"%d" % i for i in range(10)]  # a few pending: all answered
+    assert not pongs
+    for index in range(100_000):
+        pongs.add(b"%d" % index)
+    assert len(pongs) == MAX_PENDING_PONGS
+    assert pongs.dropped == 100_000 - MAX_PENDING_PONGS
+    assert pongs.take()[-1] == b"99999"
+
+
+def test_receive_stops_after_a_batch_of_frames() -> None:
+    """A read of 5,000 pings comes out in batches of at most BATCH_FRAMES, in order."""
+    proto = ClientProtocol()
+    wire = b"".join(frame(9, b"%d" % i) for i in range(5000)) + frame(1, b"end")
+    first = proto.receive(wire)
+    assert len(first) == BATCH_FRAMES
+    assert proto.backlog
+    events = first + receive_all(proto, b"")
+    assert events == [*(Ping(b"%d" % i) for i in range(5000)), TextMessage("end")]
+    assert not proto.backlog
+
+
+def test_receive_inflates_one_message_per_batch() -> None:
+    """240 compressed 1 MiB messages in one read are inflated as they are handed on: the
+    first batch holds one message, and memory stays near one message plus the read."""
+    obj = zlib.compressobj(9, zlib.DEFLATED, -15)
+    message = b"\x00" * 2**20
+    wire = b"".join(
+        frame(2, (obj.compress(message) + obj.flush(zlib.Z_SYNC_FLUSH))[:-4], rsv=4)
+        for _ in range(240)
+    )
+    assert len(wire) < 300_000
+    proto = ClientProtocol(inflater=Inflater(DeflateParams()))
+    tracemalloc.start()
+    try:
+        count = len(proto.receive(wire))
+        assert count == 1
+        while proto.backlog:
+            batch = proto.receive(b"")
+            assert batch == [BinaryMessage(message)]
+            count += 1
+            del batch
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert count == 240
+    assert peak < 3 * 2**20 + len(wire), f"peak traced memory {peak} bytes"
+
+
+def test_streamed_compressed_frame_inflates_in_bounded_pieces() -> None:
+    """48 MiB in one compressed frame, streamed: pieces of at most MAX_PIECE, nothing refused."""
+    size = 48 * 2**20
+    obj = zlib.compressobj(9, zlib.DEFLATED, -15)
+    body = (obj.compress(b"\x07" * size) + obj.flush(zlib.Z_SYNC_FLUSH))[:-4]
+    proto = ClientProtocol(max_message_size=None, inflater=Inflater(DeflateParams()))
+    proto.streaming = True
+    wire = frame(2, body[:1000], fin=False, rsv=4) + frame(0, body[1000:])
+    total = pieces = 0
+    events = proto.receive(wire)
+    while True:
+        for event in events:
+            assert isinstance(event, Frame)
+            assert len(event.data) <= MAX_PIECE
+            assert event.data == b"\x07" * len(event.data)
+            total += len(event.data)
+            pieces += 1
+        if not proto.backlog:
+            break
+        events = proto.receive(b"")
+    assert total == size
+    assert pieces >= size // MAX_PIECE
+    assert isinstance(event, Frame)
+    assert event.final
+
+
+def test_whole_message_over_the_limit_streams_while_streaming() -> None:
+    """While streaming, what would fire whole obeys max_message_size: a larger message, whole
+    or compressed, comes as pieces instead; without streaming it is a 1009 failure."""
+    obj = zlib.compressobj(9, zlib.DEFLATED, -15)
+    big = b"z" * (10 * 2**20)
+    wire = frame(2, (obj.compress(big) + obj.flush(zlib.Z_SYNC_FLUSH))[:-4], rsv=4)
+    wire += frame(1, b"x" * 5000) + frame(2, b"small")
+    proto = ClientProtocol(max_message_size=2**20, inflater=Inflater(DeflateParams()))
+    proto.streaming = True
+    events = receive_all(proto, wire)
+    pieces = [e for e in events if isinstance(e, Frame) and not e.is_text]
+    assert b"".join(p.data for p in pieces) == big  # type: ignore[misc]
+    assert all(len(p.data) <= MAX_PIECE for p in pieces)
+    assert events[len(pieces) :] == [TextMessage("x" * 5000), BinaryMessage(b"small")]
+    proto = ClientProtocol(max_message_size=1000)
+    proto.streaming = True
+    assert receive_all(proto, frame(1, b"x" * 5000) + frame(2, b"ok")) == [
+        Frame("x" * 5000, True, True),
+        BinaryMessage(b"ok"),
+    ]
+    proto = ClientProtocol(max_message_size=2**20, inflater=Inflater(DeflateParams()))
+    failure = receive_all(proto, wire)[-1]
+    assert isinstance(failure, Failure)
+    assert failure.code == 1009
+
+
+def one_byte_fragments(size: int) -> bytes:
+    """A binary message of ``size`` bytes (``a``, then ``b``s, then ``c``), one byte a frame."""
+    return frame(2, b"a", fin=False) + frame(0, b"b", fin=False) * (size - 2) + frame(0, b"c")
+
+
+def receive_in_reads(proto: ClientProtocol, data: bytes) -> list[ProtocolEvent]:
+    """``data`` fed as 256 KiB reads, each drained, as the connection does."""
+    events: list[ProtocolEvent] = []
+    for offset in range(0, len(data), 256 * 1024):
+        events += receive_all(proto, data[offset : offset + 256 * 1024])
+    return events
+
+
+def test_million_one_byte_fragments_take_linear_time() -> None:
+    """A 1 MB message in a million 1-byte fragments is reassembled in linear time (about
+    0.7 s of CPU here; 8.9 s before fragments were gathered)."""
+    size = 10**6
+    data = one_byte_fragments(size)
+    started = time.process_time()
+    events = receive_in_reads(ClientProtocol(max_message_size=None), data)
+    elapsed = time.process_time() - started
+    assert events == [BinaryMessage(b"a" + b"b" * (size - 2) + b"c")]
+    assert elapsed < 5, f"{elapsed:.1f} s of CPU"
+
+
+@pytest.mark.parametrize("opcode", [1, 2], ids=["text", "binary"])
+def test_one_byte_fragments_cost_about_twice_the_message(opcode: int) -> None:
+    """Reassembling 1-byte fragments holds about twice the message (its parts and the joined
+    copy) plus the read, not an object per fragment."""
+    size = 100_000
+    first = bytearray(one_byte_fragments(size))
+    first[0] = opcode  # FIN clear, text or binary
+    data = bytes(first)
+    del first
+    proto = ClientProtocol(max_message_size=None)
+    tracemalloc.start()
+    try:
+        events = receive_in_reads(proto, data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    expected = b"a" + b"b" * (size - 2) + b"c"
+    assert events == [TextMessage(expected.decode()) if opcode == 1 else BinaryMessage(expected)]
+    assert peak < 2.5 * size + 2 * 256 * 1024, f"peak traced memory {peak} bytes"
+
+
+@pytest.mark.parametrize("takeover", [True, False], ids=["takeover", "no-takeover"])
+def test_bfinal_blocks_end_a_stream_and_later_messages_decode(takeover: bool) -> None:
+    """Messages ending with a BFINAL=1 block (RFC 7692 7.2.3.4), the RFC's own example among
+    them: each later message, text or binary, decodes intact, with or without takeover."""
+    params = DeflateParams(server_no_context_takeover=not takeover)
+    proto = ClientProtocol(inflater=Inflater(params))
+    history = b""
+    wire = frame(1, bytes.fromhex("f348cdc9c9070000"), rsv=4)  # "Hello", RFC 7692 7.2.3.4
+    expected: list[ProtocolEvent] = [TextMessage("Hello")]
+    history += b"Hello"
+    for index in range(6):
+        data = (b"message %d " % index) * 200
+        zdict = history[-32768:] if takeover else b""
+        obj = zlib.compressobj(9, zlib.DEFLATED, -15, zdict=zdict)
+        if index % 3 == 2:  # now and then a message flushed the usual way
+            body = (obj.compress(data) + obj.flush(zlib.Z_SYNC_FLUSH))[:-4]
+        else:
+            body = obj.compress(data) + obj.flush(zlib.Z_FINISH)
+        opcode = 1 if index % 2 else 2
+        wire += frame(opcode, body, rsv=4)
+        expected.append(TextMessage(data.decode()) if opcode == 1 else BinaryMessage(data))
+        history += data
+    for step in (None, 1, 5):
+        proto = ClientProtocol(inflater=Inflater(params))
+        assert feed(proto, wire, step) == expected

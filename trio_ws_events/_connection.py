@@ -43,8 +43,10 @@ from ._protocol import (
     CloseReceived,
     Failure,
     MaskedPayload,
+    PendingPongs,
     Ping,
     Pong,
+    ProtocolEvent,
     TextMessage,
     Wire,
 )
@@ -136,7 +138,7 @@ class Connection:
         self._wake_sender = trio.Event()
         self._drained = trio.Event()  # buffered_amount fell to the low-water mark
         self._written = trio.Event()  # a batch reached the socket (replaced each time)
-        self._pongs: list[bytes] = []
+        self._pongs = PendingPongs()  # bounded: a ping flood cannot grow it
         self._pings: list[bytes] = []  # pings to send (keepalive and ping())
         self._awaiting_pong: dict[bytes, tuple[float, trio.Event]] = {}
         self._close_request: tuple[int, str] | None = None  # what our close frame will say
@@ -309,9 +311,23 @@ class Connection:
             await self._received(protocol, bytes(data))
 
     async def _received(self, protocol: ClientProtocol, data: bytes) -> None:
+        """Dispatch the events of ``data``, batch by batch (see ``ClientProtocol.backlog``).
+
+        Between batches the reader checkpoints, so that keepalive and the sender run even
+        while one read of tiny frames is processed; each batch's events are dropped before
+        the next is parsed, so what one read inflates is held one batch at a time.
+        """
         self._last_received = trio.current_time()
         protocol.streaming = bool(self.on_incomplete_frame)
-        for event in protocol.receive(data):
+        await self._handle(protocol.receive(data))
+        while protocol.backlog:
+            await trio.lowlevel.checkpoint()
+            protocol.streaming = bool(self.on_incomplete_frame)
+            await self._handle(protocol.receive(b""))
+
+    async def _handle(self, events: list[ProtocolEvent]) -> None:
+        """Act on one batch of events, in order: handlers, pongs owed, the close, a failure."""
+        for event in events:
             kind = type(event)
             if kind is TextMessage:
                 await self._dispatch(self.on_message, (event.data,))  # type: ignore[union-attr]
@@ -325,7 +341,7 @@ class Connection:
                 await self._dispatch(self.on_incomplete_frame, (event,))
             elif kind is Ping:
                 if self._close_sent is None and self._peer_close is None:
-                    self._pongs.append(event.payload)  # type: ignore[union-attr]
+                    self._pongs.add(event.payload)  # type: ignore[union-attr]
                     self._wake_sender.set()
                 await self._dispatch(self.on_ping, (event.payload,))  # type: ignore[union-attr]
             elif kind is Pong:
@@ -527,9 +543,7 @@ class Connection:
         protocol = self._protocol
         assert protocol is not None
         # A pong (125 bytes at most) is always framed as one piece of bytes.
-        parts = [protocol.pong(payload)[0] for payload in self._pongs]
-        self._pongs = []
-        return parts
+        return [protocol.pong(payload)[0] for payload in self._pongs.take()]
 
     def _frame_batch(self) -> list[Wire]:
         """Frame what is due: pongs and pings, queued messages, then the close frame."""
@@ -541,7 +555,7 @@ class Connection:
         if self._close_sent is None and not failing:
             # Pings that arrived before the server's close (even in the same read) are
             # still answered, before our close frame (RFC 6455 5.5.2).
-            for payload in self._pongs:
+            for payload in self._pongs.take():
                 frames.append(protocol.pong(payload))
         if self._close_sent is None and self._peer_close is None and not failing:
             for payload in self._pings:
@@ -552,7 +566,7 @@ class Connection:
                         frames.extend(_piece_frames(protocol, message))
                     else:
                         frames.extend(protocol.message(message))  # type: ignore[arg-type]
-        self._pongs = []
+        self._pongs.take()  # none is owed once our close frame is out
         self._pings = []
         # Our own close waits for the queue. Answering the server's close does not: RFC 6455
         # 5.5.1 allows finishing one message at most, so what is queued stays in `unsent`;

@@ -1,8 +1,8 @@
 """permessage-deflate (RFC 7692): the offer, the server's answer, and a bounded codec.
 
-No I/O here. The inflater never produces more than the caller allows, so a small compressed
-frame cannot turn into gigabytes before a size check runs (wsproto's extension inflates a
-whole read with no cap, which is why we do not use it).
+No I/O here. The inflater hands out its output in pieces no larger than the caller asks for,
+so a small compressed frame cannot turn into gigabytes before a size check runs (wsproto's
+extension inflates a whole read with no cap, which is why we do not use it).
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import zlib
 
 __all__ = [
     "OFFER",
+    "WINDOW",
     "DeflateParams",
     "Deflater",
     "Inflater",
-    "TooBig",
     "answer_params",
     "parse_answer",
 ]
@@ -25,10 +25,9 @@ OFFER = "permessage-deflate; client_max_window_bits"
 _TAIL = b"\x00\x00\xff\xff"
 #: Messages shorter than this go out uncompressed: deflate would only add bytes and time.
 MIN_COMPRESS_SIZE = 64
-
-
-class TooBig(Exception):
-    """Inflating would exceed the allowed size."""
+#: The largest LZ77 window (2**15 bytes): what a DEFLATE stream that follows a BFINAL block
+#: may still refer to.
+WINDOW = 2**15
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -102,35 +101,102 @@ def answer_params(header: str) -> dict[str, bool | int]:
 
 
 class Inflater:
-    """Decompresses the messages the server compressed, never past a given size."""
+    """Decompresses the messages the server compressed, in pieces of a size the caller picks.
 
-    __slots__ = ("_obj", "_reset", "_wbits")
+    Give each compressed piece of a message to ``read``, then call it again without data
+    until ``drained`` is true before giving the next piece.
+    """
+
+    __slots__ = ("_final", "_obj", "_pending", "_reset", "_wbits", "_window", "drained")
 
     def __init__(self, params: DeflateParams) -> None:
         # zlib refuses a raw window of 8 bits; a larger window inflates the same stream.
         self._wbits = -max(params.server_max_window_bits, 9)
         self._reset = params.server_no_context_takeover
         self._obj = zlib.decompressobj(self._wbits)
+        self._pending = b""
+        self._final = False
+        # The last output, kept only to start a new stream after a BFINAL block.
+        self._window = bytearray()
+        #: True once everything given so far has been inflated and handed out.
+        self.drained = True
 
-    def inflate(self, data: bytes, final: bool, limit: int | None) -> bytes:
-        """Inflate one piece of a compressed message; ``final`` on its last piece.
+    def read(self, size: int | None, data: bytes | None = None, final: bool = False) -> bytes:
+        """Inflate at most ``size`` bytes (``None``: all) of what was fed.
+
+        Args:
+            size: the most bytes to return.
+            data: the next compressed piece of the current message, to take first (only
+                once ``drained``).
+            final: ``data`` is the message's last piece.
+
+        Sets ``drained`` once nothing is left; until then call again without ``data``.
 
         Raises:
-            TooBig: the output would be longer than ``limit`` bytes.
             zlib.error: the data is not a valid deflate stream.
         """
+        if data is not None:
+            self._pending = data + _TAIL if final else data
+            self._final = final
         obj = self._obj
-        if final:
-            data = data + _TAIL
-        if limit is None:
-            out = obj.decompress(data)
-        else:
-            out = obj.decompress(data, limit + 1)
-            if len(out) > limit or obj.unconsumed_tail:
-                raise TooBig(len(out))
-        if final and self._reset:
-            self._obj = zlib.decompressobj(self._wbits)
+        out = obj.decompress(self._pending) if size is None else obj.decompress(self._pending, size)
+        self._pending = obj.unconsumed_tail
+        if out:  # _remember, inlined: this runs once per compressed message at least
+            window = self._window
+            if len(out) >= WINDOW:
+                window[:] = out[-WINDOW:]
+            else:
+                window += out
+                if len(window) > 2 * WINDOW:
+                    del window[:-WINDOW]
+        if obj.eof:
+            out = self._after_final_block(out, size)
+        # Output shorter than asked for means zlib had room and stopped for want of input.
+        self.drained = not self._pending and (size is None or len(out) < size)
+        if self.drained and self._final:
+            self._end_message()
         return out
+
+    def _after_final_block(self, out: bytes, size: int | None) -> bytes:
+        """The stream ended (a block with BFINAL set, RFC 7692 7.2.3.4): go on in a new one.
+
+        The new stream starts with the old one's window (context takeover holds across it)
+        and inflates whatever followed the final block, however often the peer ends one.
+        """
+        parts = [out]
+        room = None if size is None else size - len(out)
+        while self._obj.eof:
+            rest = self._obj.unused_data
+            if self._final and rest == _TAIL:
+                rest = b""  # only the tail we appended: the message ended with the block
+            self._obj = zlib.decompressobj(self._wbits, zdict=bytes(self._window[-WINDOW:]))
+            self._pending = rest
+            if room == 0 or not rest:
+                break
+            obj = self._obj
+            more = obj.decompress(rest) if room is None else obj.decompress(rest, room)
+            self._pending = obj.unconsumed_tail
+            self._remember(more)
+            parts.append(more)
+            if room is not None:
+                room -= len(more)
+        return out if len(parts) == 1 else b"".join(parts)
+
+    def _remember(self, out: bytes) -> None:
+        """Keep the last ``WINDOW`` bytes of output (amortized: trimmed at twice that)."""
+        window = self._window
+        if len(out) >= WINDOW:
+            window[:] = out[-WINDOW:]
+        elif out:
+            window += out
+            if len(window) > 2 * WINDOW:
+                del window[:-WINDOW]
+
+    def _end_message(self) -> None:
+        self._final = False
+        if self._reset:
+            self._obj = zlib.decompressobj(self._wbits)
+            self._window.clear()
 
 
 class Deflater:

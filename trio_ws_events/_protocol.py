@@ -12,15 +12,16 @@ to send (1002, 1007, 1009); the events before it in the same read come first.
 from __future__ import annotations
 
 import codecs
+import collections
 import dataclasses
 import functools
 import os
 import struct
 import zlib
 from collections.abc import Callable, Iterator
-from typing import Final
+from typing import Any, Final
 
-from ._deflate import Deflater, Inflater, TooBig
+from ._deflate import Deflater, Inflater
 from ._events import Frame
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "CloseReceived",
     "Failure",
     "MaskedPayload",
+    "PendingPongs",
     "Ping",
     "Pong",
     "ProtocolEvent",
@@ -80,8 +82,21 @@ class MaskedPayload:
 #: A frame as handed to the socket: one piece of bytes, or its header and its payload apart.
 Wire = tuple[bytes] | tuple[bytes, MaskedPayload]
 
-#: With compression, the most one streamed piece may hold once inflated.
-MAX_INFLATED_PIECE: Final = 16 * 2**20
+#: The most frames one call of :meth:`ClientProtocol.receive` parses: the owner gets control
+#: back (to checkpoint, to write pongs) after so many, whatever one read holds.
+BATCH_FRAMES: Final = 1024
+#: One call of :meth:`ClientProtocol.receive` stops once it has inflated this many bytes:
+#: a read packed with compressed messages is inflated as they are handed on, not all at once.
+BATCH_INFLATED: Final = 256 * 1024
+#: While streaming, the largest piece a compressed message is inflated into, and the largest
+#: compressed message that still fires whole (``on_message``/``on_binary``).
+MAX_PIECE: Final = 256 * 1024
+#: Parts of a reassembled message shorter than this are gathered, :data:`GATHER_PARTS` at a
+#: time, before they are kept: bookkeeping grows with the bytes, not with the fragments.
+SMALL_PART: Final = 4096
+GATHER_PARTS: Final = 256
+#: The most pongs waiting to be written (see :class:`PendingPongs`).
+MAX_PENDING_PONGS: Final = 16
 
 _pack_h = struct.Struct("!H").pack
 _pack_q = struct.Struct("!Q").pack
@@ -167,6 +182,41 @@ class Failure:
 ProtocolEvent = TextMessage | BinaryMessage | Frame | Ping | Pong | CloseReceived | Failure
 
 
+class PendingPongs:
+    """The pongs owed to the server and not yet written: at most ``limit``, newest kept.
+
+    RFC 6455 5.5.3 lets an endpoint that has not yet answered several pings answer only the
+    most recent: past ``limit`` the oldest is forgotten, so a peer that floods pings and reads
+    nothing cannot make us hold more than ``limit`` pongs (125 bytes of payload each at most).
+    """
+
+    __slots__ = ("_payloads", "dropped")
+
+    def __init__(self, limit: int = MAX_PENDING_PONGS) -> None:
+        self._payloads: collections.deque[bytes] = collections.deque(maxlen=limit)
+        #: How many pings went unanswered because a later one replaced them.
+        self.dropped = 0
+
+    def add(self, payload: bytes) -> None:
+        """Owe a pong for a ping with ``payload``."""
+        payloads = self._payloads
+        if len(payloads) == payloads.maxlen:
+            self.dropped += 1
+        payloads.append(payload)
+
+    def take(self) -> list[bytes]:
+        """The payloads to answer now, oldest first; none is owed afterwards."""
+        payloads = list(self._payloads)
+        self._payloads.clear()
+        return payloads
+
+    def __bool__(self) -> bool:
+        return bool(self._payloads)
+
+    def __len__(self) -> int:
+        return len(self._payloads)
+
+
 class _Fail(Exception):
     def __init__(self, code: int, reason: str) -> None:
         super().__init__(reason)
@@ -178,34 +228,46 @@ class ClientProtocol:
     """Parses the server's frames and builds the client's, for one connection.
 
     Args:
-        max_message_size: the largest reassembled message in bytes (inflated size with
-            compression), ``None`` for no limit; exceeding it is a 1009 failure.
+        max_message_size: the largest message handed over whole, in bytes (inflated size
+            with compression), ``None`` for no limit; a larger reassembled message is a 1009
+            failure, a larger streamed one comes in pieces.
         inflater, deflater: the permessage-deflate codecs when it was negotiated.
         max_fragment_size: when set, outgoing messages longer than this are split into
             frames of at most this many payload bytes.
 
     The owner sets ``streaming`` before feeding data: while it is true, a message that
-    does not arrive whole is delivered as ``Frame`` pieces instead of being reassembled.
+    does not arrive whole, or that is larger than ``max_message_size``, is delivered as
+    [`Frame`][] pieces instead of being reassembled.
+
+    ``receive`` returns the events of one *batch*: it stops after ``BATCH_FRAMES``
+    frames, or once ``BATCH_INFLATED`` bytes were inflated, keeping the rest of the bytes
+    for later (``backlog``). What one call holds is thus bounded by what we choose, not
+    by what the peer packed into a read, and the owner gets control back between batches.
     """
 
     __slots__ = (
         "_buf",
         "_decoder",
         "_deflater",
+        "_final_chunk",
         "_frame_fin",
         "_frame_left",
+        "_inflated",
         "_inflater",
+        "_inflating",
         "_keys",
         "_keys_used",
         "_max_fragment",
         "_max_size",
         "_msg_compressed",
         "_msg_opcode",
-        "_msg_parts",
         "_msg_size",
         "_msg_streaming",
         "_msg_whole",
-        "_text_parts",
+        "_parts",
+        "_pos",
+        "_small",
+        "backlog",
         "bytes_received",
         "closed",
         "messages_received",
@@ -221,6 +283,7 @@ class ClientProtocol:
         max_fragment_size: int | None = None,
     ) -> None:
         self._buf = b""
+        self._pos = 0  # where parsing resumes in _buf when a batch stopped early
         self._max_size = max_message_size
         self._inflater = inflater
         self._deflater = deflater
@@ -231,10 +294,16 @@ class ClientProtocol:
         self._msg_compressed = False
         self._msg_streaming = False
         self._msg_whole = False  # the message's one frame came whole in one read
-        self._msg_parts: list[bytes] = []
-        self._text_parts: list[str] = []  # a reassembled text message, decoded as it came
+        # A reassembled message: its parts (bytes, or str for text, decoded as it came), and
+        # the small parts not yet gathered into one, so that a message of a million tiny
+        # fragments costs a few thousand objects, not a million.
+        self._parts: list[Any] = []
+        self._small: list[Any] = []
         self._msg_size = 0
         self._decoder: codecs.IncrementalDecoder | None = None
+        self._inflating = False  # the inflater holds output of the current frame still
+        self._final_chunk = False  # the compressed piece being inflated ends its message
+        self._inflated = 0  # inflated bytes the current batch's events hold
         # Masking keys come from the OS's CSPRNG, fetched in bulk to spare a system call
         # per frame; each key is used once (RFC 6455 5.3).
         self._keys = b""
@@ -246,26 +315,55 @@ class ClientProtocol:
         self.streaming = False
         #: True once a close frame or a violation ended the input: further data is ignored.
         self.closed = False
+        #: True when the last :meth:`receive` stopped at the end of a batch with input left:
+        #: handle its events, then call ``receive(b"")`` before feeding more bytes.
+        self.backlog = False
 
     # ------------------------------------------------------------------ receiving
 
     def receive(self, data: bytes) -> list[ProtocolEvent]:
-        """Parse ``data`` (the next bytes from the server) and return the events it completes."""
+        """Parse ``data`` (the next bytes from the server) and return one batch of events.
+
+        Args:
+            data: the next bytes, or ``b""`` to go on with the ``backlog``.
+
+        Returns:
+            The events completed, in order; when ``backlog`` is then true, more are
+            waiting in what was already received.
+        """
         events: list[ProtocolEvent] = []
+        self.backlog = False
         if self.closed:
             return events
-        buf = self._buf + data if self._buf else data
+        buf = self._buf
+        pos = self._pos
+        if not buf:
+            buf = data
+        elif data:
+            buf = buf[pos:] + data
+            pos = 0
         end = len(buf)
-        pos = 0
+        limit = self._max_size
+        count = BATCH_FRAMES
+        self._inflated = 0
         try:
+            if self._inflating and self._inflate(events):
+                pos = self._stop(buf, pos)
+                return events
             while pos < end:
+                if not count:
+                    pos = self._stop(buf, pos)
+                    return events
+                count -= 1
                 if self._frame_left:
                     take = min(self._frame_left, end - pos)
                     # A read that is all payload is used as it is, without a copy.
                     chunk = buf if pos == 0 and take == end else buf[pos : pos + take]
                     pos += take
                     self._frame_left -= take
-                    self._data(chunk, self._frame_fin and not self._frame_left, events)
+                    if self._data(chunk, self._frame_fin and not self._frame_left, events):
+                        pos = self._stop(buf, pos)
+                        return events
                     continue
                 if end - pos < 2:
                     break
@@ -307,12 +405,11 @@ class ClientProtocol:
                     and opcode
                     and not self._msg_opcode
                     and end - start >= length
+                    and (limit is None or length <= limit)
                 ):
                     # The common case: a whole, unfragmented, uncompressed message.
                     pos = start + length
                     payload = buf[start:pos]
-                    if self._max_size is not None and length > self._max_size:
-                        self._too_big(length)
                     self.messages_received += 1
                     self.bytes_received += length
                     if opcode == OP_TEXT:
@@ -327,17 +424,34 @@ class ClientProtocol:
                     continue
                 pos = start
                 self._frame_header(b0, opcode, length, bool(fin) and end - start >= length)
-                if not length:
-                    self._data(b"", bool(fin), events)
+                if not length and self._data(b"", bool(fin), events):
+                    pos = self._stop(buf, pos)
+                    return events
         except _Fail as failure:
             self.closed = True
             self._buf = b""
-            self._msg_parts = []
-            self._text_parts = []
+            self._pos = 0
+            self._inflating = False
+            self._parts = []
+            self._small = []
             events.append(Failure(failure.code, failure.reason))
             return events
-        self._buf = buf[pos:] if pos < end else b""
+        # What is left is a frame's start (a control frame at most): kept as a small copy.
+        self._buf = buf[pos:] if pos < end and not self.closed else b""
+        self._pos = 0
         return events
+
+    def _stop(self, buf: bytes, pos: int) -> int:
+        """End the batch at ``pos``; whatever is left waits for ``receive(b"")``."""
+        if pos < len(buf):
+            self._buf = buf
+            self._pos = pos
+            self.backlog = True
+        else:
+            self._buf = b""
+            self._pos = 0
+            self.backlog = self._inflating
+        return pos
 
     def _control(
         self, b0: int, opcode: int, length: int, payload: bytes, events: list[ProtocolEvent]
@@ -366,7 +480,8 @@ class ClientProtocol:
         """Start a data frame whose payload is not (all) in the buffer, or that continues.
 
         ``whole``: the frame has FIN and all its payload in this read (a compressed message
-        that arrived whole): it fires as a whole message even while streaming.
+        that arrived whole): while streaming it fires as a whole message when it inflates
+        to at most ``max_message_size`` and ``MAX_PIECE``.
         """
         rsv = b0 & 0x70
         if opcode == OP_CONT:
@@ -382,7 +497,8 @@ class ClientProtocol:
             self._msg_opcode = opcode
             self._msg_compressed = bool(rsv)
             self._msg_streaming = self.streaming
-            self._msg_whole = whole
+            # Uncompressed, a whole frame over the limit only comes here while streaming.
+            self._msg_whole = whole and (bool(rsv) or self._fits(length))
             self._msg_size = 0
             if opcode == OP_TEXT:
                 # Streamed or not, text is decoded as it arrives: invalid UTF-8 fails at
@@ -390,26 +506,85 @@ class ClientProtocol:
                 self._decoder = codecs.getincrementaldecoder("utf-8")()
         else:
             raise _Fail(1002, f"reserved opcode {opcode:#x}")
-        limit = self._max_size
         if (
-            limit is not None
-            and not self._msg_streaming
+            not self._msg_streaming
             and not self._msg_compressed
-            and self._msg_size + length > limit
+            and not self._fits(self._msg_size + length)
         ):
             self._too_big(self._msg_size + length)
         self._frame_fin = bool(b0 & 0x80)
         self._frame_left = length
 
-    def _data(self, chunk: bytes, final: bool, events: list[ProtocolEvent]) -> None:
-        """Take one piece of the current message's payload."""
-        if self._msg_compressed:
-            chunk = self._inflate(chunk, final)
+    def _fits(self, size: int) -> bool:
+        return self._max_size is None or size <= self._max_size
+
+    def _data(self, chunk: bytes, final: bool, events: list[ProtocolEvent]) -> bool:
+        """Take one piece of the current message's payload; True to end the batch here."""
+        if not self._msg_compressed:
+            self._deliver(chunk, final, events)
+            return False
+        self._final_chunk = final
+        return self._inflate(events, chunk)
+
+    def _inflate(self, events: list[ProtocolEvent], chunk: bytes | None = None) -> bool:
+        """Inflate ``chunk`` (``None``: go on with the last one); True to end the batch
+        (enough was inflated, or a streamed piece is still inflating).
+
+        A reassembled message is inflated in pieces of ``MAX_PIECE``, joined once at
+        its end: it costs twice its size at most, even when it straddles reads (zlib's own
+        output buffer would add a third copy), and never more than ``max_message_size``.
+        """
+        inflater = self._inflater
+        assert inflater is not None
+        final = self._final_chunk
+        try:
+            if not self._msg_streaming:
+                while True:
+                    room = None if self._max_size is None else self._max_size - self._msg_size
+                    size = MAX_PIECE if room is None else min(room + 1, MAX_PIECE)
+                    out = inflater.read(size, chunk, final)
+                    chunk = None
+                    self._deliver(out, inflater.drained and final, events)  # checks room
+                    if inflater.drained:
+                        break
+            elif self._msg_whole:
+                self._inflate_whole(inflater, chunk, events)
+            else:
+                out = inflater.read(MAX_PIECE, chunk, final)
+                self._deliver(out, inflater.drained and final, events)
+        except zlib.error as exc:
+            raise _Fail(1007, f"invalid compressed data: {exc}") from None
+        self._inflating = not inflater.drained
+        return self._inflating or self._inflated >= BATCH_INFLATED
+
+    def _inflate_whole(
+        self, inflater: Inflater, chunk: bytes | None, events: list[ProtocolEvent]
+    ) -> None:
+        """A compressed message that arrived whole, while streaming: whole if it is small
+        enough (``max_message_size``, ``MAX_PIECE``), in pieces otherwise."""
+        size = MAX_PIECE if self._max_size is None else max(1, min(self._max_size, MAX_PIECE))
+        out = inflater.read(size, chunk, True)
+        if inflater.drained:
+            self._deliver(out, True, events)
+            return
+        more = inflater.read(MAX_PIECE)
+        if not more and inflater.drained:  # exactly ``size`` bytes: it still fits
+            self._deliver(out, True, events)
+            return
+        self._msg_whole = False
+        self._deliver(out, False, events)
+        self._deliver(more, inflater.drained, events)
+
+    def _deliver(self, chunk: bytes, final: bool, events: list[ProtocolEvent]) -> None:
+        """Hand on one piece of the current message's (inflated) payload."""
         is_text = self._msg_opcode == OP_TEXT
-        self.bytes_received += len(chunk)
+        size = len(chunk)
+        self.bytes_received += size
         if final:
             self.messages_received += 1
         if self._msg_streaming:
+            if self._msg_compressed:
+                self._inflated += size
             if is_text:
                 text = self._decode(chunk, final)
                 if self._msg_whole:
@@ -421,28 +596,58 @@ class ClientProtocol:
             elif chunk or final:
                 events.append(Frame(bytes(chunk), False, final))
         else:
-            self._msg_size += len(chunk)
+            self._msg_size += size
             if self._max_size is not None and self._msg_size > self._max_size:
                 self._too_big(self._msg_size)
+            if final and self._msg_compressed:
+                # The whole message is now held by this batch, whatever read it began in.
+                self._inflated += self._msg_size
+            alone = final and not self._parts and not self._small  # the usual case
             if is_text:
                 text = self._decode(chunk, final)
-                if text:
-                    self._text_parts.append(text)
-                if final:
-                    texts = self._text_parts
-                    self._text_parts = []
-                    events.append(TextMessage(texts[0] if len(texts) == 1 else "".join(texts)))
+                if alone:
+                    events.append(TextMessage(text))
+                elif text:
+                    self._keep(text)
+                if final and not alone:
+                    events.append(TextMessage(self._joined("")))
+            elif alone:
+                events.append(BinaryMessage(bytes(chunk)))
             else:
                 if chunk:
-                    self._msg_parts.append(chunk)
+                    self._keep(chunk)
                 if final:
-                    parts = self._msg_parts
-                    data = parts[0] if len(parts) == 1 else b"".join(parts)
-                    self._msg_parts = []
-                    events.append(BinaryMessage(bytes(data)))
+                    events.append(BinaryMessage(bytes(self._joined(b""))))
         if final:
             self._msg_opcode = 0
             self._decoder = None
+
+    def _keep(self, part: bytes | str) -> None:
+        """Add ``part`` to the message being reassembled; small parts are gathered first."""
+        if len(part) >= SMALL_PART:
+            if self._small:
+                self._gather()
+            self._parts.append(part)
+            return
+        small = self._small
+        small.append(part)
+        if len(small) >= GATHER_PARTS:
+            self._gather()
+
+    def _gather(self) -> None:
+        small = self._small
+        self._parts.append(("" if isinstance(small[0], str) else b"").join(small))
+        small.clear()
+
+    def _joined(self, empty: Any) -> Any:
+        """The reassembled message; the parts are forgotten."""
+        if self._small:
+            self._gather()
+        parts = self._parts
+        self._parts = []
+        if not parts:
+            return empty
+        return parts[0] if len(parts) == 1 else empty.join(parts)
 
     def _decode(self, chunk: bytes, final: bool) -> str:
         assert self._decoder is not None
@@ -450,26 +655,6 @@ class ClientProtocol:
             return self._decoder.decode(chunk, final)
         except UnicodeDecodeError as exc:
             raise _Fail(1007, f"invalid UTF-8 in a text message: {exc}") from None
-
-    def _inflate(self, chunk: bytes, final: bool) -> bytes:
-        assert self._inflater is not None
-        if self._msg_streaming:
-            limit: int | None = MAX_INFLATED_PIECE
-        elif self._max_size is not None:
-            limit = self._max_size - self._msg_size
-        else:
-            limit = None
-        try:
-            return self._inflater.inflate(chunk, final, limit)
-        except TooBig:
-            if self._msg_streaming:
-                raise _Fail(
-                    1009, f"a compressed piece inflates past {MAX_INFLATED_PIECE} bytes"
-                ) from None
-            self._too_big(self._msg_size + (limit or 0) + 1)
-            raise  # unreachable: _too_big raises
-        except zlib.error as exc:
-            raise _Fail(1007, f"invalid compressed data: {exc}") from None
 
     def _too_big(self, size: int) -> None:
         raise _Fail(
