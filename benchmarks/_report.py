@@ -9,7 +9,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._common import CLIENTS_BY_KEY, REFERENCE, MiB
+from ._common import MiB
+from ._registry import CLIENTS_BY_KEY, REFERENCE
 
 if TYPE_CHECKING:
     from .run import Cell, Results
