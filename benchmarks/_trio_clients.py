@@ -1,22 +1,32 @@
-"""The Trio task-style clients: raw trio-websocket and websockets' Trio client.
+"""The Trio task-style clients: raw trio-websocket, websockets' Trio client, the Trio floor.
 
 Each is a small adapter over the workloads of ``_workloads.py``, run by ``TRIO``: the
 ``Concurrency`` of Trio, whose ``run`` also reports what every task was waiting for when a
-run hangs.
+run hangs. The Trio floor is no WebSocket library: a ``trio.SocketStream`` writing
+pre-built frames, what Trio itself costs per message and per handshake.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import trio
 
 from ._common import CLIENT_MAX_MESSAGE, ClientFailed, frame_chain, probe_report
+from ._wire import (
+    CLOSE_1000,
+    CLOSE_REPLY,
+    address,
+    check_101,
+    check_close_reply,
+    frames_for,
+    request,
+)
 from ._workloads import Channel, TaskClient
 
-__all__ = ["TRIO", "RawTrioWebsocket", "WebsocketsTrio", "run_guarded"]
+__all__ = ["TRIO", "RawTrioWebsocket", "TrioFloor", "WebsocketsTrio", "run_guarded"]
 
 
 def _task_tree() -> str:
@@ -117,3 +127,84 @@ class WebsocketsTrio(_TrioClient):
 
     def connect(self, url: str) -> AbstractAsyncContextManager[Any]:
         return self._connect(url, compression=None, max_size=CLIENT_MAX_MESSAGE, proxy=None)
+
+
+# --- the Trio floor ----------------------------------------------------------------------
+
+FLOOR_READ = 256 * 1024
+"""Bytes asked of each ``receive_some`` (trio-ws-events reads up to 256 KiB too)."""
+
+
+class _FloorConnection:
+    __slots__ = ("buffer", "stream")
+
+    def __init__(self, stream: trio.SocketStream) -> None:
+        self.stream = stream
+        self.buffer = bytearray()  # received bytes not yet handed out
+
+    async def fill(self, size: int) -> None:
+        """Receive until ``size`` bytes are buffered."""
+        while len(self.buffer) < size:
+            data = await self.stream.receive_some(FLOOR_READ)
+            if not data:
+                raise ClientFailed("connection closed by the server")
+            self.buffer += data
+
+    def take(self, size: int) -> bytearray:
+        """The first ``size`` buffered bytes, removed from the buffer."""
+        if len(self.buffer) == size:  # the usual case: no copy
+            out, self.buffer = self.buffer, bytearray()
+            return out
+        out = self.buffer[:size]
+        del self.buffer[:size]
+        return out
+
+
+class TrioFloor(_TrioClient):
+    """What Trio itself costs: ``trio.open_tcp_stream``, a pre-built upgrade request
+    (the answer checked for ``101`` only), pre-built masked frames, one ``send_all``
+    per message and ``receive_some`` until the echoed frame is complete (one call for a
+    small message), the echoed frame compared as bytes. No WebSocket library: nothing a
+    real client must do (UTF-8, close codes, fragments, pings) is done."""
+
+    dists = ("trio",)
+    settings = "open_tcp_stream + send_all / receive_some(256 KiB), pre-built frames"
+
+    def connect(self, url: str) -> AbstractAsyncContextManager[Any]:
+        return _open_floor(url)
+
+    def channel(self, ws: Any, payload: str | bytes) -> Channel:
+        conn: _FloorConnection = ws
+        frames = frames_for(payload, copy_frame=False)
+        echo = frames.echo()
+        size = len(echo)
+        receive_some, take = conn.stream.receive_some, conn.take
+
+        # The round trip's path, written out: no call but receive_some until the frame
+        # is complete (conn.fill, the same loop, is for the handshake and the close).
+        async def recv() -> bytearray:
+            buffer = conn.buffer
+            while len(buffer) < size:
+                data = await receive_some(FLOOR_READ)
+                if not data:
+                    raise ClientFailed("connection closed by the server")
+                buffer += data
+            return take(size)
+
+        return Channel(conn.stream.send_all, recv, frames.frame, echo)
+
+
+@asynccontextmanager
+async def _open_floor(url: str) -> AsyncIterator[_FloorConnection]:
+    host, port, _path = address(url)
+    stream = await trio.open_tcp_stream(host, port)
+    async with stream:
+        conn = _FloorConnection(stream)
+        await stream.send_all(request(url))
+        while b"\r\n\r\n" not in conn.buffer:
+            await conn.fill(len(conn.buffer) + 1)
+        check_101(conn.take(len(conn.buffer)))
+        yield conn
+        await stream.send_all(CLOSE_1000)
+        await conn.fill(len(CLOSE_REPLY))
+        check_close_reply(conn.take(len(CLOSE_REPLY)))
