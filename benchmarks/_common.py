@@ -33,45 +33,6 @@ CLIENT_MAX_MESSAGE = 128 * MiB
 """Message size limit given to every client that has one (W3 echoes 64 MiB)."""
 
 
-# --- the clients ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ClientInfo:
-    key: str
-    label: str
-    module: str  # where the driver class lives (imported by the worker only)
-    cls: str
-    loop: str  # "trio", "asyncio" or "none"
-
-
-CLIENTS = (
-    ClientInfo("ours", "trio-ws-events", "benchmarks._trio_clients", "Ours", "trio"),
-    ClientInfo(
-        "trio-websocket",
-        "raw trio-websocket",
-        "benchmarks._trio_clients",
-        "RawTrioWebsocket",
-        "trio",
-    ),
-    ClientInfo(
-        "websockets-trio", "websockets (Trio)", "benchmarks._trio_clients", "WebsocketsTrio", "trio"
-    ),
-    ClientInfo(
-        "websockets-asyncio",
-        "websockets (asyncio)",
-        "benchmarks._asyncio_clients",
-        "WebsocketsAsyncio",
-        "asyncio",
-    ),
-    ClientInfo("aiohttp", "aiohttp", "benchmarks._asyncio_clients", "Aiohttp", "asyncio"),
-    ClientInfo("raw-socket", "raw socket", "benchmarks._raw_client", "RawSocket", "none"),
-)
-CLIENTS_BY_KEY = {c.key: c for c in CLIENTS}
-REFERENCE = "trio-websocket"
-"""Ratios are taken against this client (raw trio-websocket, as in issue 8)."""
-
-
 # --- the workload description sent to a worker -----------------------------------------
 
 
@@ -103,6 +64,10 @@ def make_payload(size: int, text: bool) -> str | bytes:
     unit_b = bytes(range(256))
     # One multiplication: no temporary copy of a large payload (W3 measures peak RSS).
     return unit_b * (size // 256) + unit_b[: size % 256]
+
+
+W3_WARMUP = make_payload(64 * 1024, text=False)
+"""The message W3 echoes once, untimed, before the large one."""
 
 
 class ClientFailed(Exception):
@@ -146,10 +111,11 @@ def frame_chain(coro: Any, limit: int = 6) -> str:
     return " -> ".join(frames[-limit:]) or "(no frames)"
 
 
-def check_echo(reply: object, payload: str | bytes) -> None:
+def check_echo(reply: object, payload: str | bytes | bytearray) -> None:
+    """Raise ClientFailed unless ``reply`` is ``payload``, of the same type."""
     if type(reply) is not type(payload) or reply != payload:
-        shown = reply[:40] if isinstance(reply, str | bytes) else reply
-        size = len(reply) if isinstance(reply, str | bytes) else "?"
+        shown = reply[:40] if isinstance(reply, str | bytes | bytearray) else reply
+        size = len(reply) if isinstance(reply, str | bytes | bytearray) else "?"
         raise ClientFailed(
             f"echo mismatch: sent {type(payload).__name__} of {len(payload)}, "
             f"got {type(reply).__name__} of {size}: {shown!r}..."
@@ -395,15 +361,22 @@ class EchoServer:
             return None
 
     def stop(self) -> None:
-        if self.proc.stdin is not None:
+        stop_child(self.proc, grace=5)
+
+
+def stop_child(proc: subprocess.Popen[str], grace: float) -> None:
+    """Close the stdin of a child that stops at the end of its stdin; wait ``grace``
+    seconds for it, then terminate it, then kill it."""
+    if proc.stdin is not None:
+        with contextlib.suppress(OSError):
+            proc.stdin.close()
+    for end in (None, proc.terminate, proc.kill):
+        if end is not None:
             with contextlib.suppress(OSError):
-                self.proc.stdin.close()
+                end()
         try:
-            self.proc.wait(timeout=5)
+            proc.wait(timeout=grace)
+            return
         except subprocess.TimeoutExpired:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            continue
+    proc.wait()

@@ -15,161 +15,60 @@ import contextlib
 import selectors
 import signal
 import socket
-import struct
 import time
 import traceback
 from types import FrameType
-from urllib.parse import urlsplit
 
-from ._common import ClientFailed, Job, Meter, make_payload
-
-_MASK_KEY = b"\x37\xfa\x21\x3d"
-_CHUNK = 64 * 1024  # masking is done per chunk (a multiple of 4), small temporaries
-
-
-def _header(opcode: int, size: int, masked: bool) -> bytes:
-    mask_bit = 0x80 if masked else 0
-    if size < 126:
-        return struct.pack("!BB", 0x80 | opcode, mask_bit | size)
-    if size < 1 << 16:
-        return struct.pack("!BBH", 0x80 | opcode, mask_bit | 126, size)
-    return struct.pack("!BBQ", 0x80 | opcode, mask_bit | 127, size)
+from ._common import W3_WARMUP, ClientFailed, Job, Meter
+from ._wire import (
+    CLOSE_1000,
+    CLOSE_REPLY,
+    FrameCounter,
+    address,
+    check_101,
+    check_close_reply,
+    frames_for,
+    job_frames,
+    request,
+)
 
 
-def client_frame(payload: bytes, opcode: int) -> bytearray:
-    """One masked frame, built chunk by chunk (no temporary copies of a large payload)."""
-    header = _header(opcode, len(payload), masked=True) + _MASK_KEY
-    frame = bytearray(len(header) + len(payload))
-    frame[: len(header)] = header
-    key = int.from_bytes(_MASK_KEY * (_CHUNK // 4), "little")
-    for start in range(0, len(payload), _CHUNK):
-        chunk = payload[start : start + _CHUNK]
-        n = len(chunk)
-        masked = int.from_bytes(chunk, "little") ^ (key & ((1 << (8 * n)) - 1))
-        frame[len(header) + start : len(header) + start + n] = masked.to_bytes(n, "little")
-    return frame
-
-
-def server_frame(payload: bytes, opcode: int) -> bytes:
-    return _header(opcode, len(payload), masked=False) + payload
-
-
-_CLOSE_1000 = bytes(client_frame(struct.pack("!H", 1000), 0x8))
-_CLOSE_REPLY = server_frame(struct.pack("!H", 1000), 0x8)
-
-
-def _request(host: str, port: int, path: str) -> bytes:
-    return (
-        f"GET {path} HTTP/1.1\r\n"
-        f"Host: {host}:{port}\r\n"
-        "Upgrade: websocket\r\n"
-        "Connection: Upgrade\r\n"
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-        "Sec-WebSocket-Version: 13\r\n\r\n"
-    ).encode()
-
-
-def _check_101(response: bytes) -> None:
-    if not response.startswith((b"HTTP/1.1 101 ", b"HTTP/1.0 101 ")):
-        raise ClientFailed(f"handshake refused: {response[:80]!r}")
-
-
-class FrameCounter:
-    """Counts the complete messages in the server's byte stream without copying payloads."""
-
-    def __init__(self, opcode: int, size: int) -> None:
-        self.opcode = opcode
-        self.size = size
-        self.messages = 0
-        self._skip = 0  # payload bytes of the current frame still to come
-        self._tail = b""  # the start of a header split between two reads
-
-    def feed(self, data: memoryview) -> None:
-        pos, end = 0, len(data)
-        while pos < end:
-            if self._skip:
-                take = min(self._skip, end - pos)
-                pos += take
-                self._skip -= take
-                if not self._skip:
-                    self.messages += 1
-                continue
-            if self._tail:
-                head = self._tail + bytes(data[pos : pos + 14])
-            else:
-                head = bytes(data[pos : pos + 14])
-            if len(head) < 2:
-                self._tail, pos = head, end
-                break
-            b0, b1 = head[0], head[1]
-            length = b1 & 0x7F
-            size = 2 if length < 126 else 4 if length == 126 else 10
-            if len(head) < size:
-                self._tail, pos = head, end
-                break
-            if length == 126:
-                length = struct.unpack_from("!H", head, 2)[0]
-            elif length == 127:
-                length = struct.unpack_from("!Q", head, 2)[0]
-            if b0 != 0x80 | self.opcode or length != self.size:
-                raise ClientFailed(
-                    f"unexpected frame: first byte {b0:#x}, length {length}, "
-                    f"expected {0x80 | self.opcode:#x} and {self.size}"
-                )
-            pos += size - len(self._tail)
-            self._tail = b""
-            self._skip = length
-            if not length:
-                self.messages += 1
-
-
-def _address(url: str) -> tuple[str, int, str]:
-    parts = urlsplit(url)
-    return parts.hostname or "127.0.0.1", parts.port or 80, parts.path or "/"
-
-
-def _open(host: str, port: int, request: bytes) -> socket.socket:
+def _open(url: str, handshake: bytes) -> socket.socket:
+    host, port, _path = address(url)
     sock = socket.create_connection((host, port))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.sendall(request)
+    sock.sendall(handshake)
     response = b""
     while b"\r\n\r\n" not in response:
         data = sock.recv(4096)
         if not data:
             raise ClientFailed("connection closed during the handshake")
         response += data
-    _check_101(response)
-    if not response.endswith(b"\r\n\r\n"):
-        raise ClientFailed("data after the handshake response")
+    check_101(response)
     return sock
 
 
 def _close(sock: socket.socket) -> None:
-    sock.sendall(_CLOSE_1000)
+    sock.sendall(CLOSE_1000)
     reply = b""
-    while len(reply) < len(_CLOSE_REPLY):
+    while len(reply) < len(CLOSE_REPLY):
         data = sock.recv(64)
         if not data:
             break
         reply += data
     sock.close()
-    if reply != _CLOSE_REPLY:
-        raise ClientFailed(f"unexpected close reply {reply!r}")
+    check_close_reply(reply)
 
 
 def _w1(job: Job, url: str, meter: Meter) -> list[int]:
-    host, port, path = _address(url)
-    payload = make_payload(job.size, job.text)
-    data = payload.encode() if isinstance(payload, str) else payload
-    opcode = 0x1 if job.text else 0x2
-    frame = bytes(client_frame(data, opcode))
-    expected = server_frame(data, opcode)
+    frames = job_frames(job)
+    frame, expected = frames.frame, frames.echo()
     want = len(expected)
     buf = bytearray(65536)
     view = memoryview(buf)
     clock = time.perf_counter_ns
     samples = [0] * job.count
-    sock = _open(host, port, _request(host, port, path))
+    sock = _open(url, request(url))
     send, recv_into = sock.sendall, sock.recv_into
     got = 0
     for timed, n in ((False, job.warmup), (True, job.count)):
@@ -245,47 +144,40 @@ def _pump(
 
 
 def _w2(job: Job, url: str, meter: Meter) -> None:
-    host, port, path = _address(url)
-    payload = make_payload(job.size, job.text)
-    data = payload.encode() if isinstance(payload, str) else payload
-    opcode = 0x1 if job.text else 0x2
-    frame = bytes(client_frame(data, opcode))
-    frames = frame * job.window  # one window of frames, sent in slices
-    counter = FrameCounter(opcode, len(data))
+    frames = job_frames(job)
+    window = frames.frame * job.window  # one window of frames, sent in slices
+    counter = FrameCounter(frames.opcode, len(frames.data))
     buf = bytearray(256 * 1024)
-    sock = _open(host, port, _request(host, port, path))
+    sock = _open(url, request(url))
     sock.setblocking(False)
     for timed, n in ((False, job.warmup), (True, job.count)):
         if timed:
             meter.start()
-        _pump(sock, frames, len(frame), n, job.window, counter, buf)
+        _pump(sock, window, len(frames.frame), n, job.window, counter, buf)
         if timed:
             meter.stop()
     sock.setblocking(True)
     _close(sock)
 
 
+def _w3_warm(sock: socket.socket) -> None:
+    warm = frames_for(W3_WARMUP, copy_frame=False)
+    counter = FrameCounter(warm.opcode, len(warm.data))
+    _pump(sock, warm.frame, len(warm.frame), 1, 1, counter, bytearray(256 * 1024))
+
+
 def _w3(job: Job, url: str, meter: Meter) -> None:
-    host, port, path = _address(url)
-    payload = make_payload(job.size, job.text)
-    data = payload.encode() if isinstance(payload, str) else payload
-    opcode = 0x1 if job.text else 0x2
-    frame = client_frame(data, opcode)
-    header = _header(opcode, len(data), masked=False)
-    warm = make_payload(64 * 1024, text=False)
-    assert isinstance(warm, bytes)
-    sock = _open(host, port, _request(host, port, path))
+    frames = job_frames(job, copy_frame=False)
+    header, data = frames.echo_header, frames.data
+    sock = _open(url, request(url))
     sock.setblocking(False)
-    warm_buf = bytearray(256 * 1024)
-    warm_frame = client_frame(warm, 0x2)
-    _pump(sock, warm_frame, len(warm_frame), 1, 1, FrameCounter(0x2, len(warm)), warm_buf)
-    del warm_frame, warm_buf
+    _w3_warm(sock)
     meter.start()
     # The echo is received into one buffer of its size: a client that hands the message
     # over in one piece needs at least that.
     received = bytearray(len(header) + len(data))
     view = memoryview(received)
-    out = memoryview(frame)
+    out = memoryview(frames.frame)
     got = 0
     sel = selectors.DefaultSelector()
     sel.register(sock, selectors.EVENT_READ | selectors.EVENT_WRITE)
@@ -314,13 +206,12 @@ def _w3(job: Job, url: str, meter: Meter) -> None:
 
 
 def _w4(job: Job, url: str, meter: Meter) -> None:
-    host, port, path = _address(url)
-    request = _request(host, port, path)
+    handshake = request(url)
     for timed, n in ((False, job.warmup), (True, job.count)):
         if timed:
             meter.start()
         for _ in range(n):
-            _close(_open(host, port, request))
+            _close(_open(url, handshake))
         if timed:
             meter.stop()
 
@@ -336,13 +227,10 @@ class _Conn:
 
 
 def _w5_phase(job: Job, url: str, n: int, meter: Meter | None) -> None:
-    host, port, path = _address(url)
-    request = _request(host, port, path)
-    payload = make_payload(job.size, job.text)
-    data = payload.encode() if isinstance(payload, str) else payload
-    opcode = 0x1 if job.text else 0x2
-    frame = bytes(client_frame(data, opcode))
-    expected = server_frame(data, opcode)
+    host, port, _path = address(url)
+    handshake = request(url)
+    frames = job_frames(job)
+    frame, expected = frames.frame, frames.echo()
     sel = selectors.DefaultSelector()
     conns: list[_Conn] = []
     for _ in range(n):
@@ -363,7 +251,7 @@ def _w5_phase(job: Job, url: str, n: int, meter: Meter | None) -> None:
                     error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
                     if error:
                         raise ClientFailed(f"connect failed: errno {error}")
-                    sock.send(request)  # a few hundred bytes: fits in a new socket's buffer
+                    sock.send(handshake)  # a few hundred bytes: fits in a new socket's buffer
                     conn.state = "handshake"
                     sel.modify(sock, selectors.EVENT_READ, conn)
                     continue
@@ -376,7 +264,7 @@ def _w5_phase(job: Job, url: str, n: int, meter: Meter | None) -> None:
                 if conn.state == "handshake":
                     if b"\r\n\r\n" not in conn.data:
                         continue
-                    _check_101(conn.data)
+                    check_101(conn.data)
                     conn.data = b""
                     conn.state = "open"
                     opened += 1
@@ -395,11 +283,11 @@ def _w5_phase(job: Job, url: str, n: int, meter: Meter | None) -> None:
                         if conn.replies < job.rounds:
                             sock.send(frame)
                         else:
-                            sock.send(_CLOSE_1000)
+                            sock.send(CLOSE_1000)
                             conn.state = "closing"
                             break
-                if conn.state == "closing" and len(conn.data) >= len(_CLOSE_REPLY):
-                    if conn.data[: len(_CLOSE_REPLY)] != _CLOSE_REPLY:
+                if conn.state == "closing" and len(conn.data) >= len(CLOSE_REPLY):
+                    if conn.data[: len(CLOSE_REPLY)] != CLOSE_REPLY:
                         raise ClientFailed(f"unexpected close reply {conn.data!r}")
                     sel.unregister(sock)
                     sock.close()

@@ -9,7 +9,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._common import CLIENTS_BY_KEY, REFERENCE, MiB
+from ._common import MiB
+from ._registry import CLIENTS_BY_KEY, REFERENCE
 
 if TYPE_CHECKING:
     from .run import Cell, Results
@@ -350,8 +351,11 @@ def markdown(report: dict[str, Any], image: Path | None) -> str:
     )
     loop = "uvloop" if env["client_loop"] == "uvloop" else "the standard asyncio event loop"
     out.append(
-        f"\nThe asyncio clients run on {loop}. The raw socket uses no library: pre-built "
-        "masked frames, minimal parsing; it shows the ceiling of the machine and the server."
+        f"\nThe asyncio clients run on {loop}. The two references use no WebSocket library: "
+        "pre-built masked frames, the echo only counted or compared as bytes. The trio floor "
+        "is a Trio stream (`open_tcp_stream`, one `send_all` and `receive_some` per small "
+        "round trip, a hand-written upgrade and close): what Trio itself costs. The raw "
+        "socket is a plain socket with `selectors`: the ceiling of the machine and the server."
     )
     out.append("")
     out.append(CONVENTION + " Each entry: median (min-max) over the runs, ratio.")
@@ -520,6 +524,7 @@ def chart(report: dict[str, Any], path: Path) -> None:
         "websockets-trio": "#1f77b4",
         "websockets-asyncio": "#9ecae1",
         "aiohttp": "#2ca02c",
+        "trio-floor": "#c5b0d5",
         "raw-socket": "#9a9a9a",
     }
     height = 0.84 / max(1, len(keys))

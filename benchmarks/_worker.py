@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ._common import (
-    CLIENTS_BY_KEY,
     ClientFailed,
     Job,
     Meter,
@@ -34,6 +33,7 @@ from ._common import (
     pin_to,
     raise_nofile_limit,
 )
+from ._registry import CLIENTS_BY_KEY
 
 
 class Driver(Protocol):

@@ -1,9 +1,11 @@
 """Issue 8's benchmark: trio_ws_events against every peer, in one run, against one server.
 
-Clients (each in its own process, see ``_worker.py``): trio_ws_events.WebSocket, raw
-trio-websocket, websockets' Trio client, websockets' asyncio client, aiohttp, and a
-raw-socket reference (pre-built frames: the loopback ceiling). They all talk to ONE echo
-server (``echo_server.py``, the fastest installed: picows on uvloop) in its own process.
+Clients (each in its own process, see ``_worker.py``; the registry is ``_registry.CLIENTS``):
+trio_ws_events.WebSocket, raw trio-websocket, websockets' Trio client, websockets' asyncio
+client, aiohttp, and two references with no WebSocket library, pre-built frames: the Trio
+floor (a Trio stream: what Trio itself costs) and a raw socket (the loopback ceiling). They
+all talk to ONE echo server (``echo_server.py``, the fastest installed: picows on uvloop)
+in its own process.
 
 Workloads (full-run defaults; ``--quick`` shrinks them):
 
@@ -48,8 +50,6 @@ from typing import Any
 
 from . import _report
 from ._common import (
-    CLIENTS,
-    CLIENTS_BY_KEY,
     EchoServer,
     Job,
     KiB,
@@ -60,7 +60,9 @@ from ._common import (
     plan_cpus,
     proc_cpu_seconds,
     raise_nofile_limit,
+    stop_child,
 )
+from ._registry import CLIENTS, CLIENTS_BY_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
 WINDOW_MESSAGES = 1000
@@ -201,13 +203,7 @@ class Worker:
         return result
 
     def close(self) -> None:
-        if self.proc.stdin is not None:
-            with contextlib.suppress(OSError):
-                self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        stop_child(self.proc, grace=10)
 
     def kill(self) -> None:
         with contextlib.suppress(OSError):
@@ -477,7 +473,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.run",
         description="Issue 8's benchmark: trio_ws_events against raw trio-websocket, "
-        "websockets (Trio and asyncio), aiohttp and a raw socket, against one echo server.",
+        "websockets (Trio and asyncio), aiohttp, the Trio floor and a raw socket, against "
+        "one echo server.",
     )
     parser.add_argument("--quick", action="store_true", help="small counts: under a minute")
     parser.add_argument("--repeats", type=int, default=3, help="runs per cell (>= 3)")
