@@ -380,24 +380,27 @@ async def test_sigint_closes_with_1001_subprocess(ws_server: ScriptedServerFacto
     """SIGINT (Ctrl-C when not at the prompt) closes with 1001, then the command exits 0."""
     server = ws_server()
     command = [sys.executable, "-m", "trio_ws_events", "connect", server.url]
-    async with trio.open_nursery() as nursery:
-        run = partial(
-            trio.run_process,
-            command,
-            stdin=subprocess.PIPE,
-            capture_stdout=True,
-            capture_stderr=True,
-            check=False,
-            env=_env(),
-        )
-        process: trio.Process = await nursery.start(run)
+    process = await trio.lowlevel.open_process(
+        command, stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=_env()
+    )
+    assert process.stderr is not None
+    err = b""
+    try:
         with trio.fail_after(SUBPROCESS_TIMEOUT):
             conn = await server.accept()
-            await conn.send("ready")  # its echo-free arrival proves the client is running
+            # The status line is printed by on_open: only then is the signal an interrupt of
+            # an open connection (before it, the attempt is given up and the status is 130).
+            while b"* connected to" not in err:
+                chunk = await process.stderr.receive_some()
+                assert chunk, f"the command ended before it was connected: {err!r}"
+                err += chunk
             process.send_signal(signal.SIGINT)
             assert await conn.wait_closed() == (1001, "")
             await process.wait()
-    assert process.returncode == 0
+    finally:
+        process.kill()
+        await process.wait()
+    assert process.returncode == 0, err
 
 
 async def test_sigint_while_connecting_exits_130_subprocess() -> None:
