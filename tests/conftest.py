@@ -1,7 +1,7 @@
 """Fixtures that start the peers the tests talk to, all on 127.0.0.1.
 
 ``echo_url``
-    The URL of trio-websocket's echo server (``trio_ws_events._server``), in-process.
+    The URL of trio-websocket's echo server (``trio_ws_events.testing.serve_echo``), in-process.
 ``websockets_server``
     A factory: ``url = await websockets_server("echo")`` starts ``peers/websockets_server.py``
     in a subprocess with that mode and returns its URL; the process is killed at teardown.
@@ -36,7 +36,7 @@ from peers.raw_server import RawServer, Script, StartRawServer, serve_raw
 from peers.tls_server import TLSServer, serve_tls_echo
 from peers.websockets_server import StartWebSocketsServer
 
-from trio_ws_events._server import serve_echo
+from trio_ws_events.testing import serve_echo
 
 # The factory types are re-exported: tests annotate their fixture arguments with them.
 __all__ = ["StartRawServer", "StartWebSocketsServer", "echo_url", "raw_server", "websockets_server"]

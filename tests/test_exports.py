@@ -63,3 +63,25 @@ def test_error_tree() -> None:
     assert issubclass(e.MessageTooBig, e.ProtocolError)
     assert (e.ProtocolError.code, e.MessageTooBig.code, e.HandlerError.code) == (1002, 1009, 1011)
     assert e.InvalidStateError("x").code is None
+
+
+def test_testing_public_names() -> None:
+    """``trio_ws_events.testing`` lists the documented test servers, under the public module."""
+    from trio_ws_events import testing
+
+    assert set(testing.__all__) == {
+        "ClientClosed",
+        "HandshakeRequest",
+        "ProtocolViolation",
+        "ScriptedConnection",
+        "ScriptedServer",
+        "ScriptedServerFactory",
+        "UpgradeRequest",
+        "open_echo_server",
+        "open_scripted_server",
+        "serve_echo",
+    }
+    for name in testing.__all__:
+        obj = getattr(testing, name)
+        if isinstance(obj, type):
+            assert obj.__module__ == "trio_ws_events.testing", name

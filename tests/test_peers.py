@@ -20,7 +20,7 @@ from peers.raw_server import (
 )
 from peers.websockets_server import StartWebSocketsServer
 
-from trio_ws_events._server import open_echo_server
+from trio_ws_events.testing import open_echo_server
 
 MiB = 2**20
 

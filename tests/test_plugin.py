@@ -16,14 +16,17 @@ from trio_ws_events import (
     KeepaliveTimeout,
     ProtocolError,
     WebSocket,
-    pytest_plugin,
+    testing,
 )
-from trio_ws_events.pytest_plugin import ScriptedServerFactory
+from trio_ws_events import pytest_plugin as old_plugin_path
 from trio_ws_events.testing import (
     ClientClosed,
     ProtocolViolation,
     ScriptedServer,
+    ScriptedServerFactory,
+    UpgradeRequest,
     open_scripted_server,
+    pytest_plugin,
 )
 
 #: Every scenario here takes milliseconds; past this something hangs.
@@ -41,6 +44,23 @@ def _client(url: str, **options: object) -> tuple[WebSocket, Recorder]:
 def test_plugin_is_registered_by_its_entry_point(pytestconfig: pytest.Config) -> None:
     """Installing the package registers the plugin under the name ``trio_ws_events``."""
     assert pytestconfig.pluginmanager.get_plugin("trio_ws_events") is pytest_plugin
+
+
+def test_plugin_old_module_path_reexports_the_plugin() -> None:
+    """``trio_ws_events.pytest_plugin`` offers the same fixtures and names as the plugin."""
+    for name in old_plugin_path.__all__:
+        assert getattr(old_plugin_path, name) is getattr(pytest_plugin, name), name
+    assert set(old_plugin_path.__all__) >= set(pytest_plugin.__all__)
+
+
+def test_testing_handshake_request_is_an_alias_of_upgrade_request() -> None:
+    """The scripted server's request kept its first name, distinct from the hook's class."""
+    import trio_ws_events
+
+    assert testing.HandshakeRequest is UpgradeRequest
+    assert UpgradeRequest.__module__ == "trio_ws_events.testing"
+    assert trio_ws_events.HandshakeRequest.__name__ == "HandshakeRequest"  # the hook's own class
+    assert not issubclass(trio_ws_events.HandshakeRequest, UpgradeRequest)
 
 
 async def test_ws_echo_server_echoes(ws_echo_server: str) -> None:
@@ -77,6 +97,7 @@ async def test_ws_server_exchange_and_client_close(ws_server: ScriptedServerFact
         async with trio.open_nursery() as nursery:
             ws.open(nursery)
             conn = await server.accept("v1", headers=[("X-Served-By", "test")])
+            assert isinstance(conn.request, UpgradeRequest)
             assert conn.request.path == "/chat?room=1"
             assert conn.request.subprotocols == ["v2", "v1"]
             assert conn.request.header("SEC-WEBSOCKET-VERSION") == "13"

@@ -52,6 +52,28 @@ def test_user_tests_pass_with_the_trio_marker(pytester: pytest.Pytester) -> None
     result.assert_outcomes(passed=2)
 
 
+# Not ("trio_ws_events.testing.pytest_plugin", True): that is the entry point's own module,
+# and pytest refuses to register one module under two names.
+@pytest.mark.parametrize(
+    ("module", "autoload"),
+    [
+        ("trio_ws_events.pytest_plugin", True),
+        ("trio_ws_events.pytest_plugin", False),
+        ("trio_ws_events.testing.pytest_plugin", False),
+    ],
+)
+def test_plugin_loaded_by_module_path(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, module: str, autoload: bool
+) -> None:
+    """``-p <module>`` gives the fixtures, whether or not pytest also autoloads the plugin."""
+    if not autoload:
+        monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    pytester.makeini("[pytest]\ntrio_mode = true\n")
+    pytester.makepyfile(test_user=textwrap.dedent(USER_TESTS))
+    result = pytester.runpytest_subprocess("-p", "trio", "-p", module, "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+
+
 def test_non_trio_test_gets_a_clear_error(pytester: pytest.Pytester) -> None:
     """A test that is not a Trio test and asks for a fixture errors, saying why."""
     pytester.makepyfile(test_user="def test_sync(ws_server):\n    pass\n")

@@ -41,7 +41,7 @@ from trio_ws_events._protocol import (
     ProtocolEvent,
     TextMessage,
 )
-from trio_ws_events._server import serve_echo
+from trio_ws_events.testing import serve_echo
 
 PROTOCOL_SETTINGS = settings(max_examples=200, deadline=None, database=None)
 API_SETTINGS = settings(

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING
 import trio
 
 from ._cli_connect import add_connect_command
-from ._server import ECHO_MAX_MESSAGE_SIZE, EchoClients, _open_server, open_echo_server
 from ._version import __version__
 from ._websocket import WebSocket
+from .testing._echo import ECHO_MAX_MESSAGE_SIZE, EchoClients, _open_server, open_echo_server
 
 if TYPE_CHECKING:
     from ._errors import WebSocketError

@@ -2,7 +2,8 @@
 
 Not imported by ``import trio_ws_events``: ``from trio_ws_events import testing``. With
 pytest-trio, the ``ws_echo_server`` and ``ws_server`` fixtures of the plugin
-([`trio_ws_events.pytest_plugin`][trio_ws_events.pytest_plugin]) give you both without this import:
+([`trio_ws_events.testing.pytest_plugin`][trio_ws_events.testing.pytest_plugin]) give you both
+without this import:
 
     async with open_scripted_server() as server:
         ws = WebSocket(server.url)
@@ -17,15 +18,10 @@ Everything listens on 127.0.0.1 and picks a free port by default.
 
 from __future__ import annotations
 
-from ._scripted import (
-    ClientClosed,
-    HandshakeRequest,
-    ProtocolViolation,
-    ScriptedConnection,
-    ScriptedServer,
-    open_scripted_server,
-)
-from ._server import open_echo_server, serve_echo
+from ._echo import open_echo_server, serve_echo
+from ._http import UpgradeRequest
+from ._scripted import ClientClosed, ProtocolViolation, ScriptedConnection
+from ._scripted_server import ScriptedServer, ScriptedServerFactory, open_scripted_server
 
 __all__ = [
     "ClientClosed",
@@ -33,10 +29,16 @@ __all__ = [
     "ProtocolViolation",
     "ScriptedConnection",
     "ScriptedServer",
+    "ScriptedServerFactory",
+    "UpgradeRequest",
     "open_echo_server",
     "open_scripted_server",
     "serve_echo",
 ]
+
+#: The first name of [`UpgradeRequest`][trio_ws_events.testing.UpgradeRequest], kept as an
+#: alias; ``trio_ws_events.HandshakeRequest`` is another class (the client's handshake hook's).
+HandshakeRequest = UpgradeRequest
 
 # Tracebacks and generated docs name the public module, not the private one.
 for _name in __all__:

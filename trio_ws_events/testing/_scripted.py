@@ -1,54 +1,30 @@
-"""A scriptable WebSocket server for tests: the test decides every move of the server side.
+"""The server side of one scripted connection: the test decides every move of the server.
 
-Published as ``trio_ws_events.testing``. The server side of RFC 6455 is written here, on
-plain trio streams, so that a test can do what a well-behaved server library would not let it
-do: close with any code, never answer a close frame, stop answering pings, drop the TCP
-connection without a close frame, or put arbitrary bytes on the wire.
+The server side of RFC 6455 is written here, on plain trio streams, so that a test can do
+what a well-behaved server library would not let it do: close with any code, never answer a
+close frame, stop answering pings, drop the TCP connection without a close frame, or put
+arbitrary bytes on the wire. ``_scripted_server`` accepts the connections; both are published
+as ``trio_ws_events.testing``.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import dataclasses
-import datetime
-import email.utils
-import hashlib
 import math
 import socket
 import struct
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Final
 
 import trio
 
-from ._protocol import apply_mask
+from .._protocol import apply_mask
+from ._http import READ_SIZE, UpgradeRequest
 
-__all__ = [
-    "ClientClosed",
-    "HandshakeRequest",
-    "ProtocolViolation",
-    "ScriptedConnection",
-    "ScriptedServer",
-    "open_scripted_server",
-]
-
-#: RFC 6455 section 1.3: appended to ``Sec-WebSocket-Key`` to compute the accept value.
-_GUID: Final = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-#: A request head larger than this is answered with 431 and dropped.
-_MAX_HEAD: Final = 64 * 1024
-_READ_SIZE: Final = 64 * 1024
+__all__ = ["ClientClosed", "ProtocolViolation", "ScriptedConnection"]
 
 _CONT, _TEXT, _BINARY, _CLOSE, _PING, _PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 _CONTROL: Final = frozenset({_CLOSE, _PING, _PONG})
-_REASONS: Final = {
-    101: "Switching Protocols",
-    400: "Bad Request",
-    403: "Forbidden",
-    429: "Too Many Requests",
-    431: "Too Large",
-    503: "Service Unavailable",
-}
 
 
 class ClientClosed(Exception):
@@ -64,30 +40,6 @@ class ClientClosed(Exception):
         super().__init__(f"the client closed the connection: {code} {reason!r}")
         self.code = code
         self.reason = reason
-
-
-@dataclasses.dataclass(frozen=True)
-class HandshakeRequest:
-    """The client's HTTP upgrade request, as the server read it.
-
-    Attributes:
-        path: the request target, such as ``/chat?room=1``.
-        headers: the header fields as ``(name, value)`` pairs, in the order received.
-    """
-
-    path: str
-    headers: list[tuple[str, str]]
-
-    def header(self, name: str) -> str | None:
-        """The value of the first header called ``name`` (any case), or ``None``."""
-        wanted = name.lower()
-        return next((value for key, value in self.headers if key.lower() == wanted), None)
-
-    @property
-    def subprotocols(self) -> list[str]:
-        """The subprotocols the client offered, in its order of preference."""
-        offered = [value for key, value in self.headers if key.lower() == "sec-websocket-protocol"]
-        return [item.strip() for value in offered for item in value.split(",") if item.strip()]
 
 
 class ScriptedConnection:
@@ -106,7 +58,7 @@ class ScriptedConnection:
     def __init__(
         self,
         stream: trio.SocketStream,
-        request: HandshakeRequest,
+        request: UpgradeRequest,
         subprotocol: str | None,
         *,
         answer_pings: bool,
@@ -300,7 +252,7 @@ class ScriptedConnection:
         while True:
             frame = reader.next_frame()
             if frame is None:
-                data = await self._stream.receive_some(_READ_SIZE)
+                data = await self._stream.receive_some(READ_SIZE)
                 if not data:
                     return
                 reader.feed(data)
@@ -355,216 +307,6 @@ class ScriptedConnection:
         return False
 
 
-class ScriptedServer:
-    """A WebSocket server on 127.0.0.1 whose every move the test makes.
-
-    The socket listens from construction on (so [`url`][] is known at once); connections
-    are served while [`serve`][] runs. Clients that connect wait until the test calls
-    [`accept`][] or [`reject`][], one call per connection, in the order they arrived.
-    Use [`open_scripted_server`][], or the ``ws_server`` pytest fixture, rather than
-    building one yourself.
-
-    Args:
-        host: the address to listen on (an IP address).
-        port: the TCP port; 0 picks a free one.
-
-    Raises:
-        OSError: the address could not be bound.
-    """
-
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._listener = _listen(family, host, port)
-        self._address = (family, host, self._listener.socket.getsockname()[1])
-        shown_host = f"[{host}]" if family == socket.AF_INET6 else host
-        self.url = f"ws://{shown_host}:{self._address[2]}/"
-        """The URL to connect to, such as ``ws://127.0.0.1:53211/``."""
-        self._pending_send, self._pending = trio.open_memory_channel[_Pending](math.inf)
-        self._up = trio.Event()
-        self._up.set()
-
-    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Serve connections until cancelled, then close the socket and every connection.
-
-        Raises:
-            ProtocolViolation: a client broke RFC 6455 (the exception is an ``AssertionError``
-                so that it fails the test).
-        """
-        try:
-            async with trio.open_nursery() as nursery:
-                task_status.started()
-                while True:
-                    await self._up.wait()
-                    try:
-                        stream = await self._listener.accept()
-                    except trio.ClosedResourceError:
-                        continue  # go_down() closed the listener
-                    nursery.start_soon(self._handle, stream)
-        except BaseExceptionGroup as group:
-            violation = _lone_violation(group)
-            if violation is None:
-                raise
-            raise violation from None
-        finally:
-            await trio.aclose_forcefully(self._listener)
-
-    async def accept(
-        self,
-        subprotocol: str | None = None,
-        *,
-        headers: Sequence[tuple[str, str]] = (),
-        answer_pings: bool = True,
-        answer_close: bool = True,
-    ) -> ScriptedConnection:
-        """Wait for the next client and complete its handshake (HTTP 101).
-
-        Args:
-            subprotocol: the ``Sec-WebSocket-Protocol`` to answer with, sent as given even
-                when the client did not offer it.
-            headers: extra response headers.
-            answer_pings: answer the client's pings with pongs; ``False`` lets a test
-                check the client's keepalive timeout.
-            answer_close: answer the client's close frame with the same code and reason and
-                close TCP, as a server should; ``False`` never answers, so that a test can
-                check the client's ``close_timeout``.
-
-        Returns:
-            The connection, on which the test sends and receives.
-
-        Cancellation: safe before a client arrives; the client then waits for the next call.
-        """
-        pending = await self._pending.receive()
-        key = pending.request.header("sec-websocket-key") or ""
-        lines = [
-            ("Upgrade", "websocket"),
-            ("Connection", "Upgrade"),
-            ("Sec-WebSocket-Accept", _accept_value(key)),
-        ]
-        if subprotocol is not None:
-            lines.append(("Sec-WebSocket-Protocol", subprotocol))
-        await pending.stream.send_all(_response(101, [*lines, *headers]))
-        connection = ScriptedConnection(
-            pending.stream,
-            pending.request,
-            subprotocol,
-            answer_pings=answer_pings,
-            answer_close=answer_close,
-        )
-        pending.decide(connection)
-        return connection
-
-    async def reject(
-        self,
-        status: int = 403,
-        body: bytes = b"",
-        *,
-        headers: Sequence[tuple[str, str]] = (),
-        retry_after: float | datetime.datetime | None = None,
-    ) -> HandshakeRequest:
-        """Wait for the next client and refuse its handshake with ``status`` and ``body``.
-
-        Args:
-            status: the HTTP status, such as 403, 429 or 503.
-            body: the response body.
-            headers: extra response headers.
-            retry_after: adds a ``Retry-After`` header: a number of seconds (sent as a whole
-                number), or an aware ``datetime`` (sent as an HTTP date).
-
-        Returns:
-            The request that was refused.
-
-        Raises:
-            ValueError: ``retry_after`` is negative, or a datetime without a time zone.
-        """
-        extra = [] if retry_after is None else [("Retry-After", _retry_after(retry_after))]
-        pending = await self._pending.receive()
-        fields = [*headers, *extra, ("Content-Length", str(len(body))), ("Connection", "close")]
-        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-            await pending.stream.send_all(_response(status, fields) + body)
-        pending.decide(None)
-        return pending.request
-
-    async def go_down(self) -> None:
-        """Stop listening: new clients are refused (connection refused) until ``come_back``.
-
-        Connections already accepted go on; drop them with
-        ``ScriptedConnection.drop`` to take the server down entirely. Calling it again
-        does nothing.
-        """
-        if self._up.is_set():
-            self._up = trio.Event()
-            await self._listener.aclose()
-        await trio.lowlevel.checkpoint()
-
-    async def come_back(self) -> None:
-        """Listen again, on the same address and port as before ``go_down``.
-
-        Calling it while listening does nothing.
-
-        Raises:
-            OSError: the port could not be bound again (another program took it).
-        """
-        if not self._up.is_set():
-            self._listener = _listen(*self._address)
-            self._up.set()
-        await trio.lowlevel.checkpoint()
-
-    async def _handle(self, stream: trio.SocketStream) -> None:
-        try:
-            head = await _read_head(stream)
-            if head is None:
-                return
-            request, rest = head
-            if request is None:
-                await stream.send_all(_response(400, [("Content-Length", "0")]))
-                return
-            pending = _Pending(stream, request)
-            self._pending_send.send_nowait(pending)
-            connection = await pending.decided()
-            if connection is not None:
-                await connection._serve(rest)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
-        finally:
-            await trio.aclose_forcefully(stream)
-
-
-@contextlib.asynccontextmanager
-async def open_scripted_server(
-    host: str = "127.0.0.1", port: int = 0
-) -> AsyncIterator[ScriptedServer]:
-    """Run a [`ScriptedServer`][] for the duration of an ``async with`` block.
-
-    Leaving the block closes the listening socket and drops every connection still open.
-    An exception raised in the block propagates as itself, not wrapped in a group.
-
-    Args:
-        host: the address to listen on (an IP address).
-        port: the TCP port; 0 picks a free one.
-
-    Yields:
-        The server; connect to ``server.url``.
-    """
-    server = ScriptedServer(host, port)
-    body_error: BaseException | None = None
-    try:
-        async with trio.open_nursery() as nursery:
-            await nursery.start(server.serve)
-            try:
-                yield server
-            except BaseException as exc:
-                body_error = exc
-            finally:
-                nursery.cancel_scope.cancel()
-    except BaseExceptionGroup as group:
-        violation = _lone_violation(group)
-        if violation is None:
-            raise
-        raise violation from None
-    if body_error is not None:
-        raise body_error
-
-
 class ProtocolViolation(AssertionError):
     """The client broke RFC 6455: the server closed with ``code`` and fails the test.
 
@@ -578,24 +320,6 @@ class ProtocolViolation(AssertionError):
 
 
 # ---------------------------------------------------------------------------- helpers
-
-
-class _Pending:
-    """A client whose handshake waits for the test's accept() or reject()."""
-
-    def __init__(self, stream: trio.SocketStream, request: HandshakeRequest) -> None:
-        self.stream = stream
-        self.request = request
-        self._event = trio.Event()
-        self._connection: ScriptedConnection | None = None
-
-    def decide(self, connection: ScriptedConnection | None) -> None:
-        self._connection = connection
-        self._event.set()
-
-    async def decided(self) -> ScriptedConnection | None:
-        await self._event.wait()
-        return self._connection
 
 
 class _FrameReader:
@@ -640,18 +364,6 @@ class _FrameReader:
         return opcode, fin, payload
 
 
-def _lone_violation(group: BaseExceptionGroup[BaseException]) -> ProtocolViolation | None:
-    """The first [`ProtocolViolation`][] in ``group`` if all else is cancellation."""
-    violations, rest = group.split(ProtocolViolation)
-    if violations is None or (rest is not None and rest.split(trio.Cancelled)[1] is not None):
-        return None
-    leaf: BaseException = violations
-    while isinstance(leaf, BaseExceptionGroup):
-        leaf = leaf.exceptions[0]
-    assert isinstance(leaf, ProtocolViolation)
-    return leaf
-
-
 def _violation(what: str, code: int = 1002) -> ProtocolViolation:
     return ProtocolViolation(f"the client broke RFC 6455: {what}", code)
 
@@ -678,65 +390,3 @@ def _parse_close(payload: bytes) -> tuple[int, str]:
         return 1005, ""
     code = struct.unpack_from("!H", payload)[0]
     return code, payload[2:].decode("utf-8", "replace")
-
-
-def _accept_value(key: str) -> str:
-    # SHA-1 because RFC 6455 says so; it protects nothing.
-    digest = hashlib.sha1(key.encode("ascii", "replace") + _GUID).digest()
-    return base64.b64encode(digest).decode("ascii")
-
-
-def _listen(family: socket.AddressFamily, host: str, port: int) -> trio.SocketListener:
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        # SO_REUSEADDR lets come_back() bind the port while old connections are in TIME_WAIT.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen()
-    except OSError:
-        sock.close()
-        raise
-    return trio.SocketListener(trio.socket.from_stdlib_socket(sock))
-
-
-def _retry_after(value: float | datetime.datetime) -> str:
-    if isinstance(value, datetime.datetime):
-        if value.tzinfo is None:
-            raise ValueError("retry_after must be an aware datetime (with a time zone)")
-        return email.utils.format_datetime(value.astimezone(datetime.UTC), usegmt=True)
-    if value < 0:
-        raise ValueError(f"retry_after must be 0 or more seconds, got {value!r}")
-    return str(math.ceil(value))
-
-
-def _response(status: int, headers: Sequence[tuple[str, str]]) -> bytes:
-    lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}"]
-    lines += [f"{name}: {value}" for name, value in headers]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
-
-async def _read_head(stream: trio.SocketStream) -> tuple[HandshakeRequest | None, bytes] | None:
-    """Read the request head; ``None`` at EOF, ``(None, b"")`` for a malformed one."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        if len(data) > _MAX_HEAD:
-            return None, b""
-        chunk = await stream.receive_some(_READ_SIZE)
-        if not chunk:
-            return None
-        data += chunk
-    head, _, rest = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ")
-    if len(parts) != 3 or parts[0] != "GET":
-        return None, b""
-    headers = []
-    for line in lines[1:]:
-        name, colon, value = line.partition(":")
-        if not colon:
-            return None, b""
-        headers.append((name.strip(), value.strip()))
-    request = HandshakeRequest(parts[1], headers)
-    if request.header("sec-websocket-key") is None:
-        return None, b""
-    return request, rest
