@@ -21,8 +21,9 @@ import trio
 import trio_websocket
 from recorder import Recorder
 
-from trio_ws_events import WebSocket, _cli
-from trio_ws_events._cli import DEMO_BINARY, DEMO_TEXT, main
+from trio_ws_events import WebSocket
+from trio_ws_events._cli import _demo, main
+from trio_ws_events._cli._demo import DEMO_BINARY, DEMO_TEXT
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Starting a Python subprocess is slow on a loaded CI machine; the work itself takes ms.
@@ -103,7 +104,7 @@ def test_main_demo_reports_an_error(
     async def nobody_listening() -> AsyncIterator[str]:
         yield f"ws://127.0.0.1:{_free_port()}/"
 
-    monkeypatch.setattr(_cli, "open_echo_server", nobody_listening)
+    monkeypatch.setattr(_demo, "open_echo_server", nobody_listening)
     assert main(["demo"]) == 1
     captured = capsys.readouterr()
     events = _events(captured.out)

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 import trio
 
-from trio_ws_events import WebSocket, _cli, _cli_connect
+from trio_ws_events import WebSocket, _cli
+from trio_ws_events._cli import _main, _output, _session
 from trio_ws_events.pytest_plugin import ScriptedServerFactory
 from trio_ws_events.testing import ClientClosed
 
@@ -48,7 +49,7 @@ async def _connect_in_process(monkeypatch: pytest.MonkeyPatch, stdin: bytes, *ar
     os.close(write_end)
     with open(read_end, encoding="utf-8") as pipe:  # noqa: ASYNC230 - a pipe, not a disk file
         monkeypatch.setattr(sys, "stdin", pipe)
-        args = _cli._build_parser().parse_args(["connect", *argv])
+        args = _main._build_parser().parse_args(["connect", *argv])
         status: int = await args.command(args)
     return status
 
@@ -227,23 +228,23 @@ def test_usage_errors(argv: list[str], message: str, capsys: pytest.CaptureFixtu
 
 def test_colors(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """Marks are colored only when asked: a terminal, no --no-color, no NO_COLOR."""
-    _cli_connect.Printer(color=True).message("<", "x")
-    _cli_connect.Printer(color=False).message("<", "x")
+    _output.Printer(color=True).message("<", "x")
+    _output.Printer(color=False).message("<", "x")
     out = _lines(capsys.readouterr().out)
     assert out == ["\x1b[32m<\x1b[0m x", "< x"]
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
     monkeypatch.delenv("NO_COLOR", raising=False)
-    assert _cli_connect._use_color(no_color=False)
-    assert not _cli_connect._use_color(no_color=True)
+    assert _output.use_color(no_color=False)
+    assert not _output.use_color(no_color=True)
     monkeypatch.setenv("NO_COLOR", "1")
-    assert not _cli_connect._use_color(no_color=False)
+    assert not _output.use_color(no_color=False)
 
 
 def test_hexdump_is_bounded() -> None:
     """Large binary messages show the first HEXDUMP_LIMIT bytes and a count of the rest."""
-    lines = _cli_connect._hexdump(bytes(5000))
-    assert len(lines) == _cli_connect.HEXDUMP_LIMIT // 16 + 1
-    assert lines[-1] == f"... {5000 - _cli_connect.HEXDUMP_LIMIT} more bytes"
+    lines = _output.hexdump(bytes(5000))
+    assert len(lines) == _output.HEXDUMP_LIMIT // 16 + 1
+    assert lines[-1] == f"... {5000 - _output.HEXDUMP_LIMIT} more bytes"
 
 
 async def test_piped_rejection_shows_the_first_line_of_the_body(
@@ -265,10 +266,10 @@ async def test_piped_rejection_shows_the_first_line_of_the_body(
 
 def test_rejection_line_is_bounded() -> None:
     """However long the body, at most REJECTION_LINE_LIMIT characters of it are shown."""
-    limit = _cli_connect.REJECTION_LINE_LIMIT
-    assert _cli_connect._first_line(b"x" * 65536) == "x" * limit + "..."
-    assert _cli_connect._first_line(b" \r\n\t\n") == ""
-    assert _cli_connect._first_line("é".encode() * 3 + b"\xff") == "ééé\ufffd"
+    limit = _session.REJECTION_LINE_LIMIT
+    assert _session.first_line(b"x" * 65536) == "x" * limit + "..."
+    assert _session.first_line(b" \r\n\t\n") == ""
+    assert _session.first_line("é".encode() * 3 + b"\xff") == "ééé\ufffd"
 
 
 async def test_piped_ends_as_soon_as_every_reply_arrived(
