@@ -18,7 +18,7 @@ from types import ModuleType
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "trio_ws_events"
 _SPHINX_ROLE = re.compile(r":(?:meth|class|func|attr|exc|data|mod|obj|const|ref):`")
 

@@ -23,7 +23,7 @@ from trio_ws_events import (
     WebSocket,
 )
 
-PEERS = Path(__file__).parent / "peers"
+PEERS = Path(__file__).parents[1] / "peers"
 
 
 async def answer_pings(conn: RawConnection, until_close: bool = True) -> tuple[int | None, str]:

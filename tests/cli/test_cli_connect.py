@@ -22,7 +22,7 @@ from trio_ws_events._cli import _main, _output, _session
 from trio_ws_events.pytest_plugin import ScriptedServerFactory
 from trio_ws_events.testing import ClientClosed
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 #: Starting a Python subprocess is slow on a loaded CI machine; the work itself takes ms.
 SUBPROCESS_TIMEOUT = 60.0
 STAMP = r"\d\d:\d\d:\d\d\.\d{3}"

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import trio
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 EXAMPLES = ROOT / "examples"
 #: The URL the examples use; the tests substitute the echo server's.

@@ -25,7 +25,7 @@ from trio_ws_events import WebSocket
 from trio_ws_events._cli import _demo, main
 from trio_ws_events._cli._demo import DEMO_BINARY, DEMO_TEXT
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 #: Starting a Python subprocess is slow on a loaded CI machine; the work itself takes ms.
 SUBPROCESS_TIMEOUT = 60.0
 
