@@ -2,7 +2,7 @@
 
 Each case states the bound it holds and measures it: traced memory with tracemalloc (the
 in-process raw server is traced too, so the bounds include it), scheduling gaps with the trio
-clock. The protocol-level halves of these cases, without I/O, are in tests/test_protocol.py.
+clock. The protocol-level halves of these cases, without I/O, are in tests/sansio/test_protocol.py.
 """
 
 from __future__ import annotations
