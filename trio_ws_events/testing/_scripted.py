@@ -18,7 +18,7 @@ from typing import Final
 
 import trio
 
-from .._protocol import apply_mask
+from .._sansio.frames import apply_mask
 from ._http import READ_SIZE, UpgradeRequest
 
 __all__ = ["ClientClosed", "ProtocolViolation", "ScriptedConnection"]
