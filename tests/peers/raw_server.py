@@ -24,10 +24,7 @@ crashes the nursery the server runs in, which fails the test.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import enum
-import hashlib
 import os
 import socket
 import struct
@@ -36,6 +33,16 @@ from http import HTTPStatus
 from typing import Literal, Protocol
 
 import trio
+
+from trio_ws_events._sansio.frames import (
+    FrameReader,
+    Opcode,
+    RawFrame,
+    accept_token,
+    apply_mask,
+    encode_frame,
+    encode_header,
+)
 
 __all__ = [
     "RawConnection",
@@ -51,21 +58,10 @@ __all__ = [
     "serve_raw",
 ]
 
-#: The GUID RFC 6455 section 1.3 appends to Sec-WebSocket-Key.
-_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #: A larger request head is treated as a broken client rather than read forever.
 _MAX_REQUEST_HEAD = 64 * 1024
-
-
-class Opcode(enum.IntEnum):
-    """The frame opcodes of RFC 6455 section 5.2."""
-
-    CONTINUATION = 0x0
-    TEXT = 0x1
-    BINARY = 0x2
-    CLOSE = 0x8
-    PING = 0x9
-    PONG = 0xA
+#: For each ``length_form``, a length that :func:`encode_header` writes in that form.
+_FORM_TEMPLATE = {7: 0, 16: 126, 64: 65536}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,6 +81,13 @@ class Frame:
     fin: bool = True
     rsv: int = 0
     masked: bool = False
+
+    @classmethod
+    def from_raw(cls, raw: RawFrame) -> Frame:
+        """The frame :class:`FrameReader` read, with a known opcode as an :class:`Opcode`."""
+        known = raw.opcode in Opcode._value2member_map_
+        opcode = Opcode(raw.opcode) if known else raw.opcode
+        return cls(opcode, raw.payload, fin=raw.fin, rsv=raw.rsv >> 4, masked=raw.masked)
 
     @property
     def close_code(self) -> int | None:
@@ -106,9 +109,7 @@ class Frame:
 
 def accept_key(key: str) -> str:
     """The ``Sec-WebSocket-Accept`` value that answers ``Sec-WebSocket-Key: key``."""
-    # SHA-1 because RFC 6455 says so; it protects nothing here.
-    digest = hashlib.sha1(key.encode("ascii") + _GUID).digest()
-    return base64.b64encode(digest).decode("ascii")
+    return accept_token(key)
 
 
 def close_payload(code: int | None = 1000, reason: str | bytes = "") -> bytes:
@@ -149,23 +150,41 @@ def build_frame(
     Returns:
         The frame's bytes, ready for :meth:`RawConnection.send_raw`.
     """
+    key = None if mask is False else os.urandom(4) if mask is True else mask
+    if length_form is None and declared_length is None:
+        return encode_frame(opcode & 0xF, payload, fin=fin, rsv=(rsv & 0x7) << 4, mask=key)
     length = len(payload) if declared_length is None else declared_length
-    form = length_form or (7 if length <= 125 else 16 if length <= 0xFFFF else 64)
-    head = bytearray([(0x80 if fin else 0) | (rsv & 0x7) << 4 | (opcode & 0xF)])
-    mask_bit = 0x80 if mask is not False else 0
+    header = _header(opcode, length, fin=fin, rsv=rsv, key=key, form=length_form)
+    return header + (payload if key is None else apply_mask(payload, key))
+
+
+def _header(
+    opcode: int,
+    length: int,
+    *,
+    fin: bool,
+    rsv: int,
+    key: bytes | None,
+    form: Literal[7, 16, 64] | None,
+) -> bytes:
+    """A header announcing ``length`` in the length ``form`` asked for (the shortest if None)."""
+    head = encode_header(
+        opcode & 0xF,
+        length if form is None else _FORM_TEMPLATE[form],
+        fin=fin,
+        rsv=(rsv & 0x7) << 4,
+        mask=key,
+    )
+    if form is None:
+        return head
+    # encode_header wrote the template length in the form asked for: overwrite it.
+    patched = bytearray(head)
     if form == 7:
-        head.append(mask_bit | length)
-    elif form == 16:
-        head.append(mask_bit | 126)
-        head += struct.pack("!H", length)
+        patched[1] = patched[1] & 0x80 | length
     else:
-        head.append(mask_bit | 127)
-        head += struct.pack("!Q", length)
-    if mask is False:
-        return bytes(head) + payload
-    key = os.urandom(4) if mask is True else mask
-    head += key
-    return bytes(head) + _apply_mask(payload, key)
+        size = 2 if form == 16 else 8
+        patched[2 : 2 + size] = length.to_bytes(size, "big")
+    return bytes(patched)
 
 
 def parse_frame(data: bytes | bytearray) -> tuple[Frame, int] | None:
@@ -173,47 +192,19 @@ def parse_frame(data: bytes | bytearray) -> tuple[Frame, int] | None:
 
     Returns:
         The frame and the number of bytes it took, or ``None`` when ``data`` does not hold a
-        whole frame yet. Lengths in a longer form than needed are accepted: this parser reports
-        what was sent, it does not police it.
+        whole frame yet.
+
+    Raises:
+        FrameError: a length not in its shortest form, which no client may send.
     """
-    if len(data) < 2:
-        return None
-    first, second = data[0], data[1]
-    length, offset = second & 0x7F, 2
-    if length == 126:
-        if len(data) < 4:
-            return None
-        length, offset = struct.unpack("!H", data[2:4])[0], 4
-    elif length == 127:
-        if len(data) < 10:
-            return None
-        length, offset = struct.unpack("!Q", data[2:10])[0], 10
-    masked = bool(second & 0x80)
-    key = bytes(data[offset : offset + 4]) if masked else b""
-    start = offset + len(key)
-    if len(data) < start + length:
-        return None
-    payload = bytes(data[start : start + length])
-    if masked:
-        payload = _apply_mask(payload, key)
-    opcode = first & 0xF
-    known = opcode in Opcode._value2member_map_
-    frame = Frame(
-        opcode=Opcode(opcode) if known else opcode,
-        payload=payload,
-        fin=bool(first & 0x80),
-        rsv=(first >> 4) & 0x7,
-        masked=masked,
-    )
-    return frame, start + length
+    raw = FrameReader(bytes(data)).next_frame()
+    return None if raw is None else (Frame.from_raw(raw), _wire_size(raw))
 
 
-def _apply_mask(payload: bytes, key: bytes) -> bytes:
-    """XOR ``payload`` with the 4-byte ``key`` (masking and unmasking are the same)."""
-    # int.from_bytes over the whole payload is far faster than a byte loop for 1 MiB messages.
-    repeated = (key * (len(payload) // 4 + 1))[: len(payload)]
-    value = int.from_bytes(payload, "big") ^ int.from_bytes(repeated, "big")
-    return value.to_bytes(len(payload), "big")
+def _wire_size(raw: RawFrame) -> int:
+    """How many bytes ``raw`` took on the wire (FrameReader takes only the shortest form)."""
+    header = encode_header(raw.opcode, len(raw.payload), mask=b"\0\0\0\0" if raw.masked else None)
+    return len(header) + len(raw.payload)
 
 
 class RawConnection:
@@ -238,7 +229,8 @@ class RawConnection:
             name, _, value = line.partition(":")
             self.headers.append((name.strip(), value.strip()))
         self.eof = False
-        self._buffer = bytearray(rest)
+        self._reader = FrameReader(rest)
+        self._unread = len(rest)  # bytes fed to the reader and not yet taken as frames
 
     @property
     def path(self) -> str:
@@ -303,9 +295,11 @@ class RawConnection:
         await self.wait_eof()
 
     async def wait_eof(self) -> bytes:
-        """Read until the client closes the TCP connection; return what arrived meanwhile."""
-        received = bytes(self._buffer)
-        self._buffer.clear()
+        """Read until the client closes the TCP connection; return what arrived meanwhile.
+
+        Bytes that arrived before the call and are not yet read as frames are not included.
+        """
+        received = b""
         while not self.eof:
             received += await self._receive()
         return received
@@ -346,13 +340,14 @@ class RawConnection:
         Raises:
             EOFError: the client closed the TCP connection before a whole frame arrived.
         """
-        while (parsed := parse_frame(self._buffer)) is None:
+        while (raw := self._reader.next_frame()) is None:
             if self.eof:
-                raise EOFError(f"the client closed the connection; {len(self._buffer)} bytes left")
-            self._buffer += await self._receive()
-        frame, used = parsed
-        del self._buffer[:used]
-        return frame
+                raise EOFError(f"the client closed the connection; {self._unread} bytes left")
+            data = await self._receive()
+            self._reader.feed(data)
+            self._unread += len(data)
+        self._unread -= _wire_size(raw)
+        return Frame.from_raw(raw)
 
     async def read_message(self) -> str | bytes:
         """Read the client's next text or binary message, joining continuation frames.
@@ -583,17 +578,17 @@ async def read_until_close(conn: RawConnection, *, answer: bool = True) -> list[
 
 
 async def read_all_frames(conn: RawConnection) -> tuple[list[Frame], bytes]:
-    """Read until the client closes TCP (FIN or RST): the whole frames, and any bytes left over
-    (a frame cut short)."""
-    data = bytearray(conn._buffer)
-    conn._buffer.clear()
+    """Read until the client closes TCP (FIN or RST): the whole frames, and the bytes left
+    over (a frame cut short; only those that arrived during this call)."""
+    received = bytearray()
     while not conn.eof:
-        data += await conn._receive()
+        data = await conn._receive()
+        received += data
+        conn._reader.feed(data)
     frames: list[Frame] = []
-    view = memoryview(data)
-    offset = 0
-    while (parsed := parse_frame(view[offset:])) is not None:  # type: ignore[arg-type]
-        frame, used = parsed
-        frames.append(frame)
-        offset += used
-    return frames, bytes(view[offset:])
+    left = conn._unread + len(received)
+    while (raw := conn._reader.next_frame()) is not None:
+        frames.append(Frame.from_raw(raw))
+        left -= _wire_size(raw)
+    conn._unread = 0
+    return frames, bytes(received[-left:]) if left else b""

@@ -19,6 +19,14 @@ from trio_ws_events import (
     testing,
 )
 from trio_ws_events import pytest_plugin as old_plugin_path
+from trio_ws_events._sansio.frames import (
+    OP_BINARY,
+    OP_CLOSE,
+    OP_PING,
+    RSV1,
+    apply_mask,
+    encode_frame,
+)
 from trio_ws_events.testing import (
     ClientClosed,
     ProtocolViolation,
@@ -247,25 +255,57 @@ async def test_ws_server_several_connections_in_order(ws_server: ScriptedServerF
 # --- the scripted server on its own -------------------------------------------------------------
 
 
+async def _raw_client(server: ScriptedServer) -> trio.SocketStream:
+    """A TCP client that completed its handshake with ``server``, by hand."""
+    port = int(server.url.rsplit(":", 1)[1].strip("/"))
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    key = "dGhlIHNhbXBsZSBub25jZQ=="
+    await stream.send_all(
+        f"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    await server.accept()
+    response = await stream.receive_some()
+    assert response.startswith(b"HTTP/1.1 101 ")
+    assert b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in response  # RFC 6455's own example
+    return stream
+
+
 async def test_open_scripted_server_fails_on_client_violation() -> None:
     """A client that sends an unmasked frame gets a 1002 and fails the server's block."""
     with pytest.raises(ProtocolViolation, match="not masked"), trio.fail_after(TIMEOUT):
         async with open_scripted_server() as server:
-            port = int(server.url.rsplit(":", 1)[1].strip("/"))
-            stream = await trio.open_tcp_stream("127.0.0.1", port)
-            key = "dGhlIHNhbXBsZSBub25jZQ=="
-            await stream.send_all(
-                f"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
-            )
-            await server.accept()
-            response = await stream.receive_some()
-            assert response.startswith(b"HTTP/1.1 101 ")
-            assert b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in response  # RFC 6455's own example
+            stream = await _raw_client(server)
             await stream.send_all(b"\x81\x01x")  # unmasked
             close = await stream.receive_some()
             assert close[:4] == b"\x88\x02\x03\xea"  # close 1002
             await trio.sleep_forever()
+
+
+@pytest.mark.parametrize(
+    ("frame", "code", "match"),
+    [
+        (encode_frame(OP_CLOSE, b"\x03\xed", mask=b"abcd"), 1002, "invalid code 1005"),
+        (encode_frame(OP_CLOSE, b"\x03", mask=b"abcd"), 1002, "1-byte payload"),
+        (encode_frame(OP_CLOSE, b"\x03\xe8\xff", mask=b"abcd"), 1007, "invalid UTF-8"),
+        (b"\x81\xfe\x00\x01abcd" + apply_mask(b"x", b"abcd"), 1002, "minimally encoded"),
+        (encode_frame(0x3, b"", mask=b"abcd"), 1002, "reserved opcode"),
+        (encode_frame(OP_PING, b"", fin=False, mask=b"abcd"), 1002, "fragmented"),
+        (encode_frame(OP_BINARY, b"", rsv=RSV1, mask=b"abcd"), 1002, "reserved bits"),
+    ],
+)
+async def test_scripted_server_fails_on_a_broken_client_frame(
+    frame: bytes, code: int, match: str
+) -> None:
+    """Each rule of RFC 6455 a client frame breaks closes with its code and fails the block."""
+    with pytest.raises(ProtocolViolation, match=match) as caught, trio.fail_after(TIMEOUT):
+        async with open_scripted_server() as server:
+            stream = await _raw_client(server)
+            await stream.send_all(frame)
+            close = await stream.receive_some()
+            assert close[:4] == b"\x88\x02" + code.to_bytes(2, "big")
+            await trio.sleep_forever()
+    assert caught.value.code == code
 
 
 async def test_scripted_server_answers_bad_requests_with_400() -> None:

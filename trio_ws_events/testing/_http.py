@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import datetime
 import email.utils
-import hashlib
 import math
 import socket
 from collections.abc import Sequence
@@ -17,15 +15,12 @@ import trio
 __all__ = [
     "READ_SIZE",
     "UpgradeRequest",
-    "accept_value",
     "listen",
     "read_head",
     "response",
     "retry_after_value",
 ]
 
-#: RFC 6455 section 1.3: appended to ``Sec-WebSocket-Key`` to compute the accept value.
-_GUID: Final = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #: A request head larger than this is answered with 400 and dropped.
 _MAX_HEAD: Final = 64 * 1024
 #: How much one read of the socket asks for, head and frames alike.
@@ -67,13 +62,6 @@ class UpgradeRequest:
         """The subprotocols the client offered, in its order of preference."""
         offered = [value for key, value in self.headers if key.lower() == "sec-websocket-protocol"]
         return [item.strip() for value in offered for item in value.split(",") if item.strip()]
-
-
-def accept_value(key: str) -> str:
-    """The ``Sec-WebSocket-Accept`` answering ``key`` (RFC 6455 section 4.2.2)."""
-    # SHA-1 because RFC 6455 says so; it protects nothing.
-    digest = hashlib.sha1(key.encode("ascii", "replace") + _GUID).digest()
-    return base64.b64encode(digest).decode("ascii")
 
 
 def listen(family: socket.AddressFamily, host: str, port: int) -> trio.SocketListener:

@@ -18,13 +18,26 @@ from typing import Final
 
 import trio
 
-from .._sansio.frames import apply_mask
+from .._sansio.frames import (
+    MAX_CONTROL_PAYLOAD,
+    OP_BINARY,
+    OP_CLOSE,
+    OP_CONT,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    FrameError,
+    FrameReader,
+    RawFrame,
+    decode_close,
+    encode_frame,
+)
 from ._http import READ_SIZE, UpgradeRequest
 
 __all__ = ["ClientClosed", "ProtocolViolation", "ScriptedConnection"]
 
-_CONT, _TEXT, _BINARY, _CLOSE, _PING, _PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
-_CONTROL: Final = frozenset({_CLOSE, _PING, _PONG})
+_CONTROL: Final = frozenset({OP_CLOSE, OP_PING, OP_PONG})
+_DATA: Final = frozenset({OP_CONT, OP_TEXT, OP_BINARY})
 
 
 class ClientClosed(Exception):
@@ -85,8 +98,8 @@ class ScriptedConnection:
         Raises:
             ClientClosed: the connection has ended.
         """
-        opcode = _TEXT if isinstance(data, str) else _BINARY
-        await self._write(_frame(opcode, _encode(data)))
+        opcode = OP_TEXT if isinstance(data, str) else OP_BINARY
+        await self._write(encode_frame(opcode, _encode(data)))
 
     async def send_fragmented(self, pieces: Sequence[str | bytes]) -> None:
         """Send one message as several frames, one per piece (all ``str`` or all ``bytes``).
@@ -104,11 +117,12 @@ class ScriptedConnection:
         is_text = isinstance(pieces[0], str)
         if any(isinstance(piece, str) != is_text for piece in pieces):
             raise TypeError("send_fragmented() pieces must be all str or all bytes")
-        opcode = _TEXT if is_text else _BINARY
+        opcode = OP_TEXT if is_text else OP_BINARY
         frames = []
         for index, piece in enumerate(pieces):
             final = index == len(pieces) - 1
-            frames.append(_frame(opcode if index == 0 else _CONT, _encode(piece), fin=final))
+            first = opcode if index == 0 else OP_CONT
+            frames.append(encode_frame(first, _encode(piece), fin=final))
         await self._write(b"".join(frames))
 
     async def send_raw(self, data: bytes) -> None:
@@ -128,7 +142,7 @@ class ScriptedConnection:
             ClientClosed: the connection ended before the pong.
         """
         answered = self._pongs.setdefault(payload, trio.Event())
-        await self._write(_frame(_PING, payload))
+        await self._write(encode_frame(OP_PING, payload))
         with trio.CancelScope() as scope:
             self._cancel_on_end(scope)
             await answered.wait()
@@ -223,13 +237,14 @@ class ScriptedConnection:
         if self._close_sent:
             return
         self._close_sent = True
+        # Not encode_close(): the test may send any code as given, 1005 among them.
         payload = b"" if code is None else struct.pack("!H", code) + reason.encode("utf-8")
         with contextlib.suppress(ClientClosed):
-            await self._write(_frame(_CLOSE, payload))
+            await self._write(encode_frame(OP_CLOSE, payload))
 
     async def _serve(self, rest: bytes) -> None:
         """Read frames until the connection ends; run by the server's task for it."""
-        reader = _FrameReader(rest)
+        reader = FrameReader(rest)
         try:
             await self._read_frames(reader)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -246,23 +261,23 @@ class ScriptedConnection:
             self._inbox_send.close()
             await trio.aclose_forcefully(self._stream)
 
-    async def _read_frames(self, reader: _FrameReader) -> None:
+    async def _read_frames(self, reader: FrameReader) -> None:
         fragments: list[bytes] = []
         fragmented_opcode: int | None = None
         while True:
-            frame = reader.next_frame()
+            frame = _next_frame(reader)
             if frame is None:
                 data = await self._stream.receive_some(READ_SIZE)
                 if not data:
                     return
                 reader.feed(data)
                 continue
-            opcode, fin, payload = frame
+            opcode, fin, payload = frame.opcode, frame.fin, frame.payload
             if opcode in _CONTROL:
                 if await self._control(opcode, payload):
                     return
                 continue
-            if opcode == _CONT:
+            if opcode == OP_CONT:
                 if fragmented_opcode is None:
                     raise _violation("continuation frame without a message to continue")
             elif fragmented_opcode is not None:
@@ -273,7 +288,7 @@ class ScriptedConnection:
             if fin:
                 data = b"".join(fragments)
                 fragments = []
-                if fragmented_opcode == _TEXT:
+                if fragmented_opcode == OP_TEXT:
                     try:
                         text = data.decode("utf-8")
                     except UnicodeDecodeError:
@@ -285,16 +300,16 @@ class ScriptedConnection:
 
     async def _control(self, opcode: int, payload: bytes) -> bool:
         """Handle a control frame; True when the connection is over."""
-        if opcode == _PING:
+        if opcode == OP_PING:
             if self._answer_pings and not self._close_sent:
                 with contextlib.suppress(ClientClosed):
-                    await self._write(_frame(_PONG, payload))
-        elif opcode == _PONG:
+                    await self._write(encode_frame(OP_PONG, payload))
+        elif opcode == OP_PONG:
             answered = self._pongs.pop(payload, None)
             if answered is not None:
                 answered.set()
         else:
-            self._client_close = _parse_close(payload)
+            self._client_close = _decode_close(payload)
             if self._close_sent:
                 return True  # the reply to our close frame: the server closes TCP now
             if self._answer_close:
@@ -322,46 +337,36 @@ class ProtocolViolation(AssertionError):
 # ---------------------------------------------------------------------------- helpers
 
 
-class _FrameReader:
-    """Incremental parser of client frames: unmasks them and checks the framing rules."""
+def _next_frame(reader: FrameReader) -> RawFrame | None:
+    """The client's next whole frame, or ``None`` for more data.
 
-    def __init__(self, data: bytes = b"") -> None:
-        self._buffer = bytearray(data)
+    Raises:
+        ProtocolViolation: the frame breaks a rule of RFC 6455 for client frames.
+    """
+    try:
+        frame = reader.next_frame()
+    except FrameError as exc:
+        raise _violation(exc.reason, exc.code) from None
+    if frame is None:
+        return None
+    if frame.rsv:
+        raise _violation("reserved bits set without a negotiated extension")
+    if not frame.masked:
+        raise _violation("client frame is not masked")
+    if frame.opcode not in _CONTROL and frame.opcode not in _DATA:
+        raise _violation(f"reserved opcode {frame.opcode:#x}")
+    if frame.opcode in _CONTROL and (len(frame.payload) > MAX_CONTROL_PAYLOAD or not frame.fin):
+        raise _violation("control frame is fragmented or longer than 125 bytes")
+    return frame
 
-    def feed(self, data: bytes) -> None:
-        self._buffer += data
 
-    def next_frame(self) -> tuple[int, bool, bytes] | None:
-        """The next whole frame as ``(opcode, fin, payload)``, or ``None`` for more data."""
-        buffer = self._buffer
-        if len(buffer) < 2:
-            return None
-        b0, b1 = buffer[0], buffer[1]
-        fin, opcode, length = bool(b0 & 0x80), b0 & 0x0F, b1 & 0x7F
-        offset = 2
-        if length == 126:
-            if len(buffer) < 4:
-                return None
-            length, offset = struct.unpack_from("!H", buffer, 2)[0], 4
-        elif length == 127:
-            if len(buffer) < 10:
-                return None
-            length, offset = struct.unpack_from("!Q", buffer, 2)[0], 10
-        # The header alone shows these violations: no need to wait for the payload.
-        if b0 & 0x70:
-            raise _violation("reserved bits set without a negotiated extension")
-        if not b1 & 0x80:
-            raise _violation("client frame is not masked")
-        if opcode not in (_CONT, _TEXT, _BINARY, *_CONTROL):
-            raise _violation(f"reserved opcode {opcode:#x}")
-        if opcode in _CONTROL and (length > 125 or not fin):
-            raise _violation("control frame is fragmented or longer than 125 bytes")
-        if len(buffer) < offset + 4 + length:
-            return None
-        mask = bytes(buffer[offset : offset + 4])
-        payload = apply_mask(bytes(buffer[offset + 4 : offset + 4 + length]), mask)
-        del buffer[: offset + 4 + length]
-        return opcode, fin, payload
+def _decode_close(payload: bytes) -> tuple[int, str]:
+    """The client's close code and reason; 1005 for an empty payload."""
+    try:
+        code, reason = decode_close(payload)
+    except FrameError as exc:
+        raise _violation(exc.reason, exc.code) from None
+    return int(code), reason
 
 
 def _violation(what: str, code: int = 1002) -> ProtocolViolation:
@@ -370,23 +375,3 @@ def _violation(what: str, code: int = 1002) -> ProtocolViolation:
 
 def _encode(data: str | bytes) -> bytes:
     return data.encode("utf-8") if isinstance(data, str) else bytes(data)
-
-
-def _frame(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
-    """One unmasked server frame."""
-    first = (0x80 if fin else 0) | opcode
-    length = len(payload)
-    if length < 126:
-        header = struct.pack("!BB", first, length)
-    elif length < 2**16:
-        header = struct.pack("!BBH", first, 126, length)
-    else:
-        header = struct.pack("!BBQ", first, 127, length)
-    return header + payload
-
-
-def _parse_close(payload: bytes) -> tuple[int, str]:
-    if len(payload) < 2:
-        return 1005, ""
-    code = struct.unpack_from("!H", payload)[0]
-    return code, payload[2:].decode("utf-8", "replace")

@@ -11,7 +11,8 @@ from typing import Protocol
 
 import trio
 
-from ._http import UpgradeRequest, accept_value, listen, read_head, response, retry_after_value
+from .._sansio.frames import accept_token
+from ._http import UpgradeRequest, listen, read_head, response, retry_after_value
 from ._scripted import ProtocolViolation, ScriptedConnection
 
 __all__ = ["ScriptedServer", "ScriptedServerFactory", "open_scripted_server"]
@@ -113,7 +114,7 @@ class ScriptedServer:
         lines = [
             ("Upgrade", "websocket"),
             ("Connection", "Upgrade"),
-            ("Sec-WebSocket-Accept", accept_value(key)),
+            ("Sec-WebSocket-Accept", accept_token(key)),
         ]
         if subprotocol is not None:
             lines.append(("Sec-WebSocket-Protocol", subprotocol))
