@@ -6,7 +6,7 @@ import logging
 
 import pytest
 import trio
-from recorder import Recorder
+from recorder import Recorder, run_to_end
 
 from trio_ws_events import InvalidStateError, State, WebSocket
 
@@ -22,10 +22,7 @@ async def test_wait_closed_right_after_open_waits_and_before_open_says_what_to_d
     assert "call open(nursery) first" in str(info.value)
     assert "on_open" not in str(info.value)
     ws.on_open += lambda ws: ws.close()
-    with trio.fail_after(10):
-        async with trio.open_nursery() as nursery:
-            ws.open(nursery)
-            await ws.wait_closed()
+    await run_to_end(ws, 10)
     assert ws.close_code == 1000
 
 

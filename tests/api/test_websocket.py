@@ -9,7 +9,7 @@ import pytest
 import trio
 from conftest import StartRawServer, StartWebSocketsServer
 from peers.raw_server import Opcode, RawConnection, build_frame, close_payload
-from recorder import Recorder, run_to_end
+from recorder import Recorder, run_to_end, send_and_collect
 
 from trio_ws_events import (
     CloseTimeout,
@@ -85,20 +85,8 @@ async def test_many_messages_keep_order(websockets_server: StartWebSocketsServer
     url = await websockets_server("echo")
     sent: list[str | bytes] = [f"text {i}" if i % 3 else f"bin {i}".encode() for i in range(1000)]
     async with WebSocket(url) as ws:
-        rec = Recorder(ws)
-        done = trio.Event()
-
-        def check(ws: WebSocket, _: object) -> None:
-            if len(rec.messages) == len(sent):
-                done.set()
-
-        ws.on_message += check
-        ws.on_binary += check
-        for message in sent:
-            ws.send(message)
-        with trio.fail_after(10):
-            await done.wait()
-    assert rec.messages == sent
+        received = await send_and_collect(ws, sent)
+    assert received == sent
 
 
 async def test_async_handlers_run_in_order_and_never_overlap(echo_url: str) -> None:

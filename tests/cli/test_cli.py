@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import trio
 import trio_websocket
-from recorder import Recorder
+from recorder import Recorder, read_line
 
 from trio_ws_events import WebSocket
 from trio_ws_events._cli import _demo, main
@@ -145,7 +145,7 @@ async def _serve_process(*args: str) -> AsyncIterator[tuple[trio.Process, str]]:
     try:
         assert process.stdout is not None
         with trio.fail_after(SUBPROCESS_TIMEOUT):
-            line = await _read_line(process.stdout)
+            line = await read_line(process.stdout)
         match = re.fullmatch(r"echo server listening on (ws://\S+) \(Ctrl-C to stop\)", line)
         assert match, f"unexpected first line {line!r}"
         yield process, match[1]
@@ -156,16 +156,6 @@ async def _serve_process(*args: str) -> AsyncIterator[tuple[trio.Process, str]]:
             await process.wait()
         if process.stdout is not None:
             await process.stdout.aclose()
-
-
-async def _read_line(stream: trio.abc.ReceiveStream) -> str:
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = await stream.receive_some(1)
-        if not chunk:
-            break
-        data += chunk
-    return data.decode().rstrip("\n")
 
 
 async def _echo_through(url: str) -> None:

@@ -11,30 +11,11 @@ import pytest
 import trio
 from conftest import StartNodeServer, StartRawServer, StartWebSocketsServer
 from peers.raw_server import Opcode, RawConnection, build_frame
-from recorder import Recorder
+from recorder import Recorder, run_to_end, send_and_collect
 
 from trio_ws_events import MessageTooBig, WebSocket
 
 DEFLATE_ANSWER = [("Sec-WebSocket-Extensions", "permessage-deflate")]
-
-
-async def echo_all(ws: WebSocket, messages: list[str | bytes]) -> list[str | bytes]:
-    """Send ``messages`` and collect as many echoes (after an optional greeting)."""
-    got: list[str | bytes] = []
-    done = trio.Event()
-
-    def collect(ws: WebSocket, data: str | bytes) -> None:
-        got.append(data)
-        if len(got) == len(messages):
-            done.set()
-
-    ws.on_message += collect
-    ws.on_binary += collect
-    for message in messages:
-        ws.send(message)
-    with trio.fail_after(20):
-        await done.wait()
-    return got
 
 
 def sample_messages() -> list[str | bytes]:
@@ -60,7 +41,7 @@ async def test_websockets_server_with_compression(
     async with WebSocket(url) as ws:
         assert ws.extensions is not None
         assert ws.extensions.startswith("permessage-deflate")
-        assert await echo_all(ws, messages) == messages
+        assert await send_and_collect(ws, messages) == messages
 
 
 async def test_websockets_server_without_compression(
@@ -71,7 +52,7 @@ async def test_websockets_server_without_compression(
     messages = sample_messages()
     async with WebSocket(url) as ws:
         assert ws.extensions is None
-        assert await echo_all(ws, messages) == messages
+        assert await send_and_collect(ws, messages) == messages
 
 
 async def test_compression_off_offers_nothing(raw_server: StartRawServer) -> None:
@@ -116,7 +97,7 @@ async def test_node_ws_server_with_deflate(node_server: StartNodeServer, extra: 
         assert ws.extensions is not None
         assert ws.extensions.startswith("permessage-deflate")
         assert ("server_no_context_takeover" in ws.extensions) == bool(extra)
-        assert await echo_all(ws, messages) == messages
+        assert await send_and_collect(ws, messages) == messages
     assert offered[0].startswith("permessage-deflate")
     assert ws.close_code == 1000
 
@@ -133,7 +114,7 @@ async def test_node_ws_server_plain(node_server: StartNodeServer) -> None:
         ws.on_message.clear()
         assert ws.extensions is None
         messages = sample_messages()
-        assert await echo_all(ws, messages) == messages
+        assert await send_and_collect(ws, messages) == messages
 
 
 async def test_decompression_bomb_ends_with_1009(raw_server: StartRawServer) -> None:
@@ -155,10 +136,7 @@ async def test_decompression_bomb_ends_with_1009(raw_server: StartRawServer) -> 
     rec = Recorder(ws)
     tracemalloc.start()
     try:
-        with trio.fail_after(20):
-            async with trio.open_nursery() as nursery:
-                ws.open(nursery)
-                await ws.wait_closed()
+        await run_to_end(ws)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -188,10 +166,7 @@ async def test_compressed_fragments_with_ping_between(raw_server: StartRawServer
     server = await raw_server(script)
     ws = WebSocket(server.url)
     rec = Recorder(ws)
-    with trio.fail_after(10):
-        async with trio.open_nursery() as nursery:
-            ws.open(nursery)
-            await ws.wait_closed()
+    await run_to_end(ws, 10)
     await server.wait_finished()
     assert rec.events == [("open",), ("message", "hello " * 1000), ("closed", 1000, "")]
 
@@ -206,10 +181,7 @@ async def test_extension_not_offered_is_refused(raw_server: StartRawServer) -> N
     server = await raw_server(script)
     ws = WebSocket(server.url, compression=None)
     rec = Recorder(ws)
-    with trio.fail_after(10):
-        async with trio.open_nursery() as nursery:
-            ws.open(nursery)
-            await ws.wait_closed()
+    await run_to_end(ws, 10)
     await server.wait_finished()
     assert rec.names == ["error"]
     assert "did not offer" in str(rec.error)

@@ -11,7 +11,7 @@ import pytest
 import trio
 from conftest import StartNodeServer, StartRawServer, StartWebSocketsServer
 from peers.raw_server import Opcode, RawConnection
-from recorder import Recorder, run_to_end
+from recorder import Recorder, run_to_end, send_and_collect
 
 from trio_ws_events import Compression, ConnectError, WebSocket
 
@@ -37,27 +37,6 @@ def inflate_in_window(payload: bytes, bits: int) -> str:
         if not data:
             break
     return b"".join(out).decode()
-
-
-async def round_trip(ws: WebSocket, messages: list[str | bytes]) -> list[str | bytes]:
-    """Send ``messages`` and collect as many echoes."""
-    got: list[str | bytes] = []
-    done = trio.Event()
-
-    def collect(ws: WebSocket, data: str | bytes) -> None:
-        got.append(data)
-        if len(got) == len(messages):
-            done.set()
-
-    ws.on_message += collect
-    ws.on_binary += collect
-    for message in messages:
-        ws.send(message)
-    with trio.fail_after(20):
-        await done.wait()
-    ws.on_message -= collect
-    ws.on_binary -= collect
-    return got
 
 
 # ---------------------------------------------------------------- validation and the offer
@@ -318,7 +297,7 @@ async def test_compression_interop_websockets(
     async with WebSocket(url, compression=Compression(**client)) as ws:
         assert ws.extensions == agreed
         for _ in range(2):  # the second round runs on the context the first left
-            assert await round_trip(ws, messages) == messages
+            assert await send_and_collect(ws, messages) == messages
     assert ws.close_code == 1000
 
 
@@ -370,5 +349,5 @@ async def test_compression_interop_node_ws(
         ws.on_message.clear()
         assert ws.extensions == agreed
         for _ in range(2):
-            assert await round_trip(ws, messages) == messages
+            assert await send_and_collect(ws, messages) == messages
     assert ws.close_code == 1000

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 import trio
-from conftest import StartRawServer, StartWebSocketsServer, _read_line
+from conftest import StartRawServer, StartWebSocketsServer
 from peers.raw_server import Opcode, RawConnection
-from recorder import Recorder, run_to_end
+from recorder import Recorder, read_line, run_to_end
 
 from trio_ws_events import (
     InvalidStateError,
@@ -150,7 +150,7 @@ async def test_stopped_server_process_is_detected() -> None:
     try:
         assert process.stdout is not None
         with trio.fail_after(15):
-            port = int(await _read_line(process.stdout))
+            port = int(await read_line(process.stdout))
         ws = WebSocket(
             f"ws://127.0.0.1:{port}/", ping_interval=0.2, ping_timeout=0.3, close_timeout=0.3
         )

@@ -20,7 +20,7 @@ from peers.raw_server import (
     accept_key,
     build_frame,
 )
-from recorder import Recorder
+from recorder import Recorder, run_to_end
 
 from trio_ws_events import ConnectError, HandshakeRejected, WebSocket, __version__, _connect
 from trio_ws_events._connect import ConnectOptions, Opened, open_connection
@@ -368,14 +368,6 @@ async def connect(url: str, **options: object) -> Opened:
     """open_connection() with ``options``, bounded by 5 seconds."""
     with trio.fail_after(5):
         return await open_connection(parse_url(url), ConnectOptions.build(**options))  # type: ignore[arg-type]
-
-
-async def run_to_end(ws: WebSocket, limit: float = 10) -> None:
-    """Open ``ws`` in a nursery of its own and wait for the terminal event."""
-    with trio.fail_after(limit):
-        async with trio.open_nursery() as nursery:
-            ws.open(nursery)
-            await ws.wait_closed()
 
 
 def accepting(check: Callable[[RawConnection], None] | None = None, **accept: object) -> Script:

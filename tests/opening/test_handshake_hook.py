@@ -5,21 +5,10 @@ from __future__ import annotations
 import pytest
 import trio
 from conftest import StartRawServer
-from peers.raw_server import RawConnection, Script, read_until_close
+from peers.raw_server import RawConnection, accepting
 from recorder import Recorder, run_to_end
 
 from trio_ws_events import ConnectError, ConnectTimeout, HandshakeRequest, WebSocket
-
-
-def accepting(seen: list[RawConnection]) -> Script:
-    """Record the request, accept it, answer the client's close."""
-
-    async def script(conn: RawConnection) -> None:
-        seen.append(conn)
-        await conn.accept_handshake()
-        await read_until_close(conn)
-
-    return script
 
 
 def closing_on_open(url: str, **options: object) -> tuple[WebSocket, Recorder]:

@@ -15,7 +15,7 @@ import trio
 import trustme
 from peers.tls_proxy import TLSProxy, serve_tls_proxy
 from peers.tls_server import TLSServer
-from recorder import Recorder, run_to_end
+from recorder import Recorder, echo_once, run_to_end
 
 from trio_ws_events import ConnectError, WebSocket
 
@@ -36,27 +36,10 @@ def trusting(ca: trustme.CA) -> ssl.SSLContext:
     return context
 
 
-async def round_trip(url: str, message: str, **options: object) -> list[str]:
-    """Connect with ``options``, send ``message``, return what came back (10 s at most)."""
-    received: list[str] = []
-    with trio.fail_after(10):
-        async with WebSocket(url, **options) as ws:  # type: ignore[arg-type]
-            done = trio.Event()
-
-            @ws.on_message
-            def on_message(ws: WebSocket, text: str) -> None:
-                received.append(text)
-                done.set()
-
-            ws.send(message)
-            await done.wait()
-    return received
-
-
 async def test_ws_through_https_proxy(echo_url: str, tls_proxy: TLSProxy, ca: trustme.CA) -> None:
     """ws:// through an https:// proxy: TLS to the proxy, CONNECT inside, messages flow."""
     port = echo_url.rsplit(":", 1)[1].strip("/")
-    received = await round_trip(
+    received = await echo_once(
         echo_url, "via tls proxy", proxy=tls_proxy.url(), proxy_ssl_context=trusting(ca)
     )
     assert received == ["via tls proxy"]
@@ -67,7 +50,7 @@ async def test_wss_through_https_proxy_is_tls_inside_tls(
     tls_server: TLSServer, tls_proxy: TLSProxy, ca: trustme.CA
 ) -> None:
     """wss:// through an https:// proxy: the server's TLS session runs inside the proxy's."""
-    received = await round_trip(
+    received = await echo_once(
         tls_server.url,
         "tls in tls",
         proxy=tls_proxy.url(),
@@ -85,7 +68,7 @@ async def test_https_proxy_credentials_travel_inside_tls(
 ) -> None:
     """user:password@ of an https:// proxy URL is sent as Proxy-Authorization over its TLS."""
     proxy = tls_proxy.url(f"alice:{PASSWORD}")
-    received = await round_trip(echo_url, "hi", proxy=proxy, proxy_ssl_context=trusting(ca))
+    received = await echo_once(echo_url, "hi", proxy=proxy, proxy_ssl_context=trusting(ca))
     assert received == ["hi"]
     token = base64.b64encode(f"alice:{PASSWORD}".encode()).decode()
     assert f"Proxy-Authorization: Basic {token}" in tls_proxy.requests[0]
@@ -118,7 +101,7 @@ async def test_https_proxy_from_the_environment(
     for name in ("no_proxy", "NO_PROXY", "REQUEST_METHOD"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("http_proxy", tls_proxy.url())
-    received = await round_trip(echo_url, "env", proxy_ssl_context=trusting(ca))
+    received = await echo_once(echo_url, "env", proxy_ssl_context=trusting(ca))
     assert received == ["env"]
     assert len(tls_proxy.requests) == 1
 

@@ -15,7 +15,7 @@ from conftest import PROXY_CREDENTIALS
 from peers.proxy_server import ProxyProcess
 from peers.raw_server import RawConnection, StartRawServer
 from peers.tls_server import TLSServer
-from recorder import Recorder
+from recorder import Recorder, echo_once, run_to_end
 
 from trio_ws_events import ConnectError, WebSocket
 from trio_ws_events._connect import ConnectOptions, Opened, open_connection
@@ -193,23 +193,6 @@ async def connect(url: str, **options: object) -> Opened:
         return await open_connection(parse_url(url), ConnectOptions.build(**options))  # type: ignore[arg-type]
 
 
-async def round_trip(url: str, message: str, **options: object) -> list[str]:
-    """Connect through ``options``' proxy, send ``message``, return what came back."""
-    received: list[str] = []
-    with trio.fail_after(10):
-        async with WebSocket(url, **options) as ws:  # type: ignore[arg-type]
-            done = trio.Event()
-
-            @ws.on_message
-            def on_message(ws: WebSocket, text: str) -> None:
-                received.append(text)
-                done.set()
-
-            ws.send(message)
-            await done.wait()
-    return received
-
-
 def tunnels_to(proxy: ProxyProcess, port: int, start: int) -> bool:
     """Whether the proxy's log shows a tunnel to 127.0.0.1:``port`` after line ``start``."""
     return proxy.wait_for(rf"-> 127\.0\.0\.1:{port}\b", start=start) is not None
@@ -226,7 +209,7 @@ def port_of(url: str) -> int:
 async def test_ws_through_proxy(echo_url: str, open_proxy: ProxyProcess, scheme: str) -> None:
     """ws:// goes through an HTTP CONNECT tunnel or SOCKS5, and messages flow."""
     start = len(open_proxy.lines)
-    received = await round_trip(echo_url, "via proxy", proxy=open_proxy.url(scheme))
+    received = await echo_once(echo_url, "via proxy", proxy=open_proxy.url(scheme))
     assert received == ["via proxy"]
     assert tunnels_to(open_proxy, port_of(echo_url), start)
 
@@ -237,7 +220,7 @@ async def test_wss_through_proxy(
 ) -> None:
     """wss:// runs TLS inside the tunnel, verified against the server's name."""
     start = len(open_proxy.lines)
-    received = await round_trip(
+    received = await echo_once(
         tls_server.url,
         "tls via proxy",
         proxy=open_proxy.url(scheme),
@@ -250,7 +233,7 @@ async def test_wss_through_proxy(
 @pytest.mark.parametrize("scheme", ["http", "socks5"])
 async def test_proxy_with_password(echo_url: str, auth_proxy: ProxyProcess, scheme: str) -> None:
     """Credentials in the proxy URL authenticate (Basic for HTTP, user/password for SOCKS5)."""
-    received = await round_trip(
+    received = await echo_once(
         echo_url, "authorized", proxy=auth_proxy.url(scheme, PROXY_CREDENTIALS)
     )
     assert received == ["authorized"]
@@ -262,10 +245,7 @@ async def test_proxy_refusing_with_407_is_connect_error(
     """An HTTP proxy answering 407 ends in ConnectError saying so and what to do."""
     ws = WebSocket(echo_url, proxy=auth_proxy.url())
     rec = Recorder(ws)
-    with trio.fail_after(10):
-        async with trio.open_nursery() as nursery:
-            ws.open(nursery)
-            await ws.wait_closed()
+    await run_to_end(ws, 10)
     error = rec.error
     assert type(error) is ConnectError
     assert f"proxy {auth_proxy.url()} refused the tunnel" in str(error)
@@ -362,7 +342,7 @@ async def test_http_proxy_variable_is_used_for_ws(
     """With proxy left out, http_proxy carries ws:// connections."""
     monkeypatch.setenv("http_proxy", open_proxy.url())
     start = len(open_proxy.lines)
-    assert await round_trip(echo_url, "env") == ["env"]
+    assert await echo_once(echo_url, "env") == ["env"]
     assert tunnels_to(open_proxy, port_of(echo_url), start)
 
 
@@ -374,7 +354,7 @@ async def test_https_proxy_variable_is_used_for_wss(
     monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
     start = len(open_proxy.lines)
     context = tls_server.client_context()
-    assert await round_trip(tls_server.url, "env tls", ssl_context=context) == ["env tls"]
+    assert await echo_once(tls_server.url, "env tls", ssl_context=context) == ["env tls"]
     assert tunnels_to(open_proxy, tls_server.port, start)
 
 
@@ -383,9 +363,9 @@ async def test_no_proxy_and_proxy_none_go_direct(
 ) -> None:
     """NO_PROXY listing the host, or proxy=None, connects directly (the proxy is dead)."""
     monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
-    assert await round_trip(echo_url, "direct", proxy=None) == ["direct"]
+    assert await echo_once(echo_url, "direct", proxy=None) == ["direct"]
     monkeypatch.setenv("NO_PROXY", "localhost, 127.0.0.0/8")
-    assert await round_trip(echo_url, "bypassed") == ["bypassed"]
+    assert await echo_once(echo_url, "bypassed") == ["bypassed"]
 
 
 async def test_explicit_proxy_ignores_no_proxy(
@@ -394,7 +374,7 @@ async def test_explicit_proxy_ignores_no_proxy(
     """proxy= given explicitly is used for every host, whatever NO_PROXY says."""
     monkeypatch.setenv("no_proxy", "*")
     start = len(open_proxy.lines)
-    assert await round_trip(echo_url, "explicit", proxy=open_proxy.url()) == ["explicit"]
+    assert await echo_once(echo_url, "explicit", proxy=open_proxy.url()) == ["explicit"]
     assert tunnels_to(open_proxy, port_of(echo_url), start)
 
 

@@ -16,7 +16,7 @@ import trio
 import trustme
 from peers.raw_server import StartRawServer
 from peers.tls_server import TLSServer, serve_tls_echo
-from recorder import Recorder
+from recorder import Recorder, echo_once, run_to_end
 
 from trio_ws_events import ConnectError, WebSocket
 from trio_ws_events._connect import ConnectOptions, open_connection
@@ -61,31 +61,11 @@ class LoopbackResolver(trio.abc.HostnameResolver):
         raise NotImplementedError
 
 
-async def echo_once(url: str, message: str, **options: object) -> list[str]:
-    """Connect with ``options``, send ``message``, and return what came back."""
-    received: list[str] = []
-    with trio.fail_after(10):
-        async with WebSocket(url, **options) as ws:  # type: ignore[arg-type]
-            done = trio.Event()
-
-            @ws.on_message
-            def on_message(ws: WebSocket, text: str) -> None:
-                received.append(text)
-                done.set()
-
-            ws.send(message)
-            await done.wait()
-    return received
-
-
 async def test_self_signed_server_is_refused_by_default(tls_server: TLSServer) -> None:
     """The default context does not trust the test CA: ConnectError naming the host."""
     ws = WebSocket(tls_server.url)
     rec = Recorder(ws)
-    with trio.fail_after(10):
-        async with trio.open_nursery() as nursery:
-            ws.open(nursery)
-            await ws.wait_closed()
+    await run_to_end(ws, 10)
     error = rec.error
     assert type(error) is ConnectError
     assert "TLS certificate verification failed for 127.0.0.1" in str(error)
@@ -181,10 +161,7 @@ async def test_wss_redirect_to_ws_is_refused(
     tls_server.redirect_to = plain.url
     ws = WebSocket(tls_server.url, ssl_context=tls_server.client_context())
     rec = Recorder(ws)
-    with trio.fail_after(10):
-        async with trio.open_nursery() as nursery:
-            ws.open(nursery)
-            await ws.wait_closed()
+    await run_to_end(ws, 10)
     error = rec.error
     assert type(error) is ConnectError
     assert f"{tls_server.url} redirected to {plain.url}" in str(error)

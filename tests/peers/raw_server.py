@@ -529,7 +529,19 @@ async def _read_head(stream: trio.SocketStream) -> tuple[bytes, bytes] | None:
 # ---------------------------------------------------------------- helpers for the hardening suite
 # Appended for issue 6 (tests/conformance, tests/faults); nothing above depends on them.
 
-__all__ += ["read_all_frames", "read_until_close", "send_pieces", "trickle"]
+__all__ += ["accepting", "read_all_frames", "read_until_close", "send_pieces", "trickle"]
+
+
+def accepting(seen: list[RawConnection]) -> Script:
+    """A script that records the connection in ``seen``, accepts the upgrade and answers the
+    client's close (:func:`read_until_close`)."""
+
+    async def script(conn: RawConnection) -> None:
+        seen.append(conn)
+        await conn.accept_handshake()
+        await read_until_close(conn)
+
+    return script
 
 
 async def send_pieces(conn: RawConnection, data: bytes, sizes: Sequence[int]) -> None:
