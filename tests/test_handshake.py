@@ -30,8 +30,8 @@ from trio_ws_events._handshake import (
     ClientHandshake,
     HandshakeError,
     Rejected,
-    accept_token,
 )
+from trio_ws_events._sansio.frames import accept_token
 from trio_ws_events._url import parse_url
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="

@@ -26,9 +26,8 @@ from trio_ws_events._protocol import (
     ProtocolEvent,
     TextMessage,
     Wire,
-    _apply_mask_python,
-    apply_mask,
 )
+from trio_ws_events._sansio.frames import _apply_mask_python, apply_mask
 
 
 def frame(opcode: int, payload: bytes = b"", *, fin: bool = True, rsv: int = 0) -> bytes:

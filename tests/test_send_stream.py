@@ -16,7 +16,8 @@ from recorder import Recorder
 
 from trio_ws_events import HandlerError, InvalidStateError, WebSocket
 from trio_ws_events._outbox import Outbox, Piece
-from trio_ws_events._protocol import ClientProtocol, MaskedPayload, _apply_mask_python
+from trio_ws_events._protocol import ClientProtocol, MaskedPayload
+from trio_ws_events._sansio.frames import _apply_mask_python
 
 
 def digest(kind: str, data: bytes) -> str:

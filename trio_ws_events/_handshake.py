@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import hashlib
 import os
 from collections.abc import Iterable, Sequence
 from typing import Final
 
 import h11
+
+from ._sansio.frames import accept_token
 
 __all__ = [
     "MAX_REJECT_BODY",
@@ -24,22 +25,12 @@ __all__ = [
     "ClientHandshake",
     "HandshakeError",
     "Rejected",
-    "accept_token",
 ]
 
 #: How much of a rejection's body is kept.
 MAX_REJECT_BODY: Final = 64 * 1024
 #: The largest response head accepted (status line and headers).
 MAX_RESPONSE_HEAD: Final = 64 * 1024
-#: The GUID RFC 6455 section 1.3 appends to ``Sec-WebSocket-Key``.
-_GUID: Final = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-
-def accept_token(key: str) -> str:
-    """The ``Sec-WebSocket-Accept`` value a server must answer ``Sec-WebSocket-Key: key`` with."""
-    # SHA-1 because RFC 6455 says so; it proves the server read the key, nothing more.
-    digest = hashlib.sha1(key.encode("ascii") + _GUID).digest()
-    return base64.b64encode(digest).decode("ascii")
 
 
 class HandshakeError(Exception):

@@ -14,15 +14,27 @@ from __future__ import annotations
 import codecs
 import collections
 import dataclasses
-import functools
 import os
 import struct
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, Final
 
 from ._deflate import Deflater, Inflater
 from ._events import Frame
+from ._sansio.frames import (
+    MAX_CONTROL_PAYLOAD,
+    OP_BINARY,
+    OP_CLOSE,
+    OP_CONT,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    FrameError,
+    apply_mask,
+    decode_close,
+    encode_close,
+)
 
 __all__ = [
     "BinaryMessage",
@@ -36,16 +48,7 @@ __all__ = [
     "ProtocolEvent",
     "TextMessage",
     "Wire",
-    "apply_mask",
-    "peer_may_send",
 ]
-
-OP_CONT: Final = 0x0
-OP_TEXT: Final = 0x1
-OP_BINARY: Final = 0x2
-OP_CLOSE: Final = 0x8
-OP_PING: Final = 0x9
-OP_PONG: Final = 0xA
 
 #: Payloads from this size on are written apart from their header instead of being copied
 #: once more behind it.
@@ -102,37 +105,6 @@ _pack_h = struct.Struct("!H").pack
 _pack_q = struct.Struct("!Q").pack
 _unpack_h = struct.Struct("!H").unpack_from
 _unpack_q = struct.Struct("!Q").unpack_from
-
-
-def _apply_mask_python(data: Buffer, mask: bytes) -> bytes:
-    """XOR ``data`` with the 4-byte ``mask`` repeated: four strided ``translate`` calls."""
-    if not data:
-        return b""
-    tables = _xor_tables()
-    buffer = bytearray(data)
-    for offset in range(4):
-        buffer[offset::4] = buffer[offset::4].translate(tables[mask[offset]])
-    return bytes(buffer)
-
-
-@functools.cache
-def _xor_tables() -> list[bytes]:
-    # Built on first use only: 64 KiB and a few milliseconds that the C helper never needs.
-    return [bytes(value ^ key for value in range(256)) for key in range(256)]
-
-
-apply_mask: Callable[[Buffer, bytes], bytes]
-try:
-    # websockets' C helper masks at memory speed (10x the fallback on 1 MiB payloads).
-    # tests/test_protocol.py pins this private module and compares it with the fallback.
-    from websockets.speedups import apply_mask
-except ImportError:  # pragma: no cover - websockets without its C extension
-    apply_mask = _apply_mask_python
-
-
-def peer_may_send(code: int) -> bool:
-    """Whether a close frame from the peer may carry ``code`` (RFC 6455 7.4, IANA registry)."""
-    return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
 
 
 @dataclasses.dataclass(slots=True)
@@ -217,11 +189,8 @@ class PendingPongs:
         return len(self._payloads)
 
 
-class _Fail(Exception):
-    def __init__(self, code: int, reason: str) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
+#: A violation found while parsing: the batch ends with a ``Failure`` carrying its code.
+_Fail = FrameError
 
 
 class ClientProtocol:
@@ -390,7 +359,7 @@ class ClientProtocol:
                 opcode = b0 & 0x0F
                 if opcode >= 8:
                     if end - start < length:
-                        if length > 125:
+                        if length > MAX_CONTROL_PAYLOAD:
                             raise _Fail(1002, f"control frame of {length} bytes (max 125)")
                         break
                     payload = buf[start : start + length]
@@ -463,7 +432,7 @@ class ClientProtocol:
             raise _Fail(1002, "fragmented control frame")
         if b0 & 0x70:
             raise _Fail(1002, "reserved bits set on a control frame")
-        if length > 125:
+        if length > MAX_CONTROL_PAYLOAD:
             raise _Fail(1002, f"control frame of {length} bytes (max 125)")
         if opcode == OP_PING:
             events.append(Ping(payload))
@@ -744,21 +713,9 @@ class ClientProtocol:
 
     def close(self, code: int | None, reason: str = "") -> Wire:
         """A close frame; ``code=None`` (or 1005) sends an empty one."""
-        if code is None or code == 1005:
-            return self.frame(OP_CLOSE, b"")
-        return self.frame(OP_CLOSE, _pack_h(code) + reason.encode())
+        return self.frame(OP_CLOSE, encode_close(code, reason))
 
 
 def _parse_close(payload: bytes) -> CloseReceived:
-    if not payload:
-        return CloseReceived(1005, "")
-    if len(payload) == 1:
-        raise _Fail(1002, "close frame with a 1-byte payload")
-    (code,) = _unpack_h(payload, 0)
-    if not peer_may_send(code):
-        raise _Fail(1002, f"close frame with invalid code {code}")
-    try:
-        reason = payload[2:].decode()
-    except UnicodeDecodeError as exc:
-        raise _Fail(1007, f"invalid UTF-8 in the close reason: {exc}") from None
+    code, reason = decode_close(payload)
     return CloseReceived(code, reason)

@@ -22,7 +22,7 @@ from typing import Final
 
 import trio
 
-from ._protocol import apply_mask
+from ._sansio.frames import apply_mask
 
 __all__ = [
     "ClientClosed",

@@ -22,6 +22,7 @@ from ._hook import HandshakeHook
 from ._iterate import MessageIterator, start_iteration
 from ._options import check_logger
 from ._outbox import payload_size as _payload_size
+from ._sansio.frames import MAX_CLOSE_REASON, is_valid_close_code
 from ._send_stream import piece_source, send_pieces
 from ._state import State
 from ._typing import Address, HeadersLike, LoggerLike, PieceSource
@@ -32,14 +33,11 @@ if TYPE_CHECKING:
 
 __all__ = ["WebSocket"]
 
-_SENDABLE_CODES: Final = frozenset(range(1000, 1004)) | frozenset(range(1007, 1015))
-MAX_REASON_BYTES: Final = 123
-
 
 def _check_close_args(code: object, reason: object) -> bytes:
     if not isinstance(code, int) or isinstance(code, bool):
         raise TypeError(f"close code must be an int, got {type(code).__name__}")
-    if code not in _SENDABLE_CODES and not 3000 <= code <= 4999:
+    if not is_valid_close_code(code):
         raise ValueError(
             f"close code {code} may not be sent; use 1000-1003, 1007-1014 or 3000-4999"
         )
@@ -47,18 +45,18 @@ def _check_close_args(code: object, reason: object) -> bytes:
         raise TypeError(f"close reason must be a str, got {type(reason).__name__}")
     # Each character is at least one byte of UTF-8: a reason too long in characters is refused
     # before anything is encoded, so a huge one costs no memory (issue 11, item 17).
-    if len(reason) > MAX_REASON_BYTES:
+    if len(reason) > MAX_CLOSE_REASON:
         raise ValueError(
-            f"close reason is {len(reason)} characters; at most {MAX_REASON_BYTES} bytes of "
+            f"close reason is {len(reason)} characters; at most {MAX_CLOSE_REASON} bytes of "
             "UTF-8 are allowed"
         )
     try:
         encoded = reason.encode("utf-8")
     except UnicodeEncodeError:
         raise ValueError("close reason must be valid Unicode without lone surrogates") from None
-    if len(encoded) > MAX_REASON_BYTES:
+    if len(encoded) > MAX_CLOSE_REASON:
         raise ValueError(
-            f"close reason is {len(encoded)} bytes of UTF-8; at most {MAX_REASON_BYTES} are allowed"
+            f"close reason is {len(encoded)} bytes of UTF-8; at most {MAX_CLOSE_REASON} are allowed"
         )
     return encoded
 

@@ -1,0 +1,1 @@
+"""The WebSocket protocol without I/O: nothing in this package imports trio."""
