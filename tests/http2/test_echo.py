@@ -15,7 +15,15 @@ import trustme
 from http2.conftest import start_h2_node, start_hypercorn
 from http2.wire import FrameIO
 from trio_ws_events._h2 import H2WebSocketStream, open_h2_pool
-from trio_ws_events._sansio.frames import OP_BINARY, OP_PING, OP_PONG, OP_TEXT
+from trio_ws_events._sansio.frames import (
+    OP_BINARY,
+    OP_CLOSE,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    decode_close,
+    encode_close,
+)
 
 MIB = 1024 * 1024
 
@@ -103,3 +111,26 @@ async def test_open_websocket_reports_chosen_subprotocol(
     with trio.fail_after(10):
         async with one_stream(url, context=context, subprotocols=("chat", "other")) as stream:
             assert stream.subprotocol == "chat"
+
+
+async def test_aclose_after_close_handshake_ends_stream(
+    echo_target: tuple[str, ssl.SSLContext | None],
+) -> None:
+    """After the WebSocket close handshake aclose frees the stream; the connection goes on.
+
+    Node ends its side (END_STREAM) after its close frame, Hypercorn 0.18 does not: aclose
+    answers the first with END_STREAM and the second with RST_STREAM(CANCEL).
+    """
+    url, context = echo_target
+    with trio.fail_after(10):
+        async with open_h2_pool(ssl_context=context, h2c=context is None) as pool:
+            stream = await pool.open_websocket(url)
+            io = FrameIO(stream)
+            await io.send(OP_CLOSE, encode_close(1000, "bye"))
+            frame = await io.receive()
+            assert (frame.opcode, decode_close(frame.payload)) == (OP_CLOSE, (1000, "bye"))
+            await stream.aclose()
+            assert stream.connection.open_streams == 0
+            second = await pool.open_websocket(url)
+            assert second.connection is stream.connection
+            assert await echo(FrameIO(second), OP_TEXT, b"after") == b"after"

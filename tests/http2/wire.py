@@ -16,9 +16,14 @@ class FrameIO:
         self.stream = stream
         self._reader = FrameReader()
 
+    @staticmethod
+    def masked(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
+        """One client frame, masked."""
+        return encode_frame(opcode, payload, fin=fin, mask=os.urandom(4))
+
     async def send(self, opcode: int, payload: bytes, *, fin: bool = True) -> None:
         """Send one masked frame."""
-        await self.stream.send_all(encode_frame(opcode, payload, fin=fin, mask=os.urandom(4)))
+        await self.stream.send_all(self.masked(opcode, payload, fin=fin))
 
     async def receive(self) -> RawFrame:
         """The next whole frame; ``EOFError`` if the stream ends first."""

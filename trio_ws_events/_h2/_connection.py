@@ -34,7 +34,7 @@ _MAX_HEADER_LIST: Final = 64 * 1024
 _READ_SIZE: Final = 64 * 1024
 _DEFAULT_WINDOW: Final = 65535
 
-Reason = Literal["lost", "protocol", "ping", "closed"]
+Reason = Literal["lost", "protocol", "ping", "goaway", "closed"]
 
 
 def _new_h2() -> h2.connection.H2Connection:
@@ -251,13 +251,14 @@ class H2Connection:
             sid = None if stream is None else stream.stream_id
             raise ConnectionBroken(message, stream_id=sid, reason=reason)
 
-    def _fail(self, reason: Reason, message: str) -> None:
+    def _fail(self, reason: Reason, message: str, *, error_code: int | None = None) -> None:
         if self._failure is not None:
             return
         self._failure = (reason, message)
         streams, self._streams = self._streams, {}
         for sid, stream in streams.items():
-            stream._break(ConnectionBroken(message, stream_id=sid, reason=reason))
+            error = ConnectionBroken(message, stream_id=sid, reason=reason, error_code=error_code)
+            stream._break(error)
         for event in (self._settings, self._ended, self._flush_event, *self._pings.values()):
             event.set()
         self._on_change()
@@ -330,9 +331,13 @@ class H2Connection:
                     last_stream_id=last,
                 )
             )
-        if not self._streams:
-            self._fail("closed", f"the server sent GOAWAY ({_code_name(code)})")
-        self._on_change()
+        # h2 4.x moves its connection state machine to CLOSED on any GOAWAY and refuses
+        # every later frame, so the streams the server did process cannot go on either.
+        self._fail(
+            "goaway",
+            f"the server sent GOAWAY ({_code_name(code)}, last stream {last})",
+            error_code=code,
+        )
 
     # --- flow control ------------------------------------------------------------------
 
@@ -380,11 +385,13 @@ class H2Connection:
             self._h2.end_stream(stream.stream_id)
             self._forget_if_done(stream)
 
-    def _close_stream(self, stream: H2WebSocketStream) -> None:
+    def _close_stream(self, stream: H2WebSocketStream, *, abort: bool = False) -> None:
         if self._streams.pop(stream.stream_id, None) is None or self._failure is not None:
             return
         try:
-            if stream._remote_ended and not stream._local_ended:
+            if abort:
+                self._h2.reset_stream(stream.stream_id, h2.errors.ErrorCodes.CANCEL)
+            elif stream._remote_ended and not stream._local_ended:
                 self._h2.end_stream(stream.stream_id)
             elif not stream._remote_ended:
                 self._h2.reset_stream(stream.stream_id, h2.errors.ErrorCodes.CANCEL)
@@ -467,7 +474,8 @@ class H2Connection:
             return stream
         finally:
             if not opened:
-                self._close_stream(stream)
+                # A rejected or abandoned stream: nothing more will be sent on it.
+                self._close_stream(stream, abort=True)
                 stream._closed = True
 
     def _start_stream(self, request: list[tuple[str, str]]) -> H2WebSocketStream:

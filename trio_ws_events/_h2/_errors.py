@@ -7,7 +7,7 @@
         ├── StreamReset               the server sent RST_STREAM on this stream
         ├── StreamRefused             GOAWAY: this stream is above the server's last id
         └── ConnectionBroken          the shared connection ended: TCP lost, HTTP/2 error,
-                                      PING unanswered (.reason says which)
+                                      PING unanswered, GOAWAY (.reason says which)
 
     ConnectError (trio_ws_events)
     └── Http2Unavailable              ALPN chose no h2, or no SETTINGS_ENABLE_CONNECT_PROTOCOL:
@@ -71,7 +71,9 @@ class ConnectionBroken(StreamBroken):
     Attributes:
         reason: ``"lost"`` (the TCP connection ended or failed), ``"protocol"`` (the server
             broke HTTP/2), ``"ping"`` (a liveness PING went unanswered) or ``"closed"`` (the
-            pool or connection was closed under the stream).
+            pool or connection was closed under the stream) or ``"goaway"`` (the server sent
+            GOAWAY and this stream was at or below its last id: the server processed it, but
+            h2 4.x accepts no frame after a GOAWAY, so it cannot go on).
     """
 
     def __init__(
@@ -79,7 +81,7 @@ class ConnectionBroken(StreamBroken):
         message: str,
         *,
         stream_id: int | None,
-        reason: Literal["lost", "protocol", "ping", "closed"],
+        reason: Literal["lost", "protocol", "ping", "goaway", "closed"],
         error_code: int | None = None,
     ) -> None:
         super().__init__(message, stream_id=stream_id, error_code=error_code)

@@ -4,7 +4,7 @@
 // CONNECT stream is answered 200 and its frames are echoed by hand: text, binary and
 // continuation frames come back unmasked, a ping gets its pong, a close its close.
 //
-// Usage: node h2_server.js [--no-connect-protocol] [--zero-window]
+// Usage: node h2_server.js [--no-connect-protocol] [--zero-window] [--max-streams=N]
 // Prints the port on the first line. Paths choose a behaviour:
 //   /echo (any other path too)  echo
 //   /reject                     403 with a body
@@ -19,6 +19,8 @@ const noConnect = process.argv.includes("--no-connect-protocol");
 const zeroWindow = process.argv.includes("--zero-window");
 const settings = { enableConnectProtocol: !noConnect };
 if (zeroWindow) settings.initialWindowSize = 0;
+const maxStreams = process.argv.find((arg) => arg.startsWith("--max-streams="));
+if (maxStreams) settings.maxConcurrentStreams = Number(maxStreams.split("=")[1]);
 
 let connections = 0;
 const server = http2.createServer({ settings });
