@@ -15,9 +15,11 @@ import h2.exceptions
 import h2.settings
 import trio
 
-from .._errors import ConnectError, HandshakeRejected
-from ._errors import ConnectionBroken, Http2Unavailable, StreamBroken, StreamRefused, StreamReset
-from ._request import MAX_REJECT_BODY, Accepted, Rejected, connect_headers, read_response
+from .._errors import ConnectError
+from ._dispatch import dispatch
+from ._errors import ConnectionBroken, Http2Unavailable, StreamBroken
+from ._opening import await_acceptance
+from ._request import connect_headers
 from ._stream import H2WebSocketStream
 
 __all__ = ["CONNECTION_WINDOW", "STREAM_WINDOW", "H2Connection"]
@@ -210,7 +212,7 @@ class H2Connection:
                 self._fail("protocol", f"the server broke HTTP/2: {exc}")
                 return
             for event in events:
-                self._dispatch(event)
+                dispatch(self, event)
             self._kick()
 
     async def _write_loop(self) -> None:
@@ -262,82 +264,6 @@ class H2Connection:
         for event in (self._settings, self._ended, self._flush_event, *self._pings.values()):
             event.set()
         self._on_change()
-
-    # --- events from the server ------------------------------------------------------
-
-    def _dispatch(self, event: h2.events.Event) -> None:
-        stream = self._streams.get(getattr(event, "stream_id", 0) or 0)
-        if isinstance(event, h2.events.DataReceived):
-            self._credit_connection(event.flow_controlled_length)
-            if stream is not None and event.data:
-                stream._on_data(event.data)
-            padding = event.flow_controlled_length - len(event.data)
-            if stream is not None and padding:
-                self._credit_stream(stream, padding)
-        elif isinstance(event, h2.events.ResponseReceived) and stream is not None:
-            stream._response = [(str(n), str(v)) for n, v in event.headers or ()]
-            stream._wake()
-        elif isinstance(event, h2.events.StreamEnded) and stream is not None:
-            stream._on_end()
-            self._forget_if_done(stream)
-        elif isinstance(event, h2.events.StreamReset):
-            self._on_reset(event, stream)
-        elif isinstance(event, h2.events.WindowUpdated):
-            self._on_window(stream, event.stream_id)
-        elif isinstance(event, h2.events.RemoteSettingsChanged):
-            self._settings.set()
-            self._on_window(None, 0)
-            self._on_change()
-        elif isinstance(event, h2.events.PingAckReceived):
-            acked = self._pings.get(bytes(event.ping_data or b""))
-            if acked is not None:
-                acked.set()
-        elif isinstance(event, h2.events.ConnectionTerminated):
-            self._on_goaway(event)
-
-    def _on_reset(self, event: h2.events.StreamReset, stream: H2WebSocketStream | None) -> None:
-        if stream is None:
-            return
-        del self._streams[stream.stream_id]
-        code = int(event.error_code or 0)
-        stream._break(
-            StreamReset(
-                f"the server reset stream {stream.stream_id} ({_code_name(code)})",
-                stream_id=stream.stream_id,
-                error_code=code,
-            )
-        )
-        self._on_change()
-
-    def _on_window(self, stream: H2WebSocketStream | None, stream_id: int | None) -> None:
-        targets: Iterable[H2WebSocketStream] = (
-            list(self._streams.values()) if not stream_id else [] if stream is None else [stream]
-        )
-        for each in targets:
-            each._window_opened()
-
-    def _on_goaway(self, event: h2.events.ConnectionTerminated) -> None:
-        last = int(event.last_stream_id or 0)
-        code = int(event.error_code or 0)
-        self._goaway = last
-        for sid in [sid for sid in self._streams if sid > last]:
-            stream = self._streams.pop(sid)
-            stream._break(
-                StreamRefused(
-                    f"the server sent GOAWAY ({_code_name(code)}, last stream {last}):"
-                    f" stream {sid} was not processed",
-                    stream_id=sid,
-                    error_code=code,
-                    last_stream_id=last,
-                )
-            )
-        # h2 4.x moves its connection state machine to CLOSED on any GOAWAY and refuses
-        # every later frame, so the streams the server did process cannot go on either.
-        self._fail(
-            "goaway",
-            f"the server sent GOAWAY ({_code_name(code)}, last stream {last})",
-            error_code=code,
-        )
 
     # --- flow control ------------------------------------------------------------------
 
@@ -456,27 +382,7 @@ class H2Connection:
                 reason="settings",
                 alpn=self.alpn,
             )
-        stream = self._start_stream(request)
-        opened = False
-        try:
-            answer = await self._await_answer(stream, subprotocols)
-            if isinstance(answer, Rejected):
-                raise HandshakeRejected(
-                    f"server rejected the extended CONNECT with status {answer.status}",
-                    status=answer.status,
-                    headers=answer.headers,
-                    body=answer.body,
-                )
-            stream.subprotocol = answer.subprotocol
-            stream.extensions = answer.extensions
-            stream.response_headers = answer.headers
-            opened = True
-            return stream
-        finally:
-            if not opened:
-                # A rejected or abandoned stream: nothing more will be sent on it.
-                self._close_stream(stream, abort=True)
-                stream._closed = True
+        return await await_acceptance(self, self._start_stream(request), list(subprotocols))
 
     def _start_stream(self, request: list[tuple[str, str]]) -> H2WebSocketStream:
         self._check_alive(None)
@@ -488,37 +394,3 @@ class H2Connection:
         self._h2.send_headers(stream_id, request, end_stream=False)
         self._kick()
         return stream
-
-    async def _await_answer(
-        self, stream: H2WebSocketStream, offered: Sequence[str]
-    ) -> Accepted | Rejected:
-        try:
-            while stream._response is None:
-                if stream._error is not None:
-                    raise stream._error
-                stream._data_event = event = trio.Event()
-                await event.wait()
-            if _status(stream._response) == 200:
-                return read_response(stream._response, offered)
-            while not stream._remote_ended and stream._error is None:
-                if len(stream._buffer) >= MAX_REJECT_BODY:
-                    break
-                stream._data_event = event = trio.Event()
-                await event.wait()
-            return read_response(stream._response, offered, bytes(stream._buffer))
-        except StreamBroken as exc:
-            raise ConnectError(f"the extended CONNECT failed: {exc}") from exc
-        except ValueError as exc:
-            raise ConnectError(f"invalid response to the extended CONNECT: {exc}") from exc
-
-
-def _status(headers: list[tuple[str, str]]) -> int | None:
-    value = next((v for n, v in headers if n == ":status"), "")
-    return int(value) if value.isdigit() else None
-
-
-def _code_name(code: int) -> str:
-    try:
-        return h2.errors.ErrorCodes(code).name
-    except ValueError:
-        return f"error code {code:#x}"
