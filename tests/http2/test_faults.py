@@ -94,6 +94,9 @@ async def test_tcp_reset_breaks_each_of_ten_streams(h2_node: StartH2Node) -> Non
             assert [e.stream_id for e in errors] == [s.stream_id for s in streams]
             assert len({id(e) for e in errors}) == 10
             assert {e.reason for e in errors} == {"lost"}
+            with pytest.raises(ConnectionBroken) as again:
+                await streams[0].send_all(b"x")
+            assert again.value is errors[0]
             assert pool.connections(f"{url}/") == []
 
 

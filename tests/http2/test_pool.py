@@ -205,3 +205,18 @@ async def test_ping_is_acknowledged(h2_node: StartH2Node) -> None:
             await trio.sleep(0.2)  # a few keepalive PINGs, all answered
             assert not stream.connection.is_ended
             assert await echoes(stream)
+
+
+async def test_send_eof_half_closes_and_keeps_receiving(h2_node: StartH2Node) -> None:
+    """After send_eof the echo of what was sent still arrives; sending again is refused."""
+    url = f"ws://127.0.0.1:{await h2_node()}/echo"
+    with trio.fail_after(10):
+        async with open_h2_pool(h2c=True) as pool:
+            stream = await pool.open_websocket(url)
+            io = FrameIO(stream)
+            await io.send(OP_BINARY, b"last words")
+            await stream.send_eof()
+            await stream.send_eof()  # idempotent
+            assert (await io.receive()).payload == b"last words"
+            with pytest.raises(trio.ClosedResourceError, match="send_eof was called"):
+                await stream.send_all(b"more")

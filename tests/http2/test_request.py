@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+import trio_ws_events._h2._request as request_module
 from trio_ws_events._h2._request import (
     MAX_REJECT_BODY,
     Accepted,
@@ -95,3 +98,10 @@ def test_read_response_without_status_is_invalid() -> None:
     """A response with no :status cannot be read."""
     with pytest.raises(ValueError, match="no valid :status"):
         read_response([("x", "y")], [])
+
+
+def test_request_module_imports_no_trio() -> None:
+    """The extended CONNECT's decisions stay sans-I/O: the module imports neither trio nor h2."""
+    source = Path(request_module.__file__).read_text(encoding="utf-8")
+    assert "import trio" not in source
+    assert "import h2" not in source

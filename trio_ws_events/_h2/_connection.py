@@ -248,6 +248,8 @@ class H2Connection:
             await self._flush()
 
     def _check_alive(self, stream: H2WebSocketStream | None) -> None:
+        if stream is not None and stream._error is not None:
+            raise stream._error  # its own error, the one receive_some raises too
         if self._failure is not None:
             reason, message = self._failure
             sid = None if stream is None else stream.stream_id

@@ -208,8 +208,8 @@ class H2Pool:
         Cancellation: the pool is closed whatever happens.
         """
         self._closed = True
-        for connections in self._connections.values():
-            for connection in connections:
+        for connections in list(self._connections.values()):
+            for connection in list(connections):
                 await connection.aclose()
         self._connections.clear()
         self._wake()

@@ -89,7 +89,7 @@ class H2WebSocketStream(trio.abc.Stream):
                     await event.wait()
                     continue
                 view = view[sent:]
-                await self._connection._flush()
+                await self._connection._flush(self)
         finally:
             self._sending = False
 
@@ -122,7 +122,7 @@ class H2WebSocketStream(trio.abc.Stream):
         if not self._local_ended:
             self._local_ended = True
             self._connection._end_stream(self)
-            await self._connection._flush()
+            await self._connection._flush(self)
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
         """The next received bytes, ``b""`` once the server ended the stream.
@@ -148,7 +148,7 @@ class H2WebSocketStream(trio.abc.Stream):
             raise trio.BusyResourceError("another task is receiving on this stream")
         self._receiving = True
         try:
-            while not self._buffer:
+            while not self._buffer or self._closed:
                 if self._closed:
                     raise trio.ClosedResourceError("stream is closed")
                 if self._error is not None:
