@@ -134,3 +134,17 @@ async def test_aclose_after_close_handshake_ends_stream(
             second = await pool.open_websocket(url)
             assert second.connection is stream.connection
             assert await echo(FrameIO(second), OP_TEXT, b"after") == b"after"
+
+
+async def test_open_websocket_negotiates_extensions_in_headers(
+    hypercorn_url: str, trusting: ssl.SSLContext
+) -> None:
+    """permessage-deflate is offered and answered in the headers, as over HTTP/1.1."""
+    with trio.fail_after(10):
+        async with open_h2_pool(ssl_context=trusting) as pool:
+            stream = await pool.open_websocket(
+                f"{hypercorn_url}/echo", extensions="permessage-deflate; client_max_window_bits"
+            )
+            assert stream.extensions is not None
+            assert stream.extensions.startswith("permessage-deflate")
+            await stream.aclose()
