@@ -109,3 +109,19 @@ async def test_open_h2_pool_exit_breaks_open_streams(h2_node: StartH2Node) -> No
         assert caught.value.reason == "closed"
         with pytest.raises(trio.ClosedResourceError):
             await pool.open_websocket(url)
+
+
+async def hang_up(stream: trio.SocketStream) -> None:
+    """Closes the TCP connection before any SETTINGS."""
+    await stream.aclose()
+
+
+async def test_open_websocket_connection_lost_before_settings(nursery: trio.Nursery) -> None:
+    """A server that hangs up before its SETTINGS: a bare ConnectError, no connection kept."""
+    listeners = await nursery.start(partial(trio.serve_tcp, hang_up, 0, host="127.0.0.1"))
+    url = f"ws://127.0.0.1:{listeners[0].socket.getsockname()[1]}/"
+    with trio.fail_after(10):
+        async with open_h2_pool(h2c=True) as pool:
+            with pytest.raises(ConnectError, match="HTTP/2 connection failed"):
+                await pool.open_websocket(url)
+            assert pool.connections(url) == []

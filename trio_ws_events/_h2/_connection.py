@@ -92,6 +92,8 @@ class H2Connection:
         self._conn_unacked = 0
         self._pings: dict[bytes, trio.Event] = {}
         self._ping_count = 0
+        self._started = False
+        self._closing = False  # aclose() has begun: every ending from now on is ours
 
     # --- state ------------------------------------------------------------------------
 
@@ -143,16 +145,20 @@ class H2Connection:
                 nursery.start_soon(self._write_loop)
                 nursery.start_soon(self._read_loop)
                 await self._settings.wait()
-                if self._failure is not None:
-                    raise ConnectError(f"HTTP/2 connection failed: {self._failure[1]}")
-                if self._ping_interval is not None:
-                    nursery.start_soon(self._keepalive, self._ping_interval)
-                task_status.started()
-                await self._ended.wait()
+                if self._failure is None:
+                    if self._ping_interval is not None:
+                        nursery.start_soon(self._keepalive, self._ping_interval)
+                    task_status.started()
+                    self._started = True
+                    await self._ended.wait()
                 nursery.cancel_scope.cancel()
         finally:
+            failure = self._failure
             self._fail("closed", "the HTTP/2 connection was closed")
             await trio.aclose_forcefully(self._transport)
+        if failure is not None and not self._started:
+            # Raised outside the nursery, so that the caller of start() sees it bare.
+            raise ConnectError(f"HTTP/2 connection failed: {failure[1]}")
 
     async def aclose(self) -> None:
         """Send GOAWAY and close the connection; every open stream breaks. Idempotent.
@@ -160,6 +166,7 @@ class H2Connection:
         Cancellation: the connection is closed whatever happens (GOAWAY is best-effort).
         """
         if self._failure is None:
+            self._closing = True
             self._h2.close_connection()
             with trio.move_on_after(1):
                 await self._flush_or_fail()
@@ -258,6 +265,9 @@ class H2Connection:
     def _fail(self, reason: Reason, message: str, *, error_code: int | None = None) -> None:
         if self._failure is not None:
             return
+        if self._closing:
+            # Whatever the server does after our GOAWAY (its own GOAWAY, a hang-up), we did it.
+            reason, message, error_code = "closed", "the HTTP/2 connection was closed", None
         self._failure = (reason, message)
         streams, self._streams = self._streams, {}
         for sid, stream in streams.items():
