@@ -13,6 +13,7 @@ import trio
 import trustme
 
 from http2.conftest import start_h2_node, start_hypercorn
+from http2.test_pool import close_seen_by_server
 from http2.wire import FrameIO
 from trio_ws_events._h2 import H2WebSocketStream, open_h2_pool
 from trio_ws_events._sansio.frames import (
@@ -131,6 +132,8 @@ async def test_aclose_after_close_handshake_ends_stream(
             assert (frame.opcode, decode_close(frame.payload)) == (OP_CLOSE, (1000, "bye"))
             await stream.aclose()
             assert stream.connection.open_streams == 0
+            if context is None:  # Node: it ended its side, so aclose ended ours cleanly
+                assert await close_seen_by_server(pool, url, stream.stream_id) == 0
             second = await pool.open_websocket(url)
             assert second.connection is stream.connection
             assert await echo(FrameIO(second), OP_TEXT, b"after") == b"after"

@@ -3,6 +3,7 @@ and a server that cannot take WebSockets over HTTP/2 is reported for the fallbac
 
 from __future__ import annotations
 
+import json
 import os
 import ssl
 import tracemalloc
@@ -18,6 +19,7 @@ from http2.wire import FrameIO
 from trio_ws_events._errors import HandshakeRejected
 from trio_ws_events._h2 import (
     STREAM_WINDOW,
+    H2Pool,
     H2WebSocketStream,
     Http2Unavailable,
     open_h2_pool,
@@ -25,6 +27,22 @@ from trio_ws_events._h2 import (
 from trio_ws_events._sansio.frames import OP_BINARY
 
 KIB = 1024
+
+
+async def close_seen_by_server(pool: H2Pool, url: str, stream_id: int) -> int:
+    """The RST_STREAM code Node saw ``stream_id`` close with (0: ended cleanly both ways).
+
+    Node reports the closes of the session in each 200's headers; probe streams ask until
+    ``stream_id``'s close has reached it.
+    """
+    for _ in range(50):
+        probe = await pool.open_websocket(url)
+        closes: dict[str, int] = json.loads(dict(probe.response_headers)["x-closes"])
+        await probe.aclose()
+        if str(stream_id) in closes:
+            return closes[str(stream_id)]
+        await trio.sleep(0.01)
+    raise AssertionError(f"the server saw no close of stream {stream_id}")
 
 
 async def test_open_websocket_hundred_streams_share_one_tcp_connection(
@@ -190,6 +208,8 @@ async def test_aclose_open_stream_resets_it_and_frees_its_slot(h2_node: StartH2N
                 await stream.send_all(b"x")
             with pytest.raises(trio.ClosedResourceError):
                 await stream.receive_some()
+            assert await close_seen_by_server(pool, url, stream.stream_id) == 0x8  # CANCEL
+
             other = await pool.open_websocket(url)
             assert other.connection is stream.connection
             assert await echoes(other)

@@ -11,7 +11,9 @@
 //   /reset                      200, then RST_STREAM(CANCEL) after the first frame
 //   /goaway?last=N              200, then GOAWAY(NO_ERROR, last stream N)
 //   /kill                       200, then the TCP connection is destroyed (reset)
-// Every 200 carries x-connections: the TCP connections this server has accepted so far.
+// Every 200 carries x-connections: the TCP connections this server has accepted so far, and
+// x-closes: JSON {stream id: RST_STREAM code} of this session's closed streams (0: ended
+// cleanly, with END_STREAM both ways).
 "use strict";
 const http2 = require("http2");
 
@@ -98,11 +100,17 @@ server.on("stream", (stream, headers) => {
     stream.end("no websocket for you");
     return;
   }
-  const response = { ":status": 200, "x-connections": String(connections) };
+  const session = stream.session;
+  if (!session.closes) session.closes = {};
+  stream.on("close", () => { session.closes[stream.id] = stream.rstCode; });
+  const response = {
+    ":status": 200,
+    "x-connections": String(connections),
+    "x-closes": JSON.stringify(session.closes),
+  };
   const offered = headers["sec-websocket-protocol"];
   if (offered) response["sec-websocket-protocol"] = offered.split(",")[0].trim();
   stream.respond(response);
-  const session = stream.session;
   if (url.pathname === "/reset") {
     echo(stream, () => stream.close(http2.constants.NGHTTP2_CANCEL));
   } else if (url.pathname === "/goaway") {
