@@ -55,6 +55,23 @@ async def test_open_websocket_ws_url_needs_h2c() -> None:
         assert pool.connections_opened == 0
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"headers": [("Upgrade", "websocket")]}, "set by the extended CONNECT"),
+        ({"subprotocols": ["two words"]}, "is not an HTTP token"),
+    ],
+)
+async def test_open_websocket_checks_request_before_connecting(
+    options: dict[str, object], message: str
+) -> None:
+    """A request that cannot be sent raises ValueError before any connection is opened."""
+    async with open_h2_pool(h2c=True) as pool:
+        with pytest.raises(ValueError, match=message):
+            await pool.open_websocket("ws://127.0.0.1:9/", **options)  # type: ignore[arg-type]
+        assert pool.connections_opened == 0
+
+
 async def test_receive_some_rejects_bad_max_bytes_and_concurrency(h2_node: StartH2Node) -> None:
     """receive_some checks max_bytes, and a second concurrent reader is refused."""
     url = f"ws://127.0.0.1:{await h2_node()}/echo"

@@ -105,3 +105,10 @@ def test_request_module_imports_no_trio() -> None:
     source = Path(request_module.__file__).read_text(encoding="utf-8")
     assert "import trio" not in source
     assert "import h2" not in source
+
+
+@pytest.mark.parametrize("name", ["", "a b", "x,y", "é"])
+def test_connect_headers_refuse_subprotocol_not_a_token(name: str) -> None:
+    """A subprotocol must be an HTTP token."""
+    with pytest.raises(ValueError, match="is not an HTTP token"):
+        connect_headers(scheme="https", authority="a:1", path="/", subprotocols=[name])

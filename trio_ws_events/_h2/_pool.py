@@ -12,6 +12,7 @@ from .._errors import ConnectError
 from .._url import parse_url
 from ._connection import H2Connection
 from ._errors import Http2Unavailable
+from ._request import connect_headers
 from ._stream import H2WebSocketStream
 
 __all__ = ["H2Pool", "open_h2_pool", "open_transport"]
@@ -135,6 +136,16 @@ class H2Pool:
             raise ValueError("ws:// over HTTP/2 needs h2c prior knowledge: open_h2_pool(h2c=True)")
         subprotocols = list(subprotocols)
         headers = list(headers)
+        # Checked here, before a connection is opened for a request that cannot be sent.
+        connect_headers(
+            scheme="https" if target.secure else "http",
+            authority=target.authority,
+            path=target.resource,
+            subprotocols=subprotocols,
+            extensions=extensions,
+            origin=origin,
+            extra_headers=headers,
+        )
         key = (target.secure, target.host, target.port)
         while True:
             if self._closed:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterable, Sequence
 
 from .._handshake import MAX_REJECT_BODY
 
 __all__ = ["MAX_REJECT_BODY", "Accepted", "Rejected", "connect_headers", "read_response"]
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 #: Headers a caller may not set: HTTP/2 forbids the connection-specific ones (RFC 9113
 #: 8.2.2) and the extended CONNECT writes the WebSocket ones itself.
@@ -85,8 +88,8 @@ def connect_headers(
         The headers as ``(name, value)`` pairs, pseudo-headers first, names in lower case.
 
     Raises:
-        ValueError: a header the extended CONNECT writes itself or HTTP/2 forbids, or a
-            name or value that is not a valid header field.
+        ValueError: a header the extended CONNECT writes itself or HTTP/2 forbids, a name
+            or value that is not a valid header field, or a subprotocol that is no token.
     """
     if scheme not in ("https", "http"):
         raise ValueError(f"scheme must be 'https' or 'http', not {scheme!r}")
@@ -100,6 +103,9 @@ def connect_headers(
         (":authority", authority),
         ("sec-websocket-version", "13"),
     ]
+    for name in subprotocols:
+        if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+            raise ValueError(f"subprotocol {name!r} is not an HTTP token (RFC 6455 4.1)")
     if subprotocols:
         headers.append(("sec-websocket-protocol", ", ".join(subprotocols)))
     if extensions:
