@@ -1,0 +1,35 @@
+"""WebSocket frames over any trio stream, for the HTTP/2 tests: masked out, parsed in."""
+
+from __future__ import annotations
+
+import os
+
+import trio
+
+from trio_ws_events._sansio.frames import FrameReader, RawFrame, encode_frame
+
+
+class FrameIO:
+    """Speaks RFC 6455 frames as a client over ``stream``: masks what it sends."""
+
+    def __init__(self, stream: trio.abc.Stream) -> None:
+        self.stream = stream
+        self._reader = FrameReader()
+
+    @staticmethod
+    def masked(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
+        """One client frame, masked."""
+        return encode_frame(opcode, payload, fin=fin, mask=os.urandom(4))
+
+    async def send(self, opcode: int, payload: bytes, *, fin: bool = True) -> None:
+        """Send one masked frame."""
+        await self.stream.send_all(self.masked(opcode, payload, fin=fin))
+
+    async def receive(self) -> RawFrame:
+        """The next whole frame; ``EOFError`` if the stream ends first."""
+        while (frame := self._reader.next_frame()) is None:
+            data = await self.stream.receive_some()
+            if not data:
+                raise EOFError("stream ended before a whole frame")
+            self._reader.feed(bytes(data))
+        return frame

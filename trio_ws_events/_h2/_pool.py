@@ -1,0 +1,276 @@
+"""The pool: WebSockets to one origin share one HTTP/2 connection, all inside a nursery."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+
+import trio
+
+from .._errors import ConnectError
+from .._url import parse_url
+from ._connection import H2Connection
+from ._errors import Http2Unavailable
+from ._request import connect_headers
+from ._stream import H2WebSocketStream
+
+__all__ = ["H2Pool", "open_h2_pool", "open_transport"]
+
+Origin = tuple[bool, str, int]
+
+
+async def open_transport(
+    host: str, port: int, ssl_context: ssl.SSLContext | None
+) -> tuple[trio.abc.Stream, str | None]:
+    """Connect TCP, then TLS offering ALPN ``h2`` and ``http/1.1`` when ``ssl_context`` is set.
+
+    Returns:
+        The connected stream and the ALPN protocol chosen (``None`` without TLS).
+
+    Raises:
+        ConnectError: TCP or TLS failed.
+        Http2Unavailable: TLS chose another protocol than ``h2`` (``reason="alpn"``).
+
+    Cancellation: safe; a half-made connection is closed.
+    """
+    try:
+        tcp = await trio.open_tcp_stream(host, port)
+    except OSError as exc:
+        raise ConnectError(f"could not connect to {host}:{port}: {exc}") from exc
+    if ssl_context is None:
+        return tcp, None
+    tls = trio.SSLStream(tcp, ssl_context, server_hostname=host, https_compatible=True)
+    try:
+        await tls.do_handshake()
+    except trio.BrokenResourceError as exc:
+        await trio.aclose_forcefully(tls)
+        raise ConnectError(f"TLS with {host}:{port} failed: {exc.__cause__ or exc}") from exc
+    except BaseException:
+        await trio.aclose_forcefully(tls)
+        raise
+    alpn = tls.selected_alpn_protocol()
+    if alpn != "h2":
+        await trio.aclose_forcefully(tls)
+        raise Http2Unavailable(
+            f"{host}:{port} chose {alpn or 'no protocol'} by ALPN, not h2",
+            reason="alpn",
+            alpn=alpn,
+        )
+    return tls, alpn
+
+
+class H2Pool:
+    """HTTP/2 connections by origin, each shared by up to the server's
+    SETTINGS_MAX_CONCURRENT_STREAMS WebSockets.
+
+    Built by [`open_h2_pool`][], not directly. When every connection to an origin is full,
+    the next WebSocket opens another connection, up to ``max_connections_per_origin``; past
+    that it waits (bounded by the caller's cancel scope) until a stream ends.
+    """
+
+    def __init__(
+        self,
+        nursery: trio.Nursery,
+        *,
+        ssl_context: ssl.SSLContext | None,
+        h2c: bool,
+        max_connections_per_origin: int,
+        ping_interval: float | None,
+        ping_timeout: float,
+    ) -> None:
+        self._nursery = nursery
+        self._ssl_context = ssl_context
+        self._h2c = h2c
+        self._max_connections = max_connections_per_origin
+        self._ping_interval = ping_interval
+        self._ping_timeout = ping_timeout
+        self._connections: dict[Origin, list[H2Connection]] = {}
+        self._connecting: dict[Origin, trio.Event] = {}
+        self._changed = trio.Event()
+        self._closed = False
+        self.connections_opened = 0
+
+    def connections(self, url: str) -> list[H2Connection]:
+        """The live HTTP/2 connections to ``url``'s origin.
+
+        Raises:
+            ValueError: ``url`` is not a ``ws://`` or ``wss://`` URL.
+        """
+        target = parse_url(url)
+        key = (target.secure, target.host, target.port)
+        return [c for c in self._connections.get(key, []) if not c.is_ended]
+
+    async def open_websocket(
+        self,
+        url: str,
+        *,
+        subprotocols: Sequence[str] = (),
+        extensions: str | None = None,
+        origin: str | None = None,
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> H2WebSocketStream:
+        """Open a WebSocket to ``url`` as an extended CONNECT stream on a shared connection.
+
+        Args:
+            url: ``wss://`` (TLS, ALPN h2), or ``ws://`` when the pool was opened with ``h2c``.
+            subprotocols: offered in ``sec-websocket-protocol``.
+            extensions: the ``sec-websocket-extensions`` offer (e.g. permessage-deflate).
+            origin: the ``origin`` header.
+            headers: more request headers.
+
+        Returns:
+            The WebSocket's stream.
+
+        Raises:
+            ValueError: a bad URL or header, or ``ws://`` without ``h2c`` (before any I/O).
+            trio.ClosedResourceError: the pool is closed.
+            Http2Unavailable: fall back to HTTP/1.1 (no h2 by ALPN, or no extended CONNECT).
+            HandshakeRejected: the server answered another status than 200.
+            ConnectError: the connection or the stream failed while opening.
+
+        Cancellation: safe; a connection being opened is closed, a stream being opened reset.
+        """
+        target = parse_url(url)
+        if not target.secure and not self._h2c:
+            raise ValueError("ws:// over HTTP/2 needs h2c prior knowledge: open_h2_pool(h2c=True)")
+        subprotocols = list(subprotocols)
+        headers = list(headers)
+        # Checked here, before a connection is opened for a request that cannot be sent.
+        connect_headers(
+            scheme="https" if target.secure else "http",
+            authority=target.authority,
+            path=target.resource,
+            subprotocols=subprotocols,
+            extensions=extensions,
+            origin=origin,
+            extra_headers=headers,
+        )
+        key = (target.secure, target.host, target.port)
+        while True:
+            if self._closed:
+                raise trio.ClosedResourceError("the HTTP/2 pool is closed")
+            connection = self._pick(key)
+            if connection is not None:
+                return await connection.open_websocket(
+                    scheme="https" if target.secure else "http",
+                    authority=target.authority,
+                    path=target.resource,
+                    subprotocols=subprotocols,
+                    extensions=extensions,
+                    origin=origin,
+                    headers=headers,
+                )
+            await self._make_room(key)
+
+    def _pick(self, key: Origin) -> H2Connection | None:
+        live = [c for c in self._connections.get(key, []) if not c.is_ended]
+        self._connections[key] = live
+        return next((c for c in live if c.is_usable), None)
+
+    async def _make_room(self, key: Origin) -> None:
+        """Open one more connection to ``key``, or wait for a change when none may open."""
+        pending = self._connecting.get(key)
+        full = len(self._connections.get(key, [])) >= self._max_connections
+        if pending is not None or full:
+            changed = self._changed
+            await (pending.wait() if pending is not None else changed.wait())
+            return
+        self._connecting[key] = done = trio.Event()
+        try:
+            await self._connect(key)
+        finally:
+            del self._connecting[key]
+            done.set()
+
+    async def _connect(self, key: Origin) -> None:
+        secure, host, port = key
+        context = self._ssl_context if secure else None
+        if secure and context is None:
+            context = ssl.create_default_context()
+        if context is not None:
+            context.set_alpn_protocols(["h2", "http/1.1"])
+        transport, alpn = await open_transport(host, port, context)
+        connection = H2Connection(
+            transport,
+            alpn=alpn,
+            ping_interval=self._ping_interval,
+            ping_timeout=self._ping_timeout,
+            on_change=self._wake,
+        )
+        await self._nursery.start(connection.serve)
+        self.connections_opened += 1
+        if not connection.extended_connect:
+            await connection.aclose()
+            raise Http2Unavailable(
+                f"{host}:{port} did not send SETTINGS_ENABLE_CONNECT_PROTOCOL=1 (RFC 8441)",
+                reason="settings",
+                alpn=alpn,
+            )
+        self._connections.setdefault(key, []).append(connection)
+
+    def _wake(self) -> None:
+        changed, self._changed = self._changed, trio.Event()
+        changed.set()
+
+    async def aclose(self) -> None:
+        """Close every connection (GOAWAY); their streams break. Idempotent.
+
+        Cancellation: the pool is closed whatever happens.
+        """
+        self._closed = True
+        for connections in list(self._connections.values()):
+            for connection in list(connections):
+                await connection.aclose()
+        self._connections.clear()
+        self._wake()
+        await trio.lowlevel.checkpoint()
+
+
+@asynccontextmanager
+async def open_h2_pool(
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    h2c: bool = False,
+    max_connections_per_origin: int = 4,
+    ping_interval: float | None = 20.0,
+    ping_timeout: float = 20.0,
+) -> AsyncIterator[H2Pool]:
+    """A pool of HTTP/2 connections whose tasks live in a nursery this block owns.
+
+    Args:
+        ssl_context: for ``wss://``; ALPN ``h2``, ``http/1.1`` is set on it. ``None``: the
+            system's default verification.
+        h2c: open ``ws://`` URLs as cleartext HTTP/2 with prior knowledge (RFC 9113 3.3).
+        max_connections_per_origin: connections to one origin before callers wait, >= 1.
+        ping_interval: seconds between HTTP/2 PINGs checking each connection; ``None``: none.
+        ping_timeout: seconds a PING may go unanswered before the connection is dropped.
+
+    Raises:
+        ValueError: an argument outside what is allowed.
+
+    Cancellation: leaving the block, by any way, closes every connection and stream.
+    """
+    if not isinstance(max_connections_per_origin, int) or max_connections_per_origin < 1:
+        raise ValueError(
+            f"max_connections_per_origin must be an int >= 1, got {max_connections_per_origin!r}"
+        )
+    for name, value in (("ping_interval", ping_interval), ("ping_timeout", ping_timeout)):
+        if value is not None and (not isinstance(value, int | float) or value <= 0):
+            raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+    async with trio.open_nursery() as nursery:
+        pool = H2Pool(
+            nursery,
+            ssl_context=ssl_context,
+            h2c=h2c,
+            max_connections_per_origin=max_connections_per_origin,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+        )
+        try:
+            yield pool
+        finally:
+            with trio.CancelScope(shield=True):
+                with trio.move_on_after(2):
+                    await pool.aclose()
+            nursery.cancel_scope.cancel()
