@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 import trio
 import trustme
-from conftest import NODE_PEER, _read_line
+from conftest import NODE_PEER
 from hypercorn.config import Config
 from hypercorn.trio import serve
+from recorder import read_line
 
 StartH2Node = Callable[..., Awaitable[int]]
 Scope = dict[str, Any]
@@ -108,7 +109,7 @@ async def start_h2_node(nursery: trio.Nursery, node: str, *flags: str) -> int:
     )
     assert process.stdout is not None
     with trio.fail_after(15):
-        port = await _read_line(process.stdout)
+        port = await read_line(process.stdout)
     assert port.isdigit(), f"h2_server.js printed {port!r}"
     return int(port)
 
