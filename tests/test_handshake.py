@@ -24,15 +24,15 @@ from recorder import Recorder
 
 from trio_ws_events import ConnectError, HandshakeRejected, WebSocket, __version__, _connect
 from trio_ws_events._connect import ConnectOptions, Opened, open_connection
-from trio_ws_events._handshake import (
+from trio_ws_events._sansio.frames import accept_token
+from trio_ws_events._sansio.handshake import (
     MAX_REJECT_BODY,
     Accepted,
     ClientHandshake,
     HandshakeError,
     Rejected,
 )
-from trio_ws_events._sansio.frames import accept_token
-from trio_ws_events._url import parse_url
+from trio_ws_events._sansio.url import parse_url
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 #: What RFC 6455 section 1.3 gives as the answer to KEY.

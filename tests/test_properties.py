@@ -29,9 +29,9 @@ from trio_ws_events import (
     State,
     WebSocket,
 )
-from trio_ws_events._deflate import DeflateParams, Inflater
 from trio_ws_events._events import Frame
-from trio_ws_events._protocol import (
+from trio_ws_events._sansio.deflate import DeflateParams, Inflater
+from trio_ws_events._sansio.protocol import (
     BinaryMessage,
     ClientProtocol,
     CloseReceived,

@@ -10,9 +10,10 @@ import zlib
 
 import pytest
 
-from trio_ws_events._deflate import DeflateParams, Deflater, Inflater, parse_answer
 from trio_ws_events._events import Frame
-from trio_ws_events._protocol import (
+from trio_ws_events._sansio.deflate import DeflateParams, Deflater, Inflater, parse_answer
+from trio_ws_events._sansio.frames import _apply_mask_python, apply_mask
+from trio_ws_events._sansio.protocol import (
     BATCH_FRAMES,
     MAX_PENDING_PONGS,
     MAX_PIECE,
@@ -27,7 +28,6 @@ from trio_ws_events._protocol import (
     TextMessage,
     Wire,
 )
-from trio_ws_events._sansio.frames import _apply_mask_python, apply_mask
 
 
 def frame(opcode: int, payload: bytes = b"", *, fin: bool = True, rsv: int = 0) -> bytes:

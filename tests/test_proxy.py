@@ -25,7 +25,7 @@ from trio_ws_events._proxy import (
     parse_proxy_url,
     proxy_from_environment,
 )
-from trio_ws_events._url import parse_url
+from trio_ws_events._sansio.url import parse_url
 
 PROXY_VARIABLES = [
     "http_proxy",

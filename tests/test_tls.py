@@ -20,7 +20,7 @@ from recorder import Recorder
 
 from trio_ws_events import ConnectError, WebSocket
 from trio_ws_events._connect import ConnectOptions, open_connection
-from trio_ws_events._url import parse_url
+from trio_ws_events._sansio.url import parse_url
 
 
 class LoopbackResolver(trio.abc.HostnameResolver):

@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Any, Final
 import trio
 
 from ._errors import HandshakeRejected, SendBufferFull, WebSocketError
-from ._reconnect import Backoff, Ending
 from ._reconnecting import ReconnectingWebSocket
-from ._state import State
+from ._sansio.reconnect import Backoff, Ending
+from ._sansio.state import State
 from ._websocket import WebSocket
 
 if TYPE_CHECKING:

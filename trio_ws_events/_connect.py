@@ -19,12 +19,12 @@ import h11
 import trio
 
 from ._errors import ConnectError, HandshakeRejected
-from ._handshake import MAX_REJECT_BODY, Accepted, ClientHandshake, HandshakeError, Rejected
 from ._hook import HandshakeRequest, run_hook
 from ._net import open_tcp, receive, send, start_tls
 from ._options import DEFAULT, ConnectOptions, Default
 from ._proxy import ProxyURL, open_tunnel, proxy_from_environment
-from ._url import WebSocketURL
+from ._sansio.handshake import MAX_REJECT_BODY, Accepted, ClientHandshake, HandshakeError, Rejected
+from ._sansio.url import WebSocketURL
 from ._version import __version__
 
 __all__ = [

@@ -18,9 +18,7 @@ from typing import Any, Final
 
 import trio
 
-from ._compression import Compression
 from ._connect import READ_SIZE, ConnectOptions, Opened, open_connection
-from ._deflate import Inflater
 from ._errors import (
     CloseTimeout,
     ConnectError,
@@ -36,8 +34,10 @@ from ._events import Frame
 from ._handlers import EventHook, EventSlot, run_handlers
 from ._iterate import Feed
 from ._net import stream_addresses
-from ._outbox import Outbox, Piece
-from ._protocol import (
+from ._sansio.compression import Compression
+from ._sansio.deflate import Inflater
+from ._sansio.outbox import Outbox, Piece
+from ._sansio.protocol import (
     BinaryMessage,
     ClientProtocol,
     CloseReceived,
@@ -50,9 +50,9 @@ from ._protocol import (
     TextMessage,
     Wire,
 )
-from ._state import State, check_transition
+from ._sansio.state import State, check_transition
+from ._sansio.url import WebSocketURL
 from ._typing import Address, LoggerLike
-from ._url import WebSocketURL
 from ._writer import Writer
 
 __all__ = ["Connection"]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Final, final
 import trio
 
 from ._errors import InvalidStateError
-from ._state import State
+from ._sansio.state import State
 
 if TYPE_CHECKING:
     from typing import Self

@@ -31,12 +31,12 @@ import h11
 import trio
 
 from ._errors import ConnectError
-from ._handshake import MAX_RESPONSE_HEAD
 from ._net import describe, open_tcp, receive, send, start_tls
-from ._url import redact, split_url
+from ._sansio.handshake import MAX_RESPONSE_HEAD
+from ._sansio.url import redact, split_url
 
 if TYPE_CHECKING:
-    from ._url import WebSocketURL
+    from ._sansio.url import WebSocketURL
 
 __all__ = [
     "PROXY_SCHEMES",

@@ -20,9 +20,9 @@ from ._connection import CANCEL_CLEANUP_TIMEOUT
 from ._errors import ConnectError, HandlerError, WebSocketError
 from ._events import Frame
 from ._handlers import EventHook, EventSlot, run_handlers
-from ._outbox import payload_size
-from ._reconnect import Ending, RetrySchedule
-from ._state import State
+from ._sansio.outbox import payload_size
+from ._sansio.reconnect import Ending, RetrySchedule
+from ._sansio.state import State
 from ._typing import FrameHandler
 from ._websocket import WebSocket, _single_leaf
 

@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, TypedDict, Unpack
 
 import trio
 
-from ._compression import Compression
 from ._errors import InvalidStateError, SendBufferFull
 from ._hook import HandshakeHook
 from ._options import Default
-from ._outbox import payload_size
-from ._reconnect import Backoff, Policy, RetryPolicy, RetrySchedule
 from ._reconnect_loop import ReconnectLoop
-from ._state import State
+from ._sansio.compression import Compression
+from ._sansio.outbox import payload_size
+from ._sansio.reconnect import Backoff, Policy, RetryPolicy, RetrySchedule
+from ._sansio.state import State
 from ._typing import HeadersLike, LoggerLike
 from ._websocket import WebSocket, _as_message, _check_close_args, _single_leaf
 

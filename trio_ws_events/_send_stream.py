@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Final
 import trio
 
 from ._errors import HandlerError, InvalidStateError
-from ._outbox import Piece
-from ._state import State
+from ._sansio.outbox import Piece
+from ._sansio.state import State
 
 if TYPE_CHECKING:
     from ._connection import Connection

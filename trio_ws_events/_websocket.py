@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any, Final
 
 import trio
 
-from ._compression import Compression, check_compression
 from ._connect import DEFAULT, ConnectOptions, Default
 from ._connection import Connection
 from ._errors import InvalidStateError, SendBufferFull, WebSocketError
@@ -21,12 +20,13 @@ from ._events import Stats
 from ._hook import HandshakeHook
 from ._iterate import MessageIterator, start_iteration
 from ._options import check_logger
-from ._outbox import payload_size as _payload_size
+from ._sansio.compression import Compression, check_compression
 from ._sansio.frames import MAX_CLOSE_REASON, is_valid_close_code
+from ._sansio.outbox import payload_size as _payload_size
+from ._sansio.state import State
+from ._sansio.url import parse_url
 from ._send_stream import piece_source, send_pieces
-from ._state import State
 from ._typing import Address, HeadersLike, LoggerLike, PieceSource
-from ._url import parse_url
 
 if TYPE_CHECKING:
     from typing import Self

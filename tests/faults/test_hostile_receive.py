@@ -20,7 +20,7 @@ from peers.raw_server import Frame, Opcode, RawConnection, build_frame, read_unt
 from faults.support import run_case
 from trio_ws_events import Frame as Piece
 from trio_ws_events import KeepaliveTimeout, State, WebSocket
-from trio_ws_events._protocol import MAX_PIECE
+from trio_ws_events._sansio.protocol import MAX_PIECE
 
 MiB = 2**20
 DEFLATE_ANSWER = [("Sec-WebSocket-Extensions", "permessage-deflate")]

@@ -12,7 +12,7 @@ import pytest
 from faults.support import run_case
 from trio_ws_events import ConnectError, WebSocket, _connection
 from trio_ws_events._connect import ConnectOptions, Opened, open_connection
-from trio_ws_events._url import WebSocketURL
+from trio_ws_events._sansio.url import WebSocketURL
 
 
 async def test_close_after_the_handshakes_last_read_still_abandons(

@@ -23,7 +23,7 @@ import ssl
 from collections.abc import Callable
 from typing import Final, TypeAlias
 
-from ._errors import (
+from .._errors import (
     ConnectError,
     ConnectionLost,
     HandlerError,

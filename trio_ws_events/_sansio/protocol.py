@@ -20,9 +20,9 @@ import zlib
 from collections.abc import Iterator
 from typing import Any, Final
 
-from ._deflate import Deflater, Inflater
-from ._events import Frame
-from ._sansio.frames import (
+from .._events import Frame
+from .deflate import Deflater, Inflater
+from .frames import (
     MAX_CONTROL_PAYLOAD,
     OP_BINARY,
     OP_CLOSE,
