@@ -12,8 +12,6 @@ which settles the state, lists unsent messages, and fires exactly one terminal e
 from __future__ import annotations
 
 import logging
-import math
-import os
 from typing import Any, Final
 
 import trio
@@ -36,6 +34,7 @@ from ._iterate import Feed
 from ._net import stream_addresses
 from ._sansio.compression import Compression
 from ._sansio.deflate import Inflater
+from ._sansio.keepalive import Keepalive
 from ._sansio.outbox import Outbox, Piece
 from ._sansio.protocol import (
     BinaryMessage,
@@ -140,7 +139,8 @@ class Connection:
         self._written = trio.Event()  # a batch reached the socket (replaced each time)
         self._pongs = PendingPongs()  # bounded: a ping flood cannot grow it
         self._pings: list[bytes] = []  # pings to send (keepalive and ping())
-        self._awaiting_pong: dict[bytes, tuple[float, trio.Event]] = {}
+        self._keepalive = Keepalive(self._ping_interval, self._ping_timeout)
+        self._pong_waiters: dict[bytes, trio.Event] = {}  # of ping(): set by the pong or the end
         self._close_request: tuple[int, str] | None = None  # what our close frame will say
         self._close_sent: tuple[int, str] | None = None  # what our close frame said
         self._close_written = trio.Event()
@@ -148,19 +148,13 @@ class Connection:
         self._failing = False  # failing without a flush: the queue goes to unsent
         self._fail_code: int | None = None  # the code _fail chose for the error it set
         self._dispatching = True  # False once delivering events has stopped
-        self._in_handler = False
-        self._resumed_at = 0.0  # when reading last resumed after a handler
         self._peer_close: tuple[int, str] | None = None
         self._closed_by_server = False
         self._error: WebSocketError | None = None  # the ending, when it is an error
         self._reraise: BaseException | None = None  # a handler's exception (rule 10)
-        self._latency: float | None = None
-        self._next_ping_at = math.inf
-        self._keepalive_pings: list[tuple[bytes, float]] = []  # unanswered: payload, sent at
         self._opened_at: float | None = None  # open() called
         self._open_at: float | None = None  # OPEN reached
         self._closed_at: float | None = None
-        self._last_received: float | None = None
         self._feed: Feed | None = None  # to the live `async for` iterator, if any
         self._entered = trio.Event()  # `async with` has handed the instance to its body
         self._addresses: tuple[Address, Address] | None = None  # local, remote; from OPEN
@@ -268,15 +262,15 @@ class Connection:
         self._addresses = stream_addresses(opened.stream)
         self._writer = Writer(opened.stream)
         self._set_state(State.OPEN)
-        self._open_at = self._last_received = self._resumed_at = trio.current_time()
+        self._open_at = trio.current_time()
+        first_tick = self._keepalive.start(self._open_at)
         self._logger.info("connected to %s", self._url.for_log)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._send_loop)
-            if self._ping_interval is not None:
+            if first_tick is not None:
                 # A task of its own, not a deadline on the sender's wait: the sender may be
                 # stuck in a write to a vanished peer, which is when keepalive matters most.
-                self._next_ping_at = self._open_at + self._ping_interval
-                nursery.start_soon(self._keepalive_loop)
+                nursery.start_soon(self._keepalive_loop, first_tick)
             with self._recv_scope:
                 await self._dispatch(self.on_open, ())
                 self._ready.set()
@@ -317,7 +311,7 @@ class Connection:
         while one read of tiny frames is processed; each batch's events are dropped before
         the next is parsed, so what one read inflates is held one batch at a time.
         """
-        self._last_received = trio.current_time()
+        self._keepalive.received(trio.current_time())
         protocol.streaming = bool(self.on_incomplete_frame)
         await self._handle(protocol.receive(data))
         while protocol.backlog:
@@ -361,12 +355,11 @@ class Connection:
             try:
                 result = handler(self, *args)
                 if result is not None and hasattr(result, "__await__"):
-                    self._in_handler = True
+                    self._keepalive.pause()
                     try:
                         await result
                     finally:
-                        self._in_handler = False
-                        self._resumed_at = trio.current_time()
+                        self._keepalive.resume(trio.current_time())
             except Exception as exc:
                 self._handler_failed(hook, handler, exc)
                 return
@@ -382,7 +375,7 @@ class Connection:
             return
         # Waiting for the loop is waiting for the user's code, as in an async handler:
         # keepalive must not blame the peer for it.
-        self._in_handler = True
+        self._keepalive.pause()
         try:
             await feed.send.send(message)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -390,8 +383,7 @@ class Connection:
             if self._feed is feed:
                 self._feed = None
         finally:
-            self._in_handler = False
-            self._resumed_at = trio.current_time()
+            self._keepalive.resume(trio.current_time())
 
     def _handler_failed(self, hook: EventHook[Any], handler: object, exc: Exception) -> None:
         name = getattr(handler, "__qualname__", repr(handler))
@@ -592,67 +584,36 @@ class Connection:
 
     # ------------------------------------------------------------------ keepalive
 
-    async def _keepalive_loop(self) -> None:
-        at: float | None = self._next_ping_at
-        while at is not None:
+    async def _keepalive_loop(self, at: float) -> None:
+        """Run the keepalive schedule (``Keepalive.tick``) until it stops or we close."""
+        keepalive = self._keepalive
+        while True:
             await trio.sleep_until(at)
-            at = self._keepalive_tick(trio.current_time())
-
-    def _keepalive_tick(self, now: float) -> float | None:
-        """Advance the keepalive schedule at ``now``; when to look next, or ``None`` to stop.
-
-        A ping goes out every ``ping_interval``; each must be followed, within
-        ``ping_timeout``, by its pong or by any other frame.
-        """
-        interval = self._ping_interval
-        if interval is None or self._close_request is not None or self._peer_close is not None:
-            return None
-        timeout = self._ping_timeout
-        last = self._last_received or 0.0
-        pending: list[tuple[bytes, float]] = []
-        for payload, sent_at in self._keepalive_pings:
-            if payload in self._awaiting_pong and last <= sent_at:
-                pending.append((payload, sent_at))
-            else:
-                self._awaiting_pong.pop(payload, None)  # answered, or a later frame did
-        next_look = self._next_ping_at
-        if pending and timeout is not None:
-            if self._in_handler:
-                # We are not reading: our own handler's pause is not the peer's silence.
-                deadline = now + timeout
-            else:
-                deadline = max(pending[0][1], self._resumed_at) + timeout
-                if now >= deadline:
-                    self._keepalive_failed()
-                    return None
-            next_look = min(next_look, deadline)
-        if now >= self._next_ping_at:
-            payload = os.urandom(4)
-            self._send_ping(payload, now)
-            if timeout is None:
-                self._awaiting_pong.pop(payload, None)  # nothing waits for it
-            else:
-                pending.append((payload, now))
-                next_look = min(next_look, now + timeout)
-            self._next_ping_at = now + interval
-            next_look = min(next_look, self._next_ping_at)
-        self._keepalive_pings = pending
-        return next_look
+            if self._close_request is not None or self._peer_close is not None:
+                return
+            tick = keepalive.tick(trio.current_time())
+            if tick.ping is not None:
+                self._pings.append(tick.ping)
+                self._wake_sender.set()
+            if tick.timed_out:
+                self._keepalive_failed()
+            if tick.next_at is None:
+                return
+            at = tick.next_at
 
     def _send_ping(self, payload: bytes, sent_at: float) -> trio.Event:
-        done = trio.Event()
-        self._awaiting_pong[payload] = (sent_at, done)
+        """Queue a ping of ``ping()``; the event is set by its pong or by the end."""
+        done = self._pong_waiters[payload] = trio.Event()
+        self._keepalive.ping_sent(payload, sent_at)
         self._pings.append(payload)
         self._wake_sender.set()
         return done
 
     def _got_pong(self, payload: bytes) -> None:
-        entry = self._awaiting_pong.pop(payload, None)
-        if entry is None:
-            return  # unsolicited, or an answer to a ping we gave up on: ignored
-        sent_at, done = entry
-        self._latency = trio.current_time() - sent_at
-        done.set()
+        if self._keepalive.pong(payload, trio.current_time()):
+            waiter = self._pong_waiters.pop(payload, None)
+            if waiter is not None:
+                waiter.set()
 
     def _keepalive_failed(self) -> None:
         error = KeepaliveTimeout(
@@ -724,7 +685,7 @@ class Connection:
         self._closed_at = trio.current_time()
         self._unsent = self._outbox.unsent()
         self._dispatching = False
-        for _, done in self._awaiting_pong.values():
+        for done in self._pong_waiters.values():
             done.set()
         self._drained.set()
         self._written.set()

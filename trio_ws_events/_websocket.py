@@ -259,7 +259,7 @@ class WebSocket(Connection):
     @property
     def latency(self) -> float | None:
         """Round-trip time in seconds of the most recent ping answered; ``None`` before."""
-        return self._latency
+        return self._keepalive.latency
 
     @property
     def stats(self) -> Stats:
@@ -283,7 +283,7 @@ class WebSocket(Connection):
     @property
     def last_message_received(self) -> float | None:
         """The ``trio.current_time()`` when the last frame arrived; ``None`` before open."""
-        return self._last_received
+        return self._keepalive.last_received
 
     @property
     def local_address(self) -> Address | None:
@@ -553,14 +553,15 @@ class WebSocket(Connection):
         self._check_thread("ping")
         if self._state is not State.OPEN:
             raise InvalidStateError(self._not_open("ping"), url=self._shown_url)
-        if payload in self._awaiting_pong:
+        if self._keepalive.awaiting(payload):
             raise ValueError("a ping with this payload is already awaiting its pong")
         sent_at = trio.current_time()
         done = self._send_ping(payload, sent_at)
         try:
             await done.wait()
         finally:
-            self._awaiting_pong.pop(payload, None)
+            self._keepalive.forget(payload)
+            self._pong_waiters.pop(payload, None)
         if self._ended():
             raise InvalidStateError(
                 f"connection to {self._shown_url} ended before the pong", url=self._shown_url
