@@ -176,6 +176,9 @@ async def _open_stream(
     url: WebSocketURL, options: ConnectOptions, where: str
 ) -> tuple[trio.abc.Stream, str]:
     """TCP or a proxy tunnel, then TLS for ``wss://``; and ``where`` naming the proxy."""
+    if options.open_stream is not None:
+        # A stream we are given: whatever it runs over is the opener's business.
+        return await options.open_stream(url), where
     proxy = _choose_proxy(url, options, where)
     if proxy is None:
         options.logger.debug("connecting to %s", url.for_log)

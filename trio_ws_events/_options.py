@@ -14,7 +14,15 @@ from ._proxy import ProxyURL, parse_proxy_url
 from ._typing import HeadersLike, LoggerLike
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    import trio
+
     from ._hook import HandshakeHook
+    from ._sansio.url import WebSocketURL
+
+    #: Opens the byte stream to a URL in place of TCP, the proxy and TLS.
+    StreamOpener = Callable[[WebSocketURL], Awaitable[trio.abc.Stream]]
 
 __all__ = [
     "DEFAULT",
@@ -82,6 +90,9 @@ class ConnectOptions:
         server_hostname: the name sent as SNI and checked against the server's certificate
             instead of the URL's host; ``None``: the URL's host.
         logger: where the records of connecting go (the connection's ``logger=``).
+        open_stream: opens the byte stream the handshake then runs over, instead of TCP,
+            the proxy and TLS; ``None`` (the only value ``build`` gives): from the URL.
+            The seam for streams the driver is given (memory streams in the tests).
     """
 
     protocols: tuple[str, ...] = ()
@@ -96,6 +107,7 @@ class ConnectOptions:
     proxy_ssl_context: ssl.SSLContext | None = None
     server_hostname: str | None = None
     logger: LoggerLike = LIBRARY_LOGGER
+    open_stream: StreamOpener | None = None
 
     @classmethod
     def build(
