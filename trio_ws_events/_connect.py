@@ -31,7 +31,6 @@ __all__ = [
     "CREDENTIAL_HEADERS",
     "DEFAULT",
     "MAX_REJECT_BODY",
-    "READ_SIZE",
     "REDIRECT_STATUSES",
     "ConnectOptions",
     "Default",
@@ -39,8 +38,6 @@ __all__ = [
     "open_connection",
 ]
 
-#: Bytes asked of the socket per read. Large reads let one checkpoint carry many frames.
-READ_SIZE: Final = 256 * 1024
 #: The answers to the handshake that are followed, up to ``max_redirects`` of them.
 REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
 #: Seconds a rejection's body may take after its head: a server that announces more than it

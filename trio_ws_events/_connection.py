@@ -16,7 +16,7 @@ from typing import Any, Final
 
 import trio
 
-from ._connect import READ_SIZE, ConnectOptions, Opened, open_connection
+from ._connect import ConnectOptions, Opened, open_connection
 from ._errors import (
     CloseTimeout,
     ConnectError,
@@ -29,11 +29,12 @@ from ._errors import (
     WebSocketError,
 )
 from ._events import Frame
-from ._handlers import EventHook, EventSlot, run_handlers
+from ._handlers import EventHook, EventSlot, must_await, run_handlers
 from ._iterate import Feed
 from ._net import stream_addresses
 from ._sansio.compression import Compression
 from ._sansio.deflate import Inflater
+from ._sansio.frames import CHUNK_SIZE
 from ._sansio.keepalive import Keepalive
 from ._sansio.outbox import Outbox, Piece
 from ._sansio.protocol import (
@@ -58,9 +59,6 @@ __all__ = ["Connection"]
 
 logger = logging.getLogger("trio_ws_events")
 
-#: Payload bytes gathered into one ``send_all``: small messages share a system call,
-#: large ones are not copied into an ever larger buffer.
-COALESCE_BYTES: Final = 256 * 1024
 #: After a completed close handshake, how long to wait for the server to close TCP first
 #: (RFC 6455 7.1.1 asks the client to let the server close), capped by ``close_timeout``.
 EOF_GRACE: Final = 2.0
@@ -70,10 +68,6 @@ CANCEL_CLEANUP_TIMEOUT: Final = 10.0
 #: or ``close_timeout`` if shorter, for the close frame to be written and the server's EOF:
 #: a peer that broke the protocol, or stopped answering, is not waited on (issue 11, item 11).
 FAIL_TIMEOUT: Final = 1.0
-#: When failing the connection, a queue of at most this many payload bytes (typically the
-#: replies to the messages that arrived before the violation) still goes ahead of the close
-#: frame, as one batch; a larger one is not flushed and is listed in ``unsent``.
-FAIL_FLUSH_BYTES: Final = COALESCE_BYTES
 
 
 class Connection:
@@ -293,7 +287,7 @@ class Connection:
             await self._received(protocol, opened.trailing)
         while True:
             try:
-                data = await stream.receive_some(READ_SIZE)
+                data = await stream.receive_some(CHUNK_SIZE)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 self._lost(f"the connection broke: {exc.__cause__ or exc}")
                 return
@@ -354,7 +348,7 @@ class Connection:
         for handler in hook._handlers:
             try:
                 result = handler(self, *args)
-                if result is not None and hasattr(result, "__await__"):
+                if result is not None and must_await(result):
                     self._keepalive.pause()
                     try:
                         await result
@@ -440,7 +434,7 @@ class Connection:
         """A local decision to end the connection: stop delivering, close with ``code``.
 
         Without ``flush`` (the peer broke the protocol or stopped answering), the queue goes
-        ahead of the close frame only when it is small (``FAIL_FLUSH_BYTES``), and the
+        ahead of the close frame only when it is small (``CHUNK_SIZE``), and the
         whole attempt is bounded by ``FAIL_TIMEOUT``. The error's message gets what
         happened to the close frame at the end (``_finish``).
         """
@@ -450,7 +444,7 @@ class Connection:
         self._dispatching = False
         if self._state is State.OPEN:
             self._set_state(State.CLOSING)
-        if not flush and self._outbox.queued_bytes > FAIL_FLUSH_BYTES:
+        if not flush and self._outbox.queued_bytes > CHUNK_SIZE:
             self._failing = True  # no more messages: straight to the close frame
         self._request_close(code, reason, None if flush else FAIL_TIMEOUT)
 
@@ -520,12 +514,12 @@ class Connection:
                     if pending:
                         await writer.send_all(b"".join(pending))
                         pending, size = [], 0
-                    for masked in part.slices(COALESCE_BYTES):
+                    for masked in part.slices(CHUNK_SIZE):
                         await writer.send_all(masked)
                 else:
                     pending.append(part)
                     size += len(part)
-            if size >= COALESCE_BYTES:
+            if size >= CHUNK_SIZE:
                 await writer.send_all(b"".join(pending) if len(pending) > 1 else pending[0])
                 pending, size = [], 0
         if pending:
@@ -553,7 +547,7 @@ class Connection:
             for payload in self._pings:
                 frames.append(protocol.ping(payload))
             if outbox:
-                for message in outbox.take(COALESCE_BYTES):
+                for message in outbox.take(CHUNK_SIZE):
                     if type(message) is Piece:
                         frames.extend(_piece_frames(protocol, message))
                     else:
@@ -658,7 +652,7 @@ class Connection:
         assert protocol is not None
         self._dispatching = False
         while self._peer_close is None and not protocol.closed:
-            data = await stream.receive_some(READ_SIZE)
+            data = await stream.receive_some(CHUNK_SIZE)
             if not data:
                 return
             await self._received(protocol, bytes(data))

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Final
 
 __all__ = [
+    "CHUNK_SIZE",
     "MAX_CLOSE_REASON",
     "MAX_CONTROL_PAYLOAD",
     "OP_BINARY",
@@ -62,6 +63,11 @@ RSV3: Final = 0x10
 MAX_CONTROL_PAYLOAD: Final = 125
 #: The largest close reason, in bytes of UTF-8: a control payload less the 2-byte code.
 MAX_CLOSE_REASON: Final = 123
+#: The unit bytes move in on every path, so that what one step holds is one figure: a read
+#: from the socket, a batch of writes, a piece of a streamed (or inflated) message, what one
+#: receive batch may inflate, and the payload size from which masking goes slice by slice
+#: instead of copying the payload whole.
+CHUNK_SIZE: Final = 256 * 1024
 #: The GUID RFC 6455 section 1.3 appends to ``Sec-WebSocket-Key``.
 WEBSOCKET_GUID: Final = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 

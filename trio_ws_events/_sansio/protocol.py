@@ -23,6 +23,7 @@ from typing import Any, Final
 from .._events import Frame
 from .deflate import Deflater, Inflater
 from .frames import (
+    CHUNK_SIZE,
     MAX_CONTROL_PAYLOAD,
     OP_BINARY,
     OP_CLOSE,
@@ -49,10 +50,6 @@ __all__ = [
     "TextMessage",
     "Wire",
 ]
-
-#: Payloads from this size on are written apart from their header instead of being copied
-#: once more behind it.
-SPLIT_PAYLOAD: Final = 256 * 1024
 
 Buffer = bytes | memoryview
 
@@ -88,12 +85,10 @@ Wire = tuple[bytes] | tuple[bytes, MaskedPayload]
 #: The most frames one call of :meth:`ClientProtocol.receive` parses: the owner gets control
 #: back (to checkpoint, to write pongs) after so many, whatever one read holds.
 BATCH_FRAMES: Final = 1024
-#: One call of :meth:`ClientProtocol.receive` stops once it has inflated this many bytes:
+#: One call of :meth:`ClientProtocol.receive` stops once it has inflated ``CHUNK_SIZE`` bytes:
 #: a read packed with compressed messages is inflated as they are handed on, not all at once.
-BATCH_INFLATED: Final = 256 * 1024
-#: While streaming, the largest piece a compressed message is inflated into, and the largest
-#: compressed message that still fires whole (``on_message``/``on_binary``).
-MAX_PIECE: Final = 256 * 1024
+#: While streaming, ``CHUNK_SIZE`` is also the largest piece a compressed message is inflated
+#: into, and the largest compressed message that still fires whole (``on_message``).
 #: Parts of a reassembled message shorter than this are gathered, :data:`GATHER_PARTS` at a
 #: time, before they are kept: bookkeeping grows with the bytes, not with the fragments.
 SMALL_PART: Final = 4096
@@ -209,7 +204,7 @@ class ClientProtocol:
     [`Frame`][] pieces instead of being reassembled.
 
     ``receive`` returns the events of one *batch*: it stops after ``BATCH_FRAMES``
-    frames, or once ``BATCH_INFLATED`` bytes were inflated, keeping the rest of the bytes
+    frames, or once ``CHUNK_SIZE`` bytes were inflated, keeping the rest of the bytes
     for later (``backlog``). What one call holds is thus bounded by what we choose, not
     by what the peer packed into a read, and the owner gets control back between batches.
     """
@@ -450,7 +445,7 @@ class ClientProtocol:
 
         ``whole``: the frame has FIN and all its payload in this read (a compressed message
         that arrived whole): while streaming it fires as a whole message when it inflates
-        to at most ``max_message_size`` and ``MAX_PIECE``.
+        to at most ``max_message_size`` and ``CHUNK_SIZE``.
         """
         rsv = b0 & 0x70
         if opcode == OP_CONT:
@@ -499,7 +494,7 @@ class ClientProtocol:
         """Inflate ``chunk`` (``None``: go on with the last one); True to end the batch
         (enough was inflated, or a streamed piece is still inflating).
 
-        A reassembled message is inflated in pieces of ``MAX_PIECE``, joined once at
+        A reassembled message is inflated in pieces of ``CHUNK_SIZE``, joined once at
         its end: it costs twice its size at most, even when it straddles reads (zlib's own
         output buffer would add a third copy), and never more than ``max_message_size``.
         """
@@ -510,7 +505,7 @@ class ClientProtocol:
             if not self._msg_streaming:
                 while True:
                     room = None if self._max_size is None else self._max_size - self._msg_size
-                    size = MAX_PIECE if room is None else min(room + 1, MAX_PIECE)
+                    size = CHUNK_SIZE if room is None else min(room + 1, CHUNK_SIZE)
                     out = inflater.read(size, chunk, final)
                     chunk = None
                     self._deliver(out, inflater.drained and final, events)  # checks room
@@ -519,24 +514,24 @@ class ClientProtocol:
             elif self._msg_whole:
                 self._inflate_whole(inflater, chunk, events)
             else:
-                out = inflater.read(MAX_PIECE, chunk, final)
+                out = inflater.read(CHUNK_SIZE, chunk, final)
                 self._deliver(out, inflater.drained and final, events)
         except zlib.error as exc:
             raise _Fail(1007, f"invalid compressed data: {exc}") from None
         self._inflating = not inflater.drained
-        return self._inflating or self._inflated >= BATCH_INFLATED
+        return self._inflating or self._inflated >= CHUNK_SIZE
 
     def _inflate_whole(
         self, inflater: Inflater, chunk: bytes | None, events: list[ProtocolEvent]
     ) -> None:
         """A compressed message that arrived whole, while streaming: whole if it is small
-        enough (``max_message_size``, ``MAX_PIECE``), in pieces otherwise."""
-        size = MAX_PIECE if self._max_size is None else max(1, min(self._max_size, MAX_PIECE))
+        enough (``max_message_size``, ``CHUNK_SIZE``), in pieces otherwise."""
+        size = CHUNK_SIZE if self._max_size is None else max(1, min(self._max_size, CHUNK_SIZE))
         out = inflater.read(size, chunk, True)
         if inflater.drained:
             self._deliver(out, True, events)
             return
-        more = inflater.read(MAX_PIECE)
+        more = inflater.read(CHUNK_SIZE)
         if not more and inflater.drained:  # exactly ``size`` bytes: it still fits
             self._deliver(out, True, events)
             return
@@ -651,7 +646,7 @@ class ClientProtocol:
         else:
             header = bytes((b0, 0xFF)) + _pack_q(length)
         key = self._mask_key()
-        if length < SPLIT_PAYLOAD:
+        if length < CHUNK_SIZE:
             return (header + key + apply_mask(payload, key),)
         return (header + key, MaskedPayload(payload, key))
 
