@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from typing import Final
 
 import h11
 import trio
 
-from ._errors import ConnectError, HandshakeRejected
+from ._errors import ConnectError, HandshakeRejected, map_exceptions
 from ._hook import HandshakeRequest, run_hook
 from ._net import open_tcp, receive, send, start_tls
 from ._options import DEFAULT, ConnectOptions, Default
@@ -142,10 +143,9 @@ async def _attempt(
             extensions=options.extensions,
             headers=headers,
         )
-        try:
+        # The options were checked: h11 refusing the request would be a bug.
+        with map_exceptions({h11.LocalProtocolError: _unwritable(where)}):
             request_bytes = handshake.request()
-        except h11.LocalProtocolError as exc:  # the options were checked: a bug if it happens
-            raise ConnectError(f"cannot write the handshake request for {where}: {exc}") from exc
         await send(stream, request_bytes, "", where)
         may_follow = redirects < options.max_redirects
         answer = await _read_answer(stream, handshake, where, may_follow=may_follow)
@@ -192,6 +192,13 @@ async def _open_stream(
             await trio.aclose_forcefully(stream)
             raise
     return stream, where
+
+
+def _unwritable(where: str) -> Callable[[Exception], ConnectError]:
+    def build(exc: Exception) -> ConnectError:
+        return ConnectError(f"cannot write the handshake request for {where}: {exc}")
+
+    return build
 
 
 def _redirect_location(answer: Rejected) -> str | None:

@@ -1,7 +1,7 @@
 """The keepalive schedule and the pings awaiting their pong, over times the caller passes in.
 
 No clock is read here: the driver passes ``now`` (``trio.current_time()``, or a test's
-numbers) and sleeps until the time :meth:`Keepalive.tick` returns.
+numbers) and sleeps until the time ``Keepalive.tick`` returns.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ __all__ = ["Keepalive", "Tick"]
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Tick:
-    """What the driver must do after :meth:`Keepalive.tick`.
+    """What the driver must do after ``Keepalive.tick``.
 
     Attributes:
         ping: send a ping with this payload now (``None``: no ping is due).
@@ -69,7 +69,7 @@ class Keepalive:
         self._next_ping_at = math.inf
         self._in_handler = False
         self._resumed_at = 0.0  # when reading last resumed after a handler
-        #: When the last bytes arrived (``now`` of :meth:`received`); ``None`` before.
+        #: When the last bytes arrived (``now`` of ``received``); ``None`` before.
         self.last_received: float | None = None
         #: Round-trip time of the most recent ping answered; ``None`` before.
         self.latency: float | None = None

@@ -82,18 +82,18 @@ class MaskedPayload:
 #: A frame as handed to the socket: one piece of bytes, or its header and its payload apart.
 Wire = tuple[bytes] | tuple[bytes, MaskedPayload]
 
-#: The most frames one call of :meth:`ClientProtocol.receive` parses: the owner gets control
+#: The most frames one call of ``ClientProtocol.receive`` parses: the owner gets control
 #: back (to checkpoint, to write pongs) after so many, whatever one read holds.
 BATCH_FRAMES: Final = 1024
-#: One call of :meth:`ClientProtocol.receive` stops once it has inflated ``CHUNK_SIZE`` bytes:
+#: One call of ``ClientProtocol.receive`` stops once it has inflated ``CHUNK_SIZE`` bytes:
 #: a read packed with compressed messages is inflated as they are handed on, not all at once.
 #: While streaming, ``CHUNK_SIZE`` is also the largest piece a compressed message is inflated
 #: into, and the largest compressed message that still fires whole (``on_message``).
-#: Parts of a reassembled message shorter than this are gathered, :data:`GATHER_PARTS` at a
+#: Parts of a reassembled message shorter than this are gathered, ``GATHER_PARTS`` at a
 #: time, before they are kept: bookkeeping grows with the bytes, not with the fragments.
 SMALL_PART: Final = 4096
 GATHER_PARTS: Final = 256
-#: The most pongs waiting to be written (see :class:`PendingPongs`).
+#: The most pongs waiting to be written (see ``PendingPongs``).
 MAX_PENDING_PONGS: Final = 16
 
 _pack_h = struct.Struct("!H").pack
@@ -279,7 +279,7 @@ class ClientProtocol:
         self.streaming = False
         #: True once a close frame or a violation ended the input: further data is ignored.
         self.closed = False
-        #: True when the last :meth:`receive` stopped at the end of a batch with input left:
+        #: True when the last ``receive`` stopped at the end of a batch with input left:
         #: handle its events, then call ``receive(b"")`` before feeding more bytes.
         self.backlog = False
 
