@@ -247,10 +247,6 @@ class Connection:
             max_fragment_size=self._max_fragment_size,
         )
 
-    @property
-    def _extension_offer(self) -> str | None:
-        return self._compression.offer() if self._compression is not None else None
-
     async def _session(self, opened: Opened) -> None:
         self._opened = opened
         self._addresses = stream_addresses(opened.stream)

@@ -16,14 +16,14 @@ import trio
 
 from ._errors import InvalidStateError, SendBufferFull
 from ._hook import HandshakeHook
-from ._options import Default
+from ._options import Default, check_close_args
 from ._reconnect_loop import ReconnectLoop
 from ._sansio.compression import Compression
 from ._sansio.outbox import payload_size
 from ._sansio.reconnect import Backoff, Policy, RetryPolicy, RetrySchedule
 from ._sansio.state import State
 from ._typing import HeadersLike, LoggerLike
-from ._websocket import WebSocket, _as_message, _check_close_args, _single_leaf
+from ._websocket import WebSocket, _as_message, _single_leaf
 
 if TYPE_CHECKING:
     from typing import Self
@@ -304,7 +304,7 @@ class ReconnectingWebSocket(ReconnectLoop):
             ValueError: the code or the reason is not allowed; nothing changed.
             TypeError: the code is not an ``int`` or the reason not a ``str``.
         """
-        _check_close_args(code, reason)
+        check_close_args(code, reason)
         if self._close_request is not None or self._ended():
             return
         self._close_request = (code, reason)

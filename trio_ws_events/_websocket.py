@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import ssl
 import threading
@@ -13,18 +12,16 @@ from typing import TYPE_CHECKING, Any, Final
 
 import trio
 
-from ._connect import DEFAULT, ConnectOptions, Default
+from ._connect import DEFAULT, Default
 from ._connection import Connection
 from ._errors import InvalidStateError, SendBufferFull, WebSocketError
 from ._events import Stats
 from ._hook import HandshakeHook
 from ._iterate import MessageIterator, start_iteration
-from ._options import check_logger
-from ._sansio.compression import Compression, check_compression
-from ._sansio.frames import MAX_CLOSE_REASON, is_valid_close_code
+from ._options import Options, check_close_args
+from ._sansio.compression import Compression
 from ._sansio.outbox import payload_size as _payload_size
 from ._sansio.state import State
-from ._sansio.url import parse_url
 from ._send_stream import piece_source, send_pieces
 from ._typing import Address, HeadersLike, LoggerLike, PieceSource
 
@@ -32,55 +29,6 @@ if TYPE_CHECKING:
     from typing import Self
 
 __all__ = ["WebSocket"]
-
-
-def _check_close_args(code: object, reason: object) -> bytes:
-    if not isinstance(code, int) or isinstance(code, bool):
-        raise TypeError(f"close code must be an int, got {type(code).__name__}")
-    if not is_valid_close_code(code):
-        raise ValueError(
-            f"close code {code} may not be sent; use 1000-1003, 1007-1014 or 3000-4999"
-        )
-    if not isinstance(reason, str):
-        raise TypeError(f"close reason must be a str, got {type(reason).__name__}")
-    # Each character is at least one byte of UTF-8: a reason too long in characters is refused
-    # before anything is encoded, so a huge one costs no memory (issue 11, item 17).
-    if len(reason) > MAX_CLOSE_REASON:
-        raise ValueError(
-            f"close reason is {len(reason)} characters; at most {MAX_CLOSE_REASON} bytes of "
-            "UTF-8 are allowed"
-        )
-    try:
-        encoded = reason.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("close reason must be valid Unicode without lone surrogates") from None
-    if len(encoded) > MAX_CLOSE_REASON:
-        raise ValueError(
-            f"close reason is {len(encoded)} bytes of UTF-8; at most {MAX_CLOSE_REASON} are allowed"
-        )
-    return encoded
-
-
-def _check_size(name: str, value: object) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(
-            f"{name} must be a positive int (bytes) or None, got {type(value).__name__}"
-        )
-    if value <= 0:
-        raise ValueError(f"{name} must be a positive int (bytes) or None, got {value!r}")
-    return value
-
-
-def _check_timeout(name: str, value: object) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number of seconds or None, got {type(value).__name__}")
-    if not value > 0 or math.isnan(value):
-        raise ValueError(f"{name} must be a positive number of seconds or None, got {value!r}")
-    return float(value)
 
 
 class WebSocket(Connection):
@@ -162,22 +110,17 @@ class WebSocket(Connection):
         server_hostname: str | None = None,
         logger: LoggerLike | None = None,
     ) -> None:
-        self._url = parse_url(url)
-        self._shown_url = str(self._url)
-        self._connect_timeout = _check_timeout("connect_timeout", connect_timeout)
-        self._close_timeout = _check_timeout("close_timeout", close_timeout)
-        self._ping_interval = _check_timeout("ping_interval", ping_interval)
-        self._ping_timeout = _check_timeout("ping_timeout", ping_timeout)
-        self._max_message_size = _check_size("max_message_size", max_message_size)
-        self._max_fragment_size = _check_size("max_fragment_size", max_fragment_size)
-        limit = _check_size("max_buffered_amount", max_buffered_amount)
-        if limit is None:
-            raise TypeError("max_buffered_amount must be a positive int, got None")
-        self._max_buffered = limit
-        self._low_water = limit // 4
-        self._compression = check_compression(compression)
-        self._logger = check_logger(logger)
-        self._connect_options = ConnectOptions.build(
+        options = Options.build(
+            url,
+            connect_timeout=connect_timeout,
+            close_timeout=close_timeout,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            max_message_size=max_message_size,
+            max_fragment_size=max_fragment_size,
+            max_buffered_amount=max_buffered_amount,
+            compression=compression,
+            logger=logger,
             protocols=protocols,
             headers=headers,
             ssl_context=ssl_context,
@@ -185,12 +128,24 @@ class WebSocket(Connection):
             user_agent=user_agent,
             proxy=proxy,
             max_redirects=max_redirects,
-            extensions=self._extension_offer,
             handshake_hook=handshake_hook,
             proxy_ssl_context=proxy_ssl_context,
             server_hostname=server_hostname,
-            logger=self._logger,
         )
+        # The driver reads these on its paths: plain attributes, no lookup through options.
+        self._url = options.url
+        self._shown_url = str(options.url)
+        self._connect_timeout = options.connect_timeout
+        self._close_timeout = options.close_timeout
+        self._ping_interval = options.ping_interval
+        self._ping_timeout = options.ping_timeout
+        self._max_message_size = options.max_message_size
+        self._max_fragment_size = options.max_fragment_size
+        self._max_buffered = options.max_buffered_amount
+        self._low_water = options.max_buffered_amount // 4
+        self._compression = options.compression
+        self._logger = options.logger
+        self._connect_options = options.connect
         self._init_connection()
         self._stream_lock = trio.Lock()  # one send_stream() at a time, in call order
 
@@ -587,7 +542,7 @@ class WebSocket(Connection):
             RuntimeError: called from a thread other than the one running Trio (use
                 ``trio.from_thread.run_sync(ws.close)``); nothing changed.
         """
-        _check_close_args(code, reason)
+        check_close_args(code, reason)
         self._check_thread("close")
         state = self._state
         if state is State.INITIAL or state is State.CONNECTING:
