@@ -28,12 +28,12 @@ from ._errors import (
 )
 from ._events import Frame, Stats
 from ._handlers import EventHook
-from ._hook import HandshakeRequest
-from ._iterate import MessageIterator
 from ._reconnecting import ReconnectingWebSocket
 from ._sansio.compression import Compression
 from ._sansio.reconnect import Backoff, Decision, Ending, RetryPolicy
 from ._sansio.state import State
+from ._trio.hook import HandshakeRequest
+from ._trio.iterate import MessageIterator
 from ._version import __version__
 from ._websocket import WebSocket
 

@@ -11,10 +11,10 @@ import ssl
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from ._proxy import ProxyURL, parse_proxy_url
 from ._sansio.compression import Compression, check_compression
 from ._sansio.frames import MAX_CLOSE_REASON, is_valid_close_code
 from ._sansio.url import WebSocketURL, parse_url
+from ._trio.proxy import ProxyURL, parse_proxy_url
 from ._typing import HeadersLike, LoggerLike
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     import trio
 
-    from ._hook import HandshakeHook
+    from ._trio.hook import HandshakeHook
 
     #: Opens the byte stream to a URL in place of TCP, the proxy and TLS.
     StreamOpener = Callable[[WebSocketURL], Awaitable[trio.abc.Stream]]
@@ -139,7 +139,7 @@ class ConnectOptions:
         """
         _check_context("ssl_context", ssl_context)
         _check_context("proxy_ssl_context", proxy_ssl_context)
-        from ._hook import check_hook  # here: _hook imports this module
+        from ._trio.hook import check_hook  # here: _hook imports this module
 
         hook = check_hook(handshake_hook)
         checked_headers = check_headers(headers)

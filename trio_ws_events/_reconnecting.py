@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, TypedDict, Unpack
 import trio
 
 from ._errors import InvalidStateError, SendBufferFull
-from ._hook import HandshakeHook
 from ._options import Default, check_close_args
-from ._reconnect_loop import ReconnectLoop
 from ._sansio.compression import Compression
 from ._sansio.outbox import payload_size
 from ._sansio.reconnect import Backoff, Policy, RetryPolicy, RetrySchedule
 from ._sansio.state import State
+from ._trio.hook import HandshakeHook
+from ._trio.reconnect_loop import ReconnectLoop
 from ._typing import HeadersLike, LoggerLike
 from ._websocket import WebSocket, _as_message, _single_leaf
 

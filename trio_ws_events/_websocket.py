@@ -12,17 +12,17 @@ from typing import TYPE_CHECKING, Any, Final
 
 import trio
 
-from ._connect import DEFAULT, Default
-from ._connection import Connection
 from ._errors import InvalidStateError, SendBufferFull, WebSocketError
 from ._events import Stats
-from ._hook import HandshakeHook
-from ._iterate import MessageIterator, start_iteration
 from ._options import Options, check_close_args
 from ._sansio.compression import Compression
 from ._sansio.outbox import payload_size as _payload_size
 from ._sansio.state import State
-from ._send_stream import piece_source, send_pieces
+from ._trio.connect import DEFAULT, Default
+from ._trio.connection import Connection
+from ._trio.hook import HandshakeHook
+from ._trio.iterate import MessageIterator, start_iteration
+from ._trio.send_stream import piece_source, send_pieces
 from ._typing import Address, HeadersLike, LoggerLike, PieceSource
 
 if TYPE_CHECKING:

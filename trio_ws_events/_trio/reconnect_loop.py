@@ -16,15 +16,15 @@ from typing import Any
 
 import trio
 
-from ._connection import CANCEL_CLEANUP_TIMEOUT
-from ._errors import ConnectError, HandlerError, WebSocketError
-from ._events import Frame
-from ._handlers import EventHook, EventSlot, run_handlers
-from ._sansio.outbox import payload_size
-from ._sansio.reconnect import Ending, RetrySchedule
-from ._sansio.state import State
-from ._typing import FrameHandler
-from ._websocket import WebSocket, _single_leaf
+from .._errors import ConnectError, HandlerError, WebSocketError
+from .._events import Frame
+from .._handlers import EventHook, EventSlot, run_handlers
+from .._sansio.outbox import payload_size
+from .._sansio.reconnect import Ending, RetrySchedule
+from .._sansio.state import State
+from .._typing import FrameHandler
+from .._websocket import WebSocket, _single_leaf
+from .connection import CANCEL_CLEANUP_TIMEOUT
 
 __all__ = ["ReconnectLoop"]
 

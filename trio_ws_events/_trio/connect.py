@@ -19,14 +19,14 @@ from typing import Final
 import h11
 import trio
 
-from ._errors import ConnectError, HandshakeRejected, map_exceptions
-from ._hook import HandshakeRequest, run_hook
-from ._net import open_tcp, receive, send, start_tls
-from ._options import DEFAULT, ConnectOptions, Default
-from ._proxy import ProxyURL, open_tunnel, proxy_from_environment
-from ._sansio.handshake import MAX_REJECT_BODY, Accepted, ClientHandshake, HandshakeError, Rejected
-from ._sansio.url import WebSocketURL
-from ._version import __version__
+from .._errors import ConnectError, HandshakeRejected, map_exceptions
+from .._options import DEFAULT, ConnectOptions, Default
+from .._sansio.handshake import MAX_REJECT_BODY, Accepted, ClientHandshake, HandshakeError, Rejected
+from .._sansio.url import WebSocketURL
+from .._version import __version__
+from .hook import HandshakeRequest, run_hook
+from .net import open_tcp, receive, send, start_tls
+from .proxy import ProxyURL, open_tunnel, proxy_from_environment
 
 __all__ = [
     "CREDENTIAL_HEADERS",

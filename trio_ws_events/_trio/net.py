@@ -15,8 +15,8 @@ from typing import Final
 
 import trio
 
-from ._errors import ConnectError, map_exceptions
-from ._typing import Address
+from .._errors import ConnectError, map_exceptions
+from .._typing import Address
 
 __all__ = [
     "default_ssl_context",

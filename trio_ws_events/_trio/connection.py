@@ -16,8 +16,7 @@ from typing import Any, Final
 
 import trio
 
-from ._connect import ConnectOptions, Opened, open_connection
-from ._errors import (
+from .._errors import (
     CloseTimeout,
     ConnectError,
     ConnectionLost,
@@ -28,16 +27,14 @@ from ._errors import (
     ProtocolError,
     WebSocketError,
 )
-from ._events import Frame
-from ._handlers import EventHook, EventSlot, must_await, run_handlers
-from ._iterate import Feed
-from ._net import stream_addresses
-from ._sansio.compression import Compression
-from ._sansio.deflate import Inflater
-from ._sansio.frames import CHUNK_SIZE
-from ._sansio.keepalive import Keepalive
-from ._sansio.outbox import Outbox, Piece
-from ._sansio.protocol import (
+from .._events import Frame
+from .._handlers import EventHook, EventSlot, must_await, run_handlers
+from .._sansio.compression import Compression
+from .._sansio.deflate import Inflater
+from .._sansio.frames import CHUNK_SIZE
+from .._sansio.keepalive import Keepalive
+from .._sansio.outbox import Outbox, Piece
+from .._sansio.protocol import (
     BinaryMessage,
     ClientProtocol,
     CloseReceived,
@@ -50,10 +47,13 @@ from ._sansio.protocol import (
     TextMessage,
     Wire,
 )
-from ._sansio.state import State, check_transition
-from ._sansio.url import WebSocketURL
-from ._typing import Address, LoggerLike
-from ._writer import Writer
+from .._sansio.state import State, check_transition
+from .._sansio.url import WebSocketURL
+from .._typing import Address, LoggerLike
+from .connect import ConnectOptions, Opened, open_connection
+from .iterate import Feed
+from .net import stream_addresses
+from .writer import Writer
 
 __all__ = ["Connection"]
 

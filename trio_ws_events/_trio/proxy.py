@@ -30,13 +30,13 @@ from urllib.parse import unquote
 import h11
 import trio
 
-from ._errors import ConnectError, map_exceptions
-from ._net import describe, open_tcp, receive, send, start_tls
-from ._sansio.handshake import MAX_RESPONSE_HEAD
-from ._sansio.url import redact, split_url
+from .._errors import ConnectError, map_exceptions
+from .._sansio.handshake import MAX_RESPONSE_HEAD
+from .._sansio.url import redact, split_url
+from .net import describe, open_tcp, receive, send, start_tls
 
 if TYPE_CHECKING:
-    from ._sansio.url import WebSocketURL
+    from .._sansio.url import WebSocketURL
 
 __all__ = [
     "PROXY_SCHEMES",
