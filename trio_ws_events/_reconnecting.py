@@ -21,9 +21,10 @@ from ._sansio.outbox import payload_size
 from ._sansio.reconnect import Backoff, Policy, RetryPolicy, RetrySchedule
 from ._sansio.state import State
 from ._trio.hook import HandshakeHook
+from ._trio.nursery import exit_nursery
 from ._trio.reconnect_loop import ReconnectLoop
 from ._typing import HeadersLike, LoggerLike
-from ._websocket import WebSocket, _as_message, _single_leaf
+from ._websocket import WebSocket, _as_message
 
 if TYPE_CHECKING:
     from typing import Self
@@ -378,17 +379,5 @@ class ReconnectingWebSocket(ReconnectLoop):
         return f"cannot {what}: ReconnectingWebSocket {self._shown_url} {why}"
 
     async def _exit_nursery(self, exc: BaseException | None) -> None:
-        """Leave the ``async with`` nursery, raising a lone handler exception bare."""
         cm, self._nursery_cm = self._nursery_cm, None
-        try:
-            if exc is None:
-                await cm.__aexit__(None, None, None)
-            else:
-                await cm.__aexit__(type(exc), exc, exc.__traceback__)
-        except BaseExceptionGroup as group:
-            leaf = _single_leaf(group)
-            if leaf is None:
-                raise
-            if leaf is exc:
-                return
-            raise leaf from leaf.__cause__
+        await exit_nursery(cm, exc)

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 import trio
 
@@ -22,6 +22,7 @@ from ._trio.connect import DEFAULT, Default
 from ._trio.connection import Connection
 from ._trio.hook import HandshakeHook
 from ._trio.iterate import MessageIterator, start_iteration
+from ._trio.nursery import exit_nursery
 from ._trio.send_stream import piece_source, send_pieces
 from ._typing import Address, HeadersLike, LoggerLike, PieceSource
 
@@ -671,20 +672,8 @@ class WebSocket(Connection):
         return f"cannot {what}: connection to {self._shown_url} is {self._state.name}"
 
     async def _exit_nursery(self, exc: BaseException | None) -> None:
-        """Leave the ``async with`` nursery, raising a lone handler exception bare."""
         cm, self._nursery_cm = self._nursery_cm, None
-        try:
-            if exc is None:
-                await cm.__aexit__(None, None, None)
-            else:
-                await cm.__aexit__(type(exc), exc, exc.__traceback__)
-        except BaseExceptionGroup as group:
-            leaf = _single_leaf(group)
-            if leaf is None:
-                raise
-            if leaf is exc:
-                return  # __aexit__ returns False and Python re-raises exc unwrapped
-            raise leaf from leaf.__cause__
+        await exit_nursery(cm, exc)
 
 
 _get_ident: Final = threading.get_ident
@@ -729,20 +718,3 @@ def _as_message(data: object) -> str | bytes:
         "send() takes str (text) or bytes, bytearray, memoryview (binary), "
         f"got {type(data).__name__}"
     )
-
-
-def _single_leaf(group: BaseExceptionGroup[Any]) -> BaseException | None:
-    """The only exception inside ``group`` (through nesting), unless it is a Cancelled."""
-    leaves: list[BaseException] = []
-
-    def walk(exc: BaseException) -> None:
-        if isinstance(exc, BaseExceptionGroup):
-            for inner in exc.exceptions:
-                walk(inner)
-        else:
-            leaves.append(exc)
-
-    walk(group)
-    if len(leaves) != 1 or isinstance(leaves[0], trio.Cancelled):
-        return None
-    return leaves[0]

@@ -23,8 +23,9 @@ from .._sansio.outbox import payload_size
 from .._sansio.reconnect import Ending, RetrySchedule
 from .._sansio.state import State
 from .._typing import FrameHandler
-from .._websocket import WebSocket, _single_leaf
+from .._websocket import WebSocket
 from .connection import CANCEL_CLEANUP_TIMEOUT
+from .nursery import single_leaf
 
 __all__ = ["ReconnectLoop"]
 
@@ -125,7 +126,7 @@ class ReconnectLoop:
                 await self._attempts()
             except BaseExceptionGroup as group:
                 # A handler's exception, out of the attempt's nursery: raised bare, once.
-                leaf = _single_leaf(group)
+                leaf = single_leaf(group)
                 if leaf is None or leaf is not self._reraise:
                     raise
                 raise leaf from leaf.__cause__
