@@ -211,6 +211,7 @@ class ClientProtocol:
 
     __slots__ = (
         "_buf",
+        "_close_framed",
         "_decoder",
         "_deflater",
         "_final_chunk",
@@ -235,6 +236,7 @@ class ClientProtocol:
         "bytes_received",
         "closed",
         "messages_received",
+        "pongs",
         "streaming",
     )
 
@@ -277,6 +279,9 @@ class ClientProtocol:
         self.bytes_received = 0
         #: Deliver unfinished messages as pieces (set by the owner).
         self.streaming = False
+        #: The pongs owed to the server, bounded; ``pong_frames`` answers them.
+        self.pongs = PendingPongs()
+        self._close_framed = False  # our close frame was built: no pong is owed after it
         #: True once a close frame or a violation ended the input: further data is ignored.
         self.closed = False
         #: True when the last ``receive`` stopped at the end of a batch with input left:
@@ -430,6 +435,9 @@ class ClientProtocol:
         if length > MAX_CONTROL_PAYLOAD:
             raise _Fail(1002, f"control frame of {length} bytes (max 125)")
         if opcode == OP_PING:
+            if not self._close_framed:
+                # Owed until our close frame goes out (RFC 6455 5.5.2), then never.
+                self.pongs.add(payload)
             events.append(Ping(payload))
             return False
         if opcode == OP_PONG:
@@ -706,8 +714,14 @@ class ClientProtocol:
         """A pong frame answering a ping with ``payload``."""
         return self.frame(OP_PONG, payload)
 
+    def pong_frames(self) -> list[Wire]:
+        """The frames answering every pong owed, oldest first; none is owed afterwards."""
+        return [self.frame(OP_PONG, payload) for payload in self.pongs.take()]
+
     def close(self, code: int | None, reason: str = "") -> Wire:
-        """A close frame; ``code=None`` (or 1005) sends an empty one."""
+        """A close frame; ``code=None`` (or 1005) sends an empty one. No pong is owed after it."""
+        self._close_framed = True
+        self.pongs.take()
         return self.frame(OP_CLOSE, encode_close(code, reason))
 
 

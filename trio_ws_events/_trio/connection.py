@@ -40,7 +40,6 @@ from .._sansio.protocol import (
     CloseReceived,
     Failure,
     MaskedPayload,
-    PendingPongs,
     Ping,
     Pong,
     ProtocolEvent,
@@ -131,7 +130,6 @@ class Connection:
         self._wake_sender = trio.Event()
         self._drained = trio.Event()  # buffered_amount fell to the low-water mark
         self._written = trio.Event()  # a batch reached the socket (replaced each time)
-        self._pongs = PendingPongs()  # bounded: a ping flood cannot grow it
         self._pings: list[bytes] = []  # pings to send (keepalive and ping())
         self._keepalive = Keepalive(self._ping_interval, self._ping_timeout)
         self._pong_waiters: dict[bytes, trio.Event] = {}  # of ping(): set by the pong or the end
@@ -324,9 +322,7 @@ class Connection:
             elif kind is Frame:
                 await self._dispatch(self.on_incomplete_frame, (event,))
             elif kind is Ping:
-                if self._close_sent is None and self._peer_close is None:
-                    self._pongs.add(event.payload)  # type: ignore[union-attr]
-                    self._wake_sender.set()
+                self._wake_sender.set()  # the protocol owes its pong (ClientProtocol.pongs)
                 await self._dispatch(self.on_ping, (event.payload,))  # type: ignore[union-attr]
             elif kind is Pong:
                 self._got_pong(event.payload)  # type: ignore[union-attr]
@@ -497,14 +493,17 @@ class Connection:
         """Write ``frames`` in order: small ones gathered into one ``send_all``, large
         payloads on their own (no copy), and pongs due meanwhile slipped between frames."""
         writer = self._writer
+        protocol = self._protocol
         assert writer is not None
+        assert protocol is not None
         pending: list[bytes] = []
         size = 0
         for frame in frames:
-            if self._pongs and self._close_sent is None and frame is not frames[0]:
+            if protocol.pongs and self._close_sent is None and frame is not frames[0]:
                 # Pings that arrived while a long batch was being written are answered
                 # between two of its frames, not after the whole batch.
-                pending.extend(self._take_pongs())
+                # A pong (125 bytes at most) is always framed as one piece of bytes.
+                pending.extend(wire[0] for wire in protocol.pong_frames())
             for part in frame:
                 if isinstance(part, MaskedPayload):
                     if pending:
@@ -521,12 +520,6 @@ class Connection:
         if pending:
             await writer.send_all(b"".join(pending) if len(pending) > 1 else pending[0])
 
-    def _take_pongs(self) -> list[bytes]:
-        protocol = self._protocol
-        assert protocol is not None
-        # A pong (125 bytes at most) is always framed as one piece of bytes.
-        return [protocol.pong(payload)[0] for payload in self._pongs.take()]
-
     def _frame_batch(self) -> list[Wire]:
         """Frame what is due: pongs and pings, queued messages, then the close frame."""
         protocol = self._protocol
@@ -537,8 +530,7 @@ class Connection:
         if self._close_sent is None and not failing:
             # Pings that arrived before the server's close (even in the same read) are
             # still answered, before our close frame (RFC 6455 5.5.2).
-            for payload in self._pongs.take():
-                frames.append(protocol.pong(payload))
+            frames.extend(protocol.pong_frames())
         if self._close_sent is None and self._peer_close is None and not failing:
             for payload in self._pings:
                 frames.append(protocol.ping(payload))
@@ -548,7 +540,7 @@ class Connection:
                         frames.extend(_piece_frames(protocol, message))
                     else:
                         frames.extend(protocol.message(message))  # type: ignore[arg-type]
-        self._pongs.take()  # none is owed once our close frame is out
+        protocol.pongs.take()  # none is owed once our close frame is out
         self._pings = []
         # Our own close waits for the queue. Answering the server's close does not: RFC 6455
         # 5.5.1 allows finishing one message at most, so what is queued stays in `unsent`;
