@@ -53,7 +53,8 @@ def docs(session: nox.Session) -> None:
     """Build the documentation site with ``mkdocs build --strict``: any warning fails.
 
     The site goes to ``site/`` (extra arguments go to mkdocs: ``nox -s docs -- -d /tmp/site``).
-    mkdocs itself fetches nothing; the examples it shows run in ``tests/test_docs_examples.py``.
+    mkdocs itself fetches nothing; the examples it shows run in
+    ``tests/docs/test_docs_examples.py``.
     Before it, mermaid.min.js is taken from npm into ``docs/_vendor/`` (once per version).
     """
     _vendor_mermaid(session)

@@ -1,8 +1,9 @@
 """Pre-built WebSocket bytes for the two reference clients (raw socket, Trio floor).
 
-Standard library only. Frames are built once, before anything is timed: a reference
-client writes them as they are and reads the server's frames with no parsing beyond
-what it needs to count them (``FrameCounter``) or compare them (``Frames.echo``).
+Frames are built once, with the package's frames module (no trio), before anything is
+timed: a reference client writes them as they are and reads the server's frames with no
+parsing beyond what it needs to count them (``FrameCounter``, specialised: it skips payloads
+without copying them, which a general reader cannot) or compare them (``Frames.echo``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,15 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+from trio_ws_events._sansio.frames import (
+    OP_CLOSE,
+    CloseCode,
+    apply_mask,
+    encode_close,
+    encode_frame,
+    encode_header,
+)
 
 from ._common import ClientFailed, Job, make_payload
 
@@ -32,36 +42,26 @@ _MASK_KEY = b"\x37\xfa\x21\x3d"
 _CHUNK = 64 * 1024  # masking is done per chunk (a multiple of 4), small temporaries
 
 
-def _header(opcode: int, size: int, masked: bool) -> bytes:
-    mask_bit = 0x80 if masked else 0
-    if size < 126:
-        return struct.pack("!BB", 0x80 | opcode, mask_bit | size)
-    if size < 1 << 16:
-        return struct.pack("!BBH", 0x80 | opcode, mask_bit | 126, size)
-    return struct.pack("!BBQ", 0x80 | opcode, mask_bit | 127, size)
-
-
 def client_frame(payload: bytes, opcode: int) -> bytearray:
     """One masked frame, built chunk by chunk (no temporary copies of a large payload)."""
-    header = _header(opcode, len(payload), masked=True) + _MASK_KEY
+    header = encode_header(opcode, len(payload), mask=_MASK_KEY)
     frame = bytearray(len(header) + len(payload))
     frame[: len(header)] = header
-    key = int.from_bytes(_MASK_KEY * (_CHUNK // 4), "little")
-    for start in range(0, len(payload), _CHUNK):
-        chunk = payload[start : start + _CHUNK]
-        n = len(chunk)
-        masked = int.from_bytes(chunk, "little") ^ (key & ((1 << (8 * n)) - 1))
-        frame[len(header) + start : len(header) + start + n] = masked.to_bytes(n, "little")
+    # _CHUNK is a multiple of 4, so every chunk starts at the key's first byte.
+    with memoryview(payload) as view:
+        for start in range(0, len(payload), _CHUNK):
+            chunk = apply_mask(view[start : start + _CHUNK], _MASK_KEY)
+            frame[len(header) + start : len(header) + start + len(chunk)] = chunk
     return frame
 
 
 def server_frame(payload: bytes, opcode: int) -> bytes:
     """The unmasked frame the echo server sends back for ``payload``."""
-    return _header(opcode, len(payload), masked=False) + payload
+    return encode_frame(opcode, payload)
 
 
-CLOSE_1000 = bytes(client_frame(struct.pack("!H", 1000), 0x8))
-CLOSE_REPLY = server_frame(struct.pack("!H", 1000), 0x8)
+CLOSE_1000 = bytes(client_frame(encode_close(CloseCode.NORMAL_CLOSURE), OP_CLOSE))
+CLOSE_REPLY = server_frame(encode_close(CloseCode.NORMAL_CLOSURE), OP_CLOSE)
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ class Frames:
     @property
     def echo_header(self) -> bytes:
         """The header of the server's frame for this payload."""
-        return _header(self.opcode, len(self.data), masked=False)
+        return encode_header(self.opcode, len(self.data))
 
     def echo(self) -> bytearray:
         """The server's whole frame for this payload: a copy, built once before anything

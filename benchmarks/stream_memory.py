@@ -20,7 +20,6 @@ issues bound at 32 MiB (256 MiB received, 1 GiB sent).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import resource
 import socket
@@ -28,14 +27,24 @@ import struct
 import subprocess
 import sys
 import time
-from base64 import b64encode
 from collections.abc import Iterator
 
 import trio
 
 from trio_ws_events import Frame, WebSocket
+from trio_ws_events._sansio.frames import (
+    OP_BINARY,
+    OP_CLOSE,
+    CloseCode,
+    accept_token,
+    encode_close,
+    encode_frame,
+    encode_header,
+)
 
 CHUNK = b"\x5a" * 2**20
+#: The server's close frame: 1000, no reason.
+CLOSE_1000 = encode_frame(OP_CLOSE, encode_close(CloseCode.NORMAL_CLOSURE))
 
 
 def _accept_one() -> socket.socket:
@@ -51,8 +60,7 @@ def _accept_one() -> socket.socket:
         for line in head.split(b"\r\n")
         if line.lower().startswith(b"sec-websocket-key:")
     )
-    guid = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-    accept = b64encode(hashlib.sha1(key + guid).digest())  # RFC 6455 mandates SHA-1
+    accept = accept_token(key.decode("ascii")).encode("ascii")
     conn.sendall(
         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n"
@@ -63,10 +71,10 @@ def _accept_one() -> socket.socket:
 def serve(size: int) -> None:
     """The server process: one connection, one message of ``size`` bytes, then a close."""
     conn = _accept_one()
-    conn.sendall(bytes((0x82, 127)) + struct.pack("!Q", size))
+    conn.sendall(encode_header(OP_BINARY, size))
     for _ in range(size // len(CHUNK)):
         conn.sendall(CHUNK)
-    conn.sendall(b"\x88\x02\x03\xe8")  # close 1000
+    conn.sendall(CLOSE_1000)
     conn.recv(4096)
     conn.close()
 
@@ -96,6 +104,8 @@ def sink() -> None:
     conn = _accept_one()
     buffer = memoryview(bytearray(2**20))
     received = 0
+    # Headers read here rather than by FrameReader, which holds a whole frame: the sink
+    # discards each payload as it comes, so it never holds the message it measures.
     while True:
         b0, b1 = _recv_exactly(conn, 2)
         length = b1 & 0x7F
@@ -108,7 +118,7 @@ def sink() -> None:
             received += length
             if b0 & 0x80:
                 break
-    conn.sendall(b"\x88\x02\x03\xe8")  # close 1000
+    conn.sendall(CLOSE_1000)
     conn.recv(4096)
     conn.close()
     print(received, flush=True)

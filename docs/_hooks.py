@@ -15,7 +15,7 @@ not in the repository: ``nox -s docs`` takes it from npm's ``mermaid`` package i
 Checks: every rendered page is searched for markup that Markdown shows as text (a Sphinx role
 such as ``:meth:`` left in a docstring, an reST ``::``) and for code blocks with a gap left by
 snippet markers (three blank lines in a row, or a ``--8<--`` line); each finding is a warning,
-so ``--strict`` fails. tests/test_docs_site.py builds the site and pins this.
+so ``--strict`` fails. tests/docs/test_docs_site.py builds the site and pins this.
 """
 
 from __future__ import annotations

@@ -9,8 +9,7 @@ import pytest
 import trio
 from quotes_app import QuotesClient
 
-from trio_ws_events.pytest_plugin import ScriptedServerFactory
-from trio_ws_events.testing import ClientClosed
+from trio_ws_events.testing import ClientClosed, ScriptedServerFactory
 
 
 # --8<-- [start:subscribe]

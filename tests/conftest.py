@@ -1,7 +1,7 @@
 """Fixtures that start the peers the tests talk to, all on 127.0.0.1.
 
 ``echo_url``
-    The URL of trio-websocket's echo server (``trio_ws_events._server``), in-process.
+    The URL of trio-websocket's echo server (``trio_ws_events.testing.serve_echo``), in-process.
 ``websockets_server``
     A factory: ``url = await websockets_server("echo")`` starts ``peers/websockets_server.py``
     in a subprocess with that mode and returns its URL; the process is killed at teardown.
@@ -35,8 +35,9 @@ from peers.proxy_server import ProxyProcess
 from peers.raw_server import RawServer, Script, StartRawServer, serve_raw
 from peers.tls_server import TLSServer, serve_tls_echo
 from peers.websockets_server import StartWebSocketsServer
+from recorder import read_line
 
-from trio_ws_events._server import serve_echo
+from trio_ws_events.testing import serve_echo
 
 # The factory types are re-exported: tests annotate their fixture arguments with them.
 __all__ = ["StartRawServer", "StartWebSocketsServer", "echo_url", "raw_server", "websockets_server"]
@@ -77,23 +78,12 @@ async def websockets_server(nursery: trio.Nursery) -> StartWebSocketsServer:
         )
         assert process.stdout is not None
         with trio.fail_after(STARTUP_TIMEOUT):
-            port = await _read_line(process.stdout)
+            port = await read_line(process.stdout)
         if not port.isdigit():
             raise RuntimeError(f"{command} exited before printing its port (got {port!r})")
         return f"ws://127.0.0.1:{port}/"
 
     return start
-
-
-async def _read_line(stream: trio.abc.ReceiveStream) -> str:
-    """Read one line; stop early at end of stream."""
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = await stream.receive_some(1)
-        if not chunk:
-            break
-        data += chunk
-    return data.decode().strip()
 
 
 # ---------------------------------------------------------------- handshake, TLS and proxies
@@ -163,7 +153,7 @@ async def node_server(nursery: trio.Nursery, node: str) -> StartNodeServer:
         )
         assert process.stdout is not None
         with trio.fail_after(15):
-            port = await _read_line(process.stdout)
+            port = await read_line(process.stdout)
         assert port.isdigit(), f"node server printed {port!r}"
         return f"ws://127.0.0.1:{port}/"
 

@@ -1,4 +1,10 @@
-"""Helpers shared by the client's tests: an event recorder and a run-until-the-end helper."""
+"""Helpers shared by the client's tests: an event recorder, running to the end, round trips.
+
+``Recorder`` keeps every event; ``run_to_end`` opens a WebSocket and waits for its terminal
+event; ``echo_once`` connects, sends one message and returns the echo; ``send_and_collect``
+sends messages on an open WebSocket and collects as many replies; ``read_line`` reads one line
+of a subprocess's output.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ import trio
 
 from trio_ws_events import ReconnectingWebSocket, WebSocket, WebSocketError
 
-__all__ = ["Recorder", "run_to_end"]
+__all__ = ["Recorder", "echo_once", "read_line", "run_to_end", "send_and_collect"]
 
 
 async def run_to_end(ws: WebSocket, limit: float = 20) -> None:
@@ -17,6 +23,58 @@ async def run_to_end(ws: WebSocket, limit: float = 20) -> None:
         async with trio.open_nursery() as nursery:
             ws.open(nursery)
             await ws.wait_closed()
+
+
+async def echo_once(url: str, message: str, **options: object) -> list[str]:
+    """Connect to ``url`` with ``options``, send ``message``, return what came back (10 s)."""
+    received: list[str] = []
+    with trio.fail_after(10):
+        async with WebSocket(url, **options) as ws:  # type: ignore[arg-type]
+            done = trio.Event()
+
+            @ws.on_message
+            def on_message(ws: WebSocket, text: str) -> None:
+                received.append(text)
+                done.set()
+
+            ws.send(message)
+            await done.wait()
+    return received
+
+
+async def send_and_collect(ws: WebSocket, messages: list[str | bytes]) -> list[str | bytes]:
+    """Send ``messages`` on the open ``ws`` and return as many replies, within 20 s.
+
+    The handlers it adds to collect them are removed before it returns.
+    """
+    got: list[str | bytes] = []
+    done = trio.Event()
+
+    def collect(ws: WebSocket, data: str | bytes) -> None:
+        got.append(data)
+        if len(got) == len(messages):
+            done.set()
+
+    ws.on_message += collect
+    ws.on_binary += collect
+    for message in messages:
+        ws.send(message)
+    with trio.fail_after(20):
+        await done.wait()
+    ws.on_message -= collect
+    ws.on_binary -= collect
+    return got
+
+
+async def read_line(stream: trio.abc.ReceiveStream) -> str:
+    """Read one line, without its newline; stop early at the end of the stream."""
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = await stream.receive_some(1)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode().rstrip("\n")
 
 
 class Recorder:

@@ -11,7 +11,7 @@ import logging
 import pytest
 import trio
 from conftest import StartRawServer
-from peers.raw_server import RawConnection, Script, accept_key, read_until_close
+from peers.raw_server import RawConnection, Script, accept_key, accepting, read_until_close
 from recorder import Recorder, run_to_end
 
 from trio_ws_events import ConnectError, WebSocket
@@ -25,17 +25,6 @@ CREDENTIAL_HEADERS = {
     "Cookie": "session=abc123",
     "Proxy-Authorization": "Basic cHJveHk6cHc=",
 }
-
-
-def accepting(seen: list[RawConnection]) -> Script:
-    """A script that records the request, accepts it and waits for the client to leave."""
-
-    async def script(conn: RawConnection) -> None:
-        seen.append(conn)
-        await conn.accept_handshake()
-        await read_until_close(conn)
-
-    return script
 
 
 def redirecting_to(location: str, seen: list[RawConnection]) -> Script:

@@ -2,7 +2,7 @@
 
 Each case states the bound it holds and measures it: traced memory with tracemalloc (the
 in-process raw server is traced too, so the bounds include it), scheduling gaps with the trio
-clock. The protocol-level halves of these cases, without I/O, are in tests/test_protocol.py.
+clock. The protocol-level halves of these cases, without I/O, are in tests/sansio/test_protocol.py.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import pytest
 import trio
 from conftest import StartRawServer, StartWebSocketsServer
 from peers.raw_server import Frame, Opcode, RawConnection, build_frame, read_until_close
+from recorder import run_to_end
 
 from faults.support import run_case
 from trio_ws_events import Frame as Piece
@@ -37,10 +38,7 @@ async def traced_run(ws: WebSocket, limit: float) -> int:
     tracemalloc.start()
     try:
         base = tracemalloc.get_traced_memory()[0]
-        with trio.fail_after(limit):
-            async with trio.open_nursery() as nursery:
-                ws.open(nursery)
-                await ws.wait_closed()
+        await run_to_end(ws, limit)
         return tracemalloc.get_traced_memory()[1] - base
     finally:
         tracemalloc.stop()

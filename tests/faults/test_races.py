@@ -1,6 +1,6 @@
 """Races between the caller and the connection task, made deterministic.
 
-A real race is rare (the property test in ``tests/test_properties.py`` hit this one about once
+A real race is rare (the property test in ``tests/api/test_properties.py`` hit this one about once
 in a hundred runs); here the interleaving is forced by wrapping the function the connection
 task awaits, so the test fails or passes every time.
 """

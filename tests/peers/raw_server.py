@@ -19,16 +19,12 @@ A test starts a server with a *script*, an async function that receives a
     await server.wait_finished()
 
 Each script runs under a deadline (``script_timeout``); a script that raises, or runs out of time,
-crashes the nursery the server runs in, which fails the test.
+crashes the nursery the server runs in, which fails the test. The frame codec (``Frame``,
+``build_frame``, ``parse_frame``...) lives in ``raw_frames`` and is re-exported here.
 """
 
 from __future__ import annotations
 
-import base64
-import dataclasses
-import enum
-import hashlib
-import os
 import socket
 import struct
 from collections.abc import Awaitable, Callable, Sequence
@@ -36,6 +32,18 @@ from http import HTTPStatus
 from typing import Literal, Protocol
 
 import trio
+
+from trio_ws_events._sansio.frames import FrameReader
+
+from .raw_frames import (
+    Frame,
+    Opcode,
+    accept_key,
+    build_frame,
+    close_payload,
+    parse_frame,
+    wire_size,
+)
 
 __all__ = [
     "RawConnection",
@@ -51,169 +59,8 @@ __all__ = [
     "serve_raw",
 ]
 
-#: The GUID RFC 6455 section 1.3 appends to Sec-WebSocket-Key.
-_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #: A larger request head is treated as a broken client rather than read forever.
 _MAX_REQUEST_HEAD = 64 * 1024
-
-
-class Opcode(enum.IntEnum):
-    """The frame opcodes of RFC 6455 section 5.2."""
-
-    CONTINUATION = 0x0
-    TEXT = 0x1
-    BINARY = 0x2
-    CLOSE = 0x8
-    PING = 0x9
-    PONG = 0xA
-
-
-@dataclasses.dataclass(frozen=True)
-class Frame:
-    """One frame as read from the wire, already unmasked.
-
-    Attributes:
-        opcode: the opcode, an :class:`Opcode` when it is a known one.
-        payload: the unmasked payload.
-        fin: whether the FIN bit was set.
-        rsv: the three reserved bits as an integer 0-7.
-        masked: whether the frame carried a mask (every client frame must).
-    """
-
-    opcode: int
-    payload: bytes
-    fin: bool = True
-    rsv: int = 0
-    masked: bool = False
-
-    @property
-    def close_code(self) -> int | None:
-        """The code of a close frame, or ``None`` when its payload is empty."""
-        if self.opcode != Opcode.CLOSE:
-            raise ValueError(f"not a close frame: opcode {self.opcode}")
-        if len(self.payload) < 2:
-            return None
-        code: int = struct.unpack("!H", self.payload[:2])[0]
-        return code
-
-    @property
-    def close_reason(self) -> str:
-        """The reason of a close frame, decoded as UTF-8 ("" when absent)."""
-        if self.opcode != Opcode.CLOSE:
-            raise ValueError(f"not a close frame: opcode {self.opcode}")
-        return self.payload[2:].decode("utf-8")
-
-
-def accept_key(key: str) -> str:
-    """The ``Sec-WebSocket-Accept`` value that answers ``Sec-WebSocket-Key: key``."""
-    # SHA-1 because RFC 6455 says so; it protects nothing here.
-    digest = hashlib.sha1(key.encode("ascii") + _GUID).digest()
-    return base64.b64encode(digest).decode("ascii")
-
-
-def close_payload(code: int | None = 1000, reason: str | bytes = "") -> bytes:
-    """The payload of a close frame: the code in two bytes, then the reason.
-
-    ``code=None`` gives an empty payload (the peer then reports 1005). ``reason`` may be
-    ``bytes`` so that a test can send invalid UTF-8.
-    """
-    if code is None:
-        return b""
-    raw_reason = reason.encode("utf-8") if isinstance(reason, str) else reason
-    return struct.pack("!H", code) + raw_reason
-
-
-def build_frame(
-    opcode: int,
-    payload: bytes = b"",
-    *,
-    fin: bool = True,
-    rsv: int = 0,
-    mask: bool | bytes = False,
-    length_form: Literal[7, 16, 64] | None = None,
-    declared_length: int | None = None,
-) -> bytes:
-    """Encode one frame, well-formed or not.
-
-    Args:
-        opcode: the 4-bit opcode; any value 0-15 is allowed, reserved ones included.
-        payload: the payload, before masking.
-        fin: the FIN bit.
-        rsv: the three reserved bits as an integer 0-7.
-        mask: ``True`` for a random mask, or the 4-byte masking key. A server must not mask.
-        length_form: force the 7-bit, 16-bit or 64-bit length encoding; ``None`` picks the
-            shortest, as RFC 6455 requires. A longer form than needed is a protocol violation.
-        declared_length: the length to write in the header instead of ``len(payload)``, to
-            announce more bytes than follow (a truncated message).
-
-    Returns:
-        The frame's bytes, ready for :meth:`RawConnection.send_raw`.
-    """
-    length = len(payload) if declared_length is None else declared_length
-    form = length_form or (7 if length <= 125 else 16 if length <= 0xFFFF else 64)
-    head = bytearray([(0x80 if fin else 0) | (rsv & 0x7) << 4 | (opcode & 0xF)])
-    mask_bit = 0x80 if mask is not False else 0
-    if form == 7:
-        head.append(mask_bit | length)
-    elif form == 16:
-        head.append(mask_bit | 126)
-        head += struct.pack("!H", length)
-    else:
-        head.append(mask_bit | 127)
-        head += struct.pack("!Q", length)
-    if mask is False:
-        return bytes(head) + payload
-    key = os.urandom(4) if mask is True else mask
-    head += key
-    return bytes(head) + _apply_mask(payload, key)
-
-
-def parse_frame(data: bytes | bytearray) -> tuple[Frame, int] | None:
-    """Decode the frame at the start of ``data``.
-
-    Returns:
-        The frame and the number of bytes it took, or ``None`` when ``data`` does not hold a
-        whole frame yet. Lengths in a longer form than needed are accepted: this parser reports
-        what was sent, it does not police it.
-    """
-    if len(data) < 2:
-        return None
-    first, second = data[0], data[1]
-    length, offset = second & 0x7F, 2
-    if length == 126:
-        if len(data) < 4:
-            return None
-        length, offset = struct.unpack("!H", data[2:4])[0], 4
-    elif length == 127:
-        if len(data) < 10:
-            return None
-        length, offset = struct.unpack("!Q", data[2:10])[0], 10
-    masked = bool(second & 0x80)
-    key = bytes(data[offset : offset + 4]) if masked else b""
-    start = offset + len(key)
-    if len(data) < start + length:
-        return None
-    payload = bytes(data[start : start + length])
-    if masked:
-        payload = _apply_mask(payload, key)
-    opcode = first & 0xF
-    known = opcode in Opcode._value2member_map_
-    frame = Frame(
-        opcode=Opcode(opcode) if known else opcode,
-        payload=payload,
-        fin=bool(first & 0x80),
-        rsv=(first >> 4) & 0x7,
-        masked=masked,
-    )
-    return frame, start + length
-
-
-def _apply_mask(payload: bytes, key: bytes) -> bytes:
-    """XOR ``payload`` with the 4-byte ``key`` (masking and unmasking are the same)."""
-    # int.from_bytes over the whole payload is far faster than a byte loop for 1 MiB messages.
-    repeated = (key * (len(payload) // 4 + 1))[: len(payload)]
-    value = int.from_bytes(payload, "big") ^ int.from_bytes(repeated, "big")
-    return value.to_bytes(len(payload), "big")
 
 
 class RawConnection:
@@ -238,7 +85,8 @@ class RawConnection:
             name, _, value = line.partition(":")
             self.headers.append((name.strip(), value.strip()))
         self.eof = False
-        self._buffer = bytearray(rest)
+        self._reader = FrameReader(rest)
+        self._unread = len(rest)  # bytes fed to the reader and not yet taken as frames
 
     @property
     def path(self) -> str:
@@ -303,9 +151,11 @@ class RawConnection:
         await self.wait_eof()
 
     async def wait_eof(self) -> bytes:
-        """Read until the client closes the TCP connection; return what arrived meanwhile."""
-        received = bytes(self._buffer)
-        self._buffer.clear()
+        """Read until the client closes the TCP connection; return what arrived meanwhile.
+
+        Bytes that arrived before the call and are not yet read as frames are not included.
+        """
+        received = b""
         while not self.eof:
             received += await self._receive()
         return received
@@ -346,13 +196,14 @@ class RawConnection:
         Raises:
             EOFError: the client closed the TCP connection before a whole frame arrived.
         """
-        while (parsed := parse_frame(self._buffer)) is None:
+        while (raw := self._reader.next_frame()) is None:
             if self.eof:
-                raise EOFError(f"the client closed the connection; {len(self._buffer)} bytes left")
-            self._buffer += await self._receive()
-        frame, used = parsed
-        del self._buffer[:used]
-        return frame
+                raise EOFError(f"the client closed the connection; {self._unread} bytes left")
+            data = await self._receive()
+            self._reader.feed(data)
+            self._unread += len(data)
+        self._unread -= wire_size(raw)
+        return Frame.from_raw(raw)
 
     async def read_message(self) -> str | bytes:
         """Read the client's next text or binary message, joining continuation frames.
@@ -534,7 +385,19 @@ async def _read_head(stream: trio.SocketStream) -> tuple[bytes, bytes] | None:
 # ---------------------------------------------------------------- helpers for the hardening suite
 # Appended for issue 6 (tests/conformance, tests/faults); nothing above depends on them.
 
-__all__ += ["read_all_frames", "read_until_close", "send_pieces", "trickle"]
+__all__ += ["accepting", "read_all_frames", "read_until_close", "send_pieces", "trickle"]
+
+
+def accepting(seen: list[RawConnection]) -> Script:
+    """A script that records the connection in ``seen``, accepts the upgrade and answers the
+    client's close (:func:`read_until_close`)."""
+
+    async def script(conn: RawConnection) -> None:
+        seen.append(conn)
+        await conn.accept_handshake()
+        await read_until_close(conn)
+
+    return script
 
 
 async def send_pieces(conn: RawConnection, data: bytes, sizes: Sequence[int]) -> None:
@@ -583,17 +446,17 @@ async def read_until_close(conn: RawConnection, *, answer: bool = True) -> list[
 
 
 async def read_all_frames(conn: RawConnection) -> tuple[list[Frame], bytes]:
-    """Read until the client closes TCP (FIN or RST): the whole frames, and any bytes left over
-    (a frame cut short)."""
-    data = bytearray(conn._buffer)
-    conn._buffer.clear()
+    """Read until the client closes TCP (FIN or RST): the whole frames, and the bytes left
+    over (a frame cut short; only those that arrived during this call)."""
+    received = bytearray()
     while not conn.eof:
-        data += await conn._receive()
+        data = await conn._receive()
+        received += data
+        conn._reader.feed(data)
     frames: list[Frame] = []
-    view = memoryview(data)
-    offset = 0
-    while (parsed := parse_frame(view[offset:])) is not None:  # type: ignore[arg-type]
-        frame, used = parsed
-        frames.append(frame)
-        offset += used
-    return frames, bytes(view[offset:])
+    left = conn._unread + len(received)
+    while (raw := conn._reader.next_frame()) is not None:
+        frames.append(Frame.from_raw(raw))
+        left -= wire_size(raw)
+    conn._unread = 0
+    return frames, bytes(received[-left:]) if left else b""

@@ -1,6 +1,6 @@
 """Handler typing that must fail ``mypy --strict``: each E comment names the expected error.
 
-tests/test_typing.py runs mypy on this file and compares, line by line.
+tests/api/test_typing.py runs mypy on this file and compares, line by line.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Handler typing that must pass ``mypy --strict`` (tests/test_typing.py runs it)."""
+"""Handler typing that must pass ``mypy --strict`` (tests/api/test_typing.py runs it)."""
 
 from __future__ import annotations
 
