@@ -21,7 +21,7 @@ from ._sansio.outbox import payload_size
 from ._sansio.reconnect import Backoff, Policy, RetryPolicy, RetrySchedule
 from ._sansio.state import State
 from ._trio.hook import HandshakeHook
-from ._trio.nursery import exit_nursery
+from ._trio.nursery import enter_own_nursery, leave_own_nursery
 from ._trio.reconnect_loop import ReconnectLoop
 from ._typing import HeadersLike, LoggerLike
 from ._websocket import WebSocket, _as_message
@@ -342,20 +342,7 @@ class ReconnectingWebSocket(ReconnectLoop):
         """
         if self._state is not State.INITIAL:
             raise InvalidStateError(self._refusal("enter", "was already opened"))
-        self._nursery_cm = trio.open_nursery()
-        nursery = await self._nursery_cm.__aenter__()
-        try:
-            self.open(nursery)
-            await self._ready.wait()
-        except BaseException as exc:
-            await self._exit_nursery(exc)
-            raise
-        if not self.is_open:
-            # It gave up before a connection opened, or on_open already closed.
-            await self._done.wait()
-            await self._exit_nursery(None)
-            if self._error is not None:
-                raise self._error
+        await enter_own_nursery(self)
         return self
 
     async def __aexit__(
@@ -365,19 +352,8 @@ class ReconnectingWebSocket(ReconnectLoop):
         tb: TracebackType | None,
     ) -> bool:
         """Close (1000, or 1011 when leaving by an exception), wait for the end, re-raise."""
-        if not isinstance(exc, trio.Cancelled):
-            self.close(1000 if exc is None else 1011)
-            try:
-                await self._done.wait()
-            except BaseException as inner:
-                await self._exit_nursery(inner)
-                raise
-        await self._exit_nursery(exc)
+        await leave_own_nursery(self, exc, self.close)
         return False
 
     def _refusal(self, what: str, why: str) -> str:
         return f"cannot {what}: ReconnectingWebSocket {self._shown_url} {why}"
-
-    async def _exit_nursery(self, exc: BaseException | None) -> None:
-        cm, self._nursery_cm = self._nursery_cm, None
-        await exit_nursery(cm, exc)

@@ -22,7 +22,7 @@ from ._trio.connect import DEFAULT, Default
 from ._trio.connection import Connection
 from ._trio.hook import HandshakeHook
 from ._trio.iterate import MessageIterator, start_iteration
-from ._trio.nursery import exit_nursery
+from ._trio.nursery import enter_own_nursery, leave_own_nursery
 from ._trio.send_stream import piece_source, send_pieces
 from ._typing import Address, HeadersLike, LoggerLike, PieceSource
 
@@ -607,22 +607,7 @@ class WebSocket(Connection):
                 f"WebSocket {self._shown_url} cannot be reused: it was already opened",
                 url=self._shown_url,
             )
-        self._nursery_cm = trio.open_nursery()
-        nursery = await self._nursery_cm.__aenter__()
-        try:
-            self.open(nursery)
-            await self._ready.wait()
-        except BaseException as exc:
-            self._entered.set()
-            await self._exit_nursery(exc)
-            raise
-        self._entered.set()  # the connection may read on: the caller can iterate now
-        if not self.is_open:
-            # The attempt failed, or on_open already ended the connection.
-            await self._done.wait()
-            await self._exit_nursery(None)  # raises a handler's exception, if one did
-            if self._error is not None:
-                raise self._error
+        await enter_own_nursery(self, self._entered)
         return self
 
     async def __aexit__(
@@ -633,15 +618,7 @@ class WebSocket(Connection):
     ) -> bool:
         """Close (1000, or 1011 when leaving by an exception), wait for the end, re-raise."""
         self._check_thread("__aexit__")
-        if not isinstance(exc, trio.Cancelled):
-            if self._state is State.OPEN:
-                self.close(1000 if exc is None else 1011)
-            try:
-                await self._done.wait()
-            except BaseException as inner:
-                await self._exit_nursery(inner)
-                raise
-        await self._exit_nursery(exc)
+        await leave_own_nursery(self, exc, self._close_if_open)
         return False
 
     # ------------------------------------------------------------------ internals
@@ -671,9 +648,9 @@ class WebSocket(Connection):
             )
         return f"cannot {what}: connection to {self._shown_url} is {self._state.name}"
 
-    async def _exit_nursery(self, exc: BaseException | None) -> None:
-        cm, self._nursery_cm = self._nursery_cm, None
-        await exit_nursery(cm, exc)
+    def _close_if_open(self, code: int) -> None:
+        if self._state is State.OPEN:
+            self.close(code)
 
 
 _get_ident: Final = threading.get_ident
