@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from trio_ws_events._sansio.events import MAX_PENDING_PONGS, Ping
 from trio_ws_events._sansio.frames import OP_PING, OP_PONG, FrameReader, encode_frame
-from trio_ws_events._sansio.protocol import MAX_PENDING_PONGS, ClientProtocol, Ping
+from trio_ws_events._sansio.protocol import ClientProtocol
 
 
 def _pong_payloads(protocol: ClientProtocol) -> list[bytes]:

@@ -12,12 +12,9 @@ import pytest
 
 from trio_ws_events._events import Frame
 from trio_ws_events._sansio.deflate import DeflateParams, Deflater, Inflater, parse_answer
-from trio_ws_events._sansio.frames import CHUNK_SIZE, _apply_mask_python, apply_mask
-from trio_ws_events._sansio.protocol import (
-    BATCH_FRAMES,
+from trio_ws_events._sansio.events import (
     MAX_PENDING_PONGS,
     BinaryMessage,
-    ClientProtocol,
     CloseReceived,
     Failure,
     PendingPongs,
@@ -27,6 +24,8 @@ from trio_ws_events._sansio.protocol import (
     TextMessage,
     Wire,
 )
+from trio_ws_events._sansio.frames import CHUNK_SIZE, _apply_mask_python, apply_mask
+from trio_ws_events._sansio.protocol import BATCH_FRAMES, ClientProtocol
 
 
 def frame(opcode: int, payload: bytes = b"", *, fin: bool = True, rsv: int = 0) -> bytes:

@@ -12,16 +12,26 @@ to send (1002, 1007, 1009); the events before it in the same read come first.
 from __future__ import annotations
 
 import codecs
-import collections
-import dataclasses
 import os
 import struct
 import zlib
-from collections.abc import Iterator
 from typing import Any, Final
 
 from .._events import Frame
 from .deflate import Deflater, Inflater
+from .events import (
+    BinaryMessage,
+    Buffer,
+    CloseReceived,
+    Failure,
+    MaskedPayload,
+    PendingPongs,
+    Ping,
+    Pong,
+    ProtocolEvent,
+    TextMessage,
+    Wire,
+)
 from .frames import (
     CHUNK_SIZE,
     MAX_CONTROL_PAYLOAD,
@@ -37,151 +47,24 @@ from .frames import (
     encode_close,
 )
 
-__all__ = [
-    "BinaryMessage",
-    "ClientProtocol",
-    "CloseReceived",
-    "Failure",
-    "MaskedPayload",
-    "PendingPongs",
-    "Ping",
-    "Pong",
-    "ProtocolEvent",
-    "TextMessage",
-    "Wire",
-]
-
-Buffer = bytes | memoryview
-
-
-class MaskedPayload:
-    """A large payload masked a slice at a time as it is written, never copied whole.
-
-    Masking must produce new bytes; doing it per slice keeps that copy at the size of one
-    slice instead of the size of the message (a 50 MiB ``bytes`` is sent without a second
-    50 MiB buffer).
-    """
-
-    __slots__ = ("_data", "_key")
-
-    def __init__(self, data: Buffer, key: bytes) -> None:
-        self._data = data
-        self._key = key
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def slices(self, size: int) -> Iterator[bytes]:
-        """The masked payload in slices of ``size`` bytes (a multiple of 4) or less."""
-        assert size % 4 == 0, "slices must keep the mask aligned"
-        view = memoryview(self._data)
-        for offset in range(0, len(view), size):
-            yield apply_mask(view[offset : offset + size], self._key)
-
-
-#: A frame as handed to the socket: one piece of bytes, or its header and its payload apart.
-Wire = tuple[bytes] | tuple[bytes, MaskedPayload]
+__all__ = ["BATCH_FRAMES", "ClientProtocol"]
 
 #: The most frames one call of ``ClientProtocol.receive`` parses: the owner gets control
 #: back (to checkpoint, to write pongs) after so many, whatever one read holds.
 BATCH_FRAMES: Final = 1024
-#: One call of ``ClientProtocol.receive`` stops once it has inflated ``CHUNK_SIZE`` bytes:
-#: a read packed with compressed messages is inflated as they are handed on, not all at once.
-#: While streaming, ``CHUNK_SIZE`` is also the largest piece a compressed message is inflated
-#: into, and the largest compressed message that still fires whole (``on_message``).
+# One call of ``ClientProtocol.receive`` stops once it has inflated ``CHUNK_SIZE`` bytes: a
+# read packed with compressed messages is inflated as they are handed on, not all at once.
+# While streaming, ``CHUNK_SIZE`` is also the largest piece a compressed message is inflated
+# into, and the largest compressed message that still fires whole (``on_message``).
+
 #: Parts of a reassembled message shorter than this are gathered, ``GATHER_PARTS`` at a
 #: time, before they are kept: bookkeeping grows with the bytes, not with the fragments.
 SMALL_PART: Final = 4096
 GATHER_PARTS: Final = 256
-#: The most pongs waiting to be written (see ``PendingPongs``).
-MAX_PENDING_PONGS: Final = 16
-
 _pack_h = struct.Struct("!H").pack
 _pack_q = struct.Struct("!Q").pack
 _unpack_h = struct.Struct("!H").unpack_from
 _unpack_q = struct.Struct("!Q").unpack_from
-
-
-@dataclasses.dataclass(slots=True)
-class TextMessage:
-    """A whole text message."""
-
-    data: str
-
-
-@dataclasses.dataclass(slots=True)
-class BinaryMessage:
-    """A whole binary message."""
-
-    data: bytes
-
-
-@dataclasses.dataclass(slots=True)
-class Ping:
-    """A ping from the server; the owner answers it with a pong of the same payload."""
-
-    payload: bytes
-
-
-@dataclasses.dataclass(slots=True)
-class Pong:
-    """A pong from the server."""
-
-    payload: bytes
-
-
-@dataclasses.dataclass(slots=True)
-class CloseReceived:
-    """The server's close frame: its code (1005 when it carried none) and reason."""
-
-    code: int
-    reason: str
-
-
-@dataclasses.dataclass(slots=True)
-class Failure:
-    """The server broke the protocol: close with ``code``. No event follows."""
-
-    code: int
-    reason: str
-
-
-ProtocolEvent = TextMessage | BinaryMessage | Frame | Ping | Pong | CloseReceived | Failure
-
-
-class PendingPongs:
-    """The pongs owed to the server and not yet written: at most ``limit``, newest kept.
-
-    RFC 6455 5.5.3 lets an endpoint that has not yet answered several pings answer only the
-    most recent: past ``limit`` the oldest is forgotten, so a peer that floods pings and reads
-    nothing cannot make us hold more than ``limit`` pongs (125 bytes of payload each at most).
-    """
-
-    __slots__ = ("_payloads", "dropped")
-
-    def __init__(self, limit: int = MAX_PENDING_PONGS) -> None:
-        self._payloads: collections.deque[bytes] = collections.deque(maxlen=limit)
-        #: How many pings went unanswered because a later one replaced them.
-        self.dropped = 0
-
-    def add(self, payload: bytes) -> None:
-        """Owe a pong for a ping with ``payload``."""
-        payloads = self._payloads
-        if len(payloads) == payloads.maxlen:
-            self.dropped += 1
-        payloads.append(payload)
-
-    def take(self) -> list[bytes]:
-        """The payloads to answer now, oldest first; none is owed afterwards."""
-        payloads = list(self._payloads)
-        self._payloads.clear()
-        return payloads
-
-    def __bool__(self) -> bool:
-        return bool(self._payloads)
-
-    def __len__(self) -> int:
-        return len(self._payloads)
 
 
 #: A violation found while parsing: the batch ends with a ``Failure`` carrying its code.

@@ -31,12 +31,8 @@ from .._events import Frame
 from .._handlers import EventHook, EventSlot, must_await, run_handlers
 from .._sansio.compression import Compression
 from .._sansio.deflate import Inflater
-from .._sansio.frames import CHUNK_SIZE
-from .._sansio.keepalive import Keepalive
-from .._sansio.outbox import Outbox, Piece
-from .._sansio.protocol import (
+from .._sansio.events import (
     BinaryMessage,
-    ClientProtocol,
     CloseReceived,
     Failure,
     MaskedPayload,
@@ -46,6 +42,10 @@ from .._sansio.protocol import (
     TextMessage,
     Wire,
 )
+from .._sansio.frames import CHUNK_SIZE
+from .._sansio.keepalive import Keepalive
+from .._sansio.outbox import Outbox, Piece
+from .._sansio.protocol import ClientProtocol
 from .._sansio.state import State, check_transition
 from .._sansio.url import WebSocketURL
 from .._typing import Address, LoggerLike
