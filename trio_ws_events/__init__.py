@@ -11,7 +11,6 @@ See the documentation for the event contract.
 
 from __future__ import annotations
 
-from ._compression import Compression
 from ._errors import (
     CloseTimeout,
     ConnectError,
@@ -29,11 +28,12 @@ from ._errors import (
 )
 from ._events import Frame, Stats
 from ._handlers import EventHook
-from ._hook import HandshakeRequest
-from ._iterate import MessageIterator
-from ._reconnect import Backoff, Decision, Ending, RetryPolicy
 from ._reconnecting import ReconnectingWebSocket
-from ._state import State
+from ._sansio.compression import Compression
+from ._sansio.reconnect import Backoff, Decision, Ending, RetryPolicy
+from ._sansio.state import State
+from ._trio.hook import HandshakeRequest
+from ._trio.iterate import MessageIterator
 from ._version import __version__
 from ._websocket import WebSocket
 

@@ -22,7 +22,8 @@ reported through ``on_closed`` and is not an error.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 __all__ = [
     "CloseTimeout",
@@ -38,6 +39,7 @@ __all__ = [
     "SendBufferFull",
     "WebSocketError",
     "WebSocketTimeout",
+    "map_exceptions",
 ]
 
 #: What ``unsent`` holds: each message exactly as ``send()`` queued it.
@@ -165,3 +167,32 @@ class HandlerError(WebSocketError):
     """
 
     code = 1011
+
+
+#: Exception types of a lower layer (trio, ssl, OSError, python-socks) and how to build ours.
+ExceptionMap = Mapping[
+    type[Exception] | tuple[type[Exception], ...], Callable[[Exception], WebSocketError]
+]
+
+
+@contextlib.contextmanager
+def map_exceptions(mapping: ExceptionMap) -> Iterator[None]:
+    """The one translation boundary: a lower layer's exception leaves as one of ours.
+
+    The first entry of ``mapping`` whose types match builds the error raised in place of
+    the caught one, chained to it (``from``), or to the ``__cause__`` the builder chose (a
+    TLS failure names the ``SSLError`` under trio's ``BrokenResourceError``). Anything else,
+    our own errors and ``Cancelled`` included, passes through untouched.
+
+    The opening code uses it around every call into trio, ssl and python-socks. The
+    connection's read and write loops do not: they run per message, and a broken stream
+    there is not an error to raise but the end of the connection (``ConnectionLost``).
+    """
+    try:
+        yield
+    except Exception as exc:
+        for kinds, build in mapping.items():
+            if isinstance(exc, kinds):
+                error = build(exc)
+                raise error from (exc if error.__cause__ is None else error.__cause__)
+        raise

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, TypeVarTuple, overload
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Generic, TypeGuard, TypeVar, TypeVarTuple, overload
 
 if TYPE_CHECKING:
     from typing import Self
@@ -69,15 +69,26 @@ class EventHook(Generic[H]):
         self._handlers = []
 
 
+def must_await(result: object) -> TypeGuard[Awaitable[object]]:
+    """The one rule of every dispatch: a handler's result is awaited when it is awaitable.
+
+    A coroutine, a ``Future``-like object or anything ``inspect.isawaitable`` accepts;
+    ``None`` and any other value are ignored. The connection's inline dispatch tests
+    ``result is not None`` first, so that a plain function's handler costs no call here.
+    """
+    return inspect.isawaitable(result)
+
+
 async def run_handlers(handlers: list[Callable[..., object]], *args: object) -> None:
     """Call each handler in order with ``args``, awaiting the ones that return an awaitable.
 
     Exceptions propagate to the caller. The terminal events use it as it is; the other
-    events are dispatched inline by the connection, which also tracks time spent awaiting.
+    events are dispatched inline by the connection (same rule, ``must_await``), which
+    also tracks time spent awaiting and turns a raising handler into a 1011.
     """
     for handler in handlers:
         result = handler(*args)
-        if inspect.isawaitable(result):
+        if result is not None and must_await(result):
             await result
 
 

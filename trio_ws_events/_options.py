@@ -5,22 +5,35 @@ from __future__ import annotations
 import dataclasses
 import enum
 import logging
+import math
 import re
 import ssl
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from ._proxy import ProxyURL, parse_proxy_url
+from ._sansio.compression import Compression, check_compression
+from ._sansio.frames import MAX_CLOSE_REASON, is_valid_close_code
+from ._sansio.url import WebSocketURL, parse_url
+from ._trio.proxy import ProxyURL, parse_proxy_url
 from ._typing import HeadersLike, LoggerLike
 
 if TYPE_CHECKING:
-    from ._hook import HandshakeHook
+    from collections.abc import Awaitable, Callable
+
+    import trio
+
+    from ._trio.hook import HandshakeHook
+
+    #: Opens the byte stream to a URL in place of TCP, the proxy and TLS.
+    StreamOpener = Callable[[WebSocketURL], Awaitable[trio.abc.Stream]]
 
 __all__ = [
     "DEFAULT",
     "RESERVED_HEADERS",
     "ConnectOptions",
     "Default",
+    "Options",
+    "check_close_args",
     "check_headers",
     "check_logger",
 ]
@@ -82,6 +95,9 @@ class ConnectOptions:
         server_hostname: the name sent as SNI and checked against the server's certificate
             instead of the URL's host; ``None``: the URL's host.
         logger: where the records of connecting go (the connection's ``logger=``).
+        open_stream: opens the byte stream the handshake then runs over, instead of TCP,
+            the proxy and TLS; ``None`` (the only value ``build`` gives): from the URL.
+            The seam for streams the driver is given (memory streams in the tests).
     """
 
     protocols: tuple[str, ...] = ()
@@ -96,6 +112,7 @@ class ConnectOptions:
     proxy_ssl_context: ssl.SSLContext | None = None
     server_hostname: str | None = None
     logger: LoggerLike = LIBRARY_LOGGER
+    open_stream: StreamOpener | None = None
 
     @classmethod
     def build(
@@ -122,7 +139,7 @@ class ConnectOptions:
         """
         _check_context("ssl_context", ssl_context)
         _check_context("proxy_ssl_context", proxy_ssl_context)
-        from ._hook import check_hook  # here: _hook imports this module
+        from ._trio.hook import check_hook  # here: _hook imports this module
 
         hook = check_hook(handshake_hook)
         checked_headers = check_headers(headers)
@@ -267,3 +284,158 @@ def check_logger(logger: object) -> LoggerLike:
             f"got {type(logger).__name__}"
         )
     return logger
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Options:
+    """Every option of ``WebSocket(...)``, checked once by ``build`` and frozen.
+
+    Built by ``WebSocket.__init__`` only, which documents each option and its default.
+
+    Attributes:
+        url: the parsed URL.
+        connect_timeout, close_timeout, ping_interval, ping_timeout: seconds, or ``None``.
+        max_message_size, max_fragment_size: bytes, or ``None`` for no limit.
+        max_buffered_amount: bytes ``send()`` may queue.
+        compression: the permessage-deflate settings, or ``None`` to offer nothing.
+        logger: where the connection's records go.
+        connect: how to open the connection (with the extension offer of ``compression``).
+    """
+
+    url: WebSocketURL
+    connect_timeout: float | None
+    close_timeout: float | None
+    ping_interval: float | None
+    ping_timeout: float | None
+    max_message_size: int | None
+    max_fragment_size: int | None
+    max_buffered_amount: int
+    compression: Compression | None
+    logger: LoggerLike
+    connect: ConnectOptions
+
+    @classmethod
+    def build(
+        cls,
+        url: str,
+        *,
+        connect_timeout: float | None,
+        close_timeout: float | None,
+        ping_interval: float | None,
+        ping_timeout: float | None,
+        max_message_size: int | None,
+        max_fragment_size: int | None,
+        max_buffered_amount: int,
+        compression: str | Compression | None,
+        logger: LoggerLike | None,
+        protocols: Sequence[str],
+        headers: HeadersLike | None,
+        ssl_context: ssl.SSLContext | None,
+        origin: str | None,
+        user_agent: str | Default | None,
+        proxy: str | Default | None,
+        max_redirects: int,
+        handshake_hook: HandshakeHook | None,
+        proxy_ssl_context: ssl.SSLContext | None,
+        server_hostname: str | None,
+    ) -> Options:
+        """Check every option, in the order of the signature, and freeze them.
+
+        Raises:
+            TypeError: an option has the wrong type.
+            ValueError: the URL or an option is invalid; the message says what is allowed.
+        """
+        parsed = parse_url(url)
+        connect_after = _check_timeout("connect_timeout", connect_timeout)
+        close_after = _check_timeout("close_timeout", close_timeout)
+        interval = _check_timeout("ping_interval", ping_interval)
+        ping_after = _check_timeout("ping_timeout", ping_timeout)
+        max_message = _check_size("max_message_size", max_message_size)
+        max_fragment = _check_size("max_fragment_size", max_fragment_size)
+        limit = _check_size("max_buffered_amount", max_buffered_amount)
+        if limit is None:
+            raise TypeError("max_buffered_amount must be a positive int, got None")
+        checked_compression = check_compression(compression)
+        checked_logger = check_logger(logger)
+        connect = ConnectOptions.build(
+            protocols=protocols,
+            headers=headers,
+            ssl_context=ssl_context,
+            origin=origin,
+            user_agent=user_agent,
+            proxy=proxy,
+            max_redirects=max_redirects,
+            extensions=checked_compression.offer() if checked_compression else None,
+            handshake_hook=handshake_hook,
+            proxy_ssl_context=proxy_ssl_context,
+            server_hostname=server_hostname,
+            logger=checked_logger,
+        )
+        return cls(
+            parsed,
+            connect_after,
+            close_after,
+            interval,
+            ping_after,
+            max_message,
+            max_fragment,
+            limit,
+            checked_compression,
+            checked_logger,
+            connect,
+        )
+
+
+def check_close_args(code: object, reason: object) -> bytes:
+    """Check the arguments of ``close(code, reason)``; the reason encoded as UTF-8.
+
+    Raises:
+        TypeError: the code is not an ``int`` or the reason not a ``str``.
+        ValueError: the code may not be sent, or the reason is too long or not Unicode.
+    """
+    if not isinstance(code, int) or isinstance(code, bool):
+        raise TypeError(f"close code must be an int, got {type(code).__name__}")
+    if not is_valid_close_code(code):
+        raise ValueError(
+            f"close code {code} may not be sent; use 1000-1003, 1007-1014 or 3000-4999"
+        )
+    if not isinstance(reason, str):
+        raise TypeError(f"close reason must be a str, got {type(reason).__name__}")
+    # Each character is at least one byte of UTF-8: a reason too long in characters is refused
+    # before anything is encoded, so a huge one costs no memory (issue 11, item 17).
+    if len(reason) > MAX_CLOSE_REASON:
+        raise ValueError(
+            f"close reason is {len(reason)} characters; at most {MAX_CLOSE_REASON} bytes of "
+            "UTF-8 are allowed"
+        )
+    try:
+        encoded = reason.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("close reason must be valid Unicode without lone surrogates") from None
+    if len(encoded) > MAX_CLOSE_REASON:
+        raise ValueError(
+            f"close reason is {len(encoded)} bytes of UTF-8; at most {MAX_CLOSE_REASON} are allowed"
+        )
+    return encoded
+
+
+def _check_size(name: str, value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(
+            f"{name} must be a positive int (bytes) or None, got {type(value).__name__}"
+        )
+    if value <= 0:
+        raise ValueError(f"{name} must be a positive int (bytes) or None, got {value!r}")
+    return value
+
+
+def _check_timeout(name: str, value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number of seconds or None, got {type(value).__name__}")
+    if not value > 0 or math.isnan(value):
+        raise ValueError(f"{name} must be a positive number of seconds or None, got {value!r}")
+    return float(value)

@@ -14,16 +14,17 @@ from typing import TYPE_CHECKING, TypedDict, Unpack
 
 import trio
 
-from ._compression import Compression
 from ._errors import InvalidStateError, SendBufferFull
-from ._hook import HandshakeHook
-from ._options import Default
-from ._outbox import payload_size
-from ._reconnect import Backoff, Policy, RetryPolicy, RetrySchedule
-from ._reconnect_loop import ReconnectLoop
-from ._state import State
+from ._options import Default, check_close_args
+from ._sansio.compression import Compression
+from ._sansio.outbox import payload_size
+from ._sansio.reconnect import Backoff, Policy, RetryPolicy, RetrySchedule
+from ._sansio.state import State
+from ._trio.hook import HandshakeHook
+from ._trio.nursery import enter_own_nursery, leave_own_nursery
+from ._trio.reconnect_loop import ReconnectLoop
 from ._typing import HeadersLike, LoggerLike
-from ._websocket import WebSocket, _as_message, _check_close_args, _single_leaf
+from ._websocket import WebSocket, _as_message
 
 if TYPE_CHECKING:
     from typing import Self
@@ -304,7 +305,7 @@ class ReconnectingWebSocket(ReconnectLoop):
             ValueError: the code or the reason is not allowed; nothing changed.
             TypeError: the code is not an ``int`` or the reason not a ``str``.
         """
-        _check_close_args(code, reason)
+        check_close_args(code, reason)
         if self._close_request is not None or self._ended():
             return
         self._close_request = (code, reason)
@@ -341,20 +342,7 @@ class ReconnectingWebSocket(ReconnectLoop):
         """
         if self._state is not State.INITIAL:
             raise InvalidStateError(self._refusal("enter", "was already opened"))
-        self._nursery_cm = trio.open_nursery()
-        nursery = await self._nursery_cm.__aenter__()
-        try:
-            self.open(nursery)
-            await self._ready.wait()
-        except BaseException as exc:
-            await self._exit_nursery(exc)
-            raise
-        if not self.is_open:
-            # It gave up before a connection opened, or on_open already closed.
-            await self._done.wait()
-            await self._exit_nursery(None)
-            if self._error is not None:
-                raise self._error
+        await enter_own_nursery(self)
         return self
 
     async def __aexit__(
@@ -364,31 +352,8 @@ class ReconnectingWebSocket(ReconnectLoop):
         tb: TracebackType | None,
     ) -> bool:
         """Close (1000, or 1011 when leaving by an exception), wait for the end, re-raise."""
-        if not isinstance(exc, trio.Cancelled):
-            self.close(1000 if exc is None else 1011)
-            try:
-                await self._done.wait()
-            except BaseException as inner:
-                await self._exit_nursery(inner)
-                raise
-        await self._exit_nursery(exc)
+        await leave_own_nursery(self, exc, self.close)
         return False
 
     def _refusal(self, what: str, why: str) -> str:
         return f"cannot {what}: ReconnectingWebSocket {self._shown_url} {why}"
-
-    async def _exit_nursery(self, exc: BaseException | None) -> None:
-        """Leave the ``async with`` nursery, raising a lone handler exception bare."""
-        cm, self._nursery_cm = self._nursery_cm, None
-        try:
-            if exc is None:
-                await cm.__aexit__(None, None, None)
-            else:
-                await cm.__aexit__(type(exc), exc, exc.__traceback__)
-        except BaseExceptionGroup as group:
-            leaf = _single_leaf(group)
-            if leaf is None:
-                raise
-            if leaf is exc:
-                return
-            raise leaf from leaf.__cause__

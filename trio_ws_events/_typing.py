@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 if TYPE_CHECKING:
     from ._errors import WebSocketError
     from ._events import Frame
-    from ._reconnect import Ending
+    from ._sansio.reconnect import Ending
 
 __all__ = [
     "Address",

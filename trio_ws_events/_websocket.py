@@ -2,85 +2,34 @@
 
 from __future__ import annotations
 
-import math
 import os
 import ssl
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 import trio
 
-from ._compression import Compression, check_compression
-from ._connect import DEFAULT, ConnectOptions, Default
-from ._connection import Connection
 from ._errors import InvalidStateError, SendBufferFull, WebSocketError
 from ._events import Stats
-from ._hook import HandshakeHook
-from ._iterate import MessageIterator, start_iteration
-from ._options import check_logger
-from ._outbox import payload_size as _payload_size
-from ._sansio.frames import MAX_CLOSE_REASON, is_valid_close_code
-from ._send_stream import piece_source, send_pieces
-from ._state import State
+from ._options import Options, check_close_args
+from ._sansio.compression import Compression
+from ._sansio.outbox import payload_size as _payload_size
+from ._sansio.state import State
+from ._trio.connect import DEFAULT, Default
+from ._trio.connection import Connection
+from ._trio.hook import HandshakeHook
+from ._trio.iterate import MessageIterator, start_iteration
+from ._trio.nursery import enter_own_nursery, leave_own_nursery
+from ._trio.send_stream import piece_source, send_pieces
 from ._typing import Address, HeadersLike, LoggerLike, PieceSource
-from ._url import parse_url
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = ["WebSocket"]
-
-
-def _check_close_args(code: object, reason: object) -> bytes:
-    if not isinstance(code, int) or isinstance(code, bool):
-        raise TypeError(f"close code must be an int, got {type(code).__name__}")
-    if not is_valid_close_code(code):
-        raise ValueError(
-            f"close code {code} may not be sent; use 1000-1003, 1007-1014 or 3000-4999"
-        )
-    if not isinstance(reason, str):
-        raise TypeError(f"close reason must be a str, got {type(reason).__name__}")
-    # Each character is at least one byte of UTF-8: a reason too long in characters is refused
-    # before anything is encoded, so a huge one costs no memory (issue 11, item 17).
-    if len(reason) > MAX_CLOSE_REASON:
-        raise ValueError(
-            f"close reason is {len(reason)} characters; at most {MAX_CLOSE_REASON} bytes of "
-            "UTF-8 are allowed"
-        )
-    try:
-        encoded = reason.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("close reason must be valid Unicode without lone surrogates") from None
-    if len(encoded) > MAX_CLOSE_REASON:
-        raise ValueError(
-            f"close reason is {len(encoded)} bytes of UTF-8; at most {MAX_CLOSE_REASON} are allowed"
-        )
-    return encoded
-
-
-def _check_size(name: str, value: object) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(
-            f"{name} must be a positive int (bytes) or None, got {type(value).__name__}"
-        )
-    if value <= 0:
-        raise ValueError(f"{name} must be a positive int (bytes) or None, got {value!r}")
-    return value
-
-
-def _check_timeout(name: str, value: object) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number of seconds or None, got {type(value).__name__}")
-    if not value > 0 or math.isnan(value):
-        raise ValueError(f"{name} must be a positive number of seconds or None, got {value!r}")
-    return float(value)
 
 
 class WebSocket(Connection):
@@ -162,22 +111,17 @@ class WebSocket(Connection):
         server_hostname: str | None = None,
         logger: LoggerLike | None = None,
     ) -> None:
-        self._url = parse_url(url)
-        self._shown_url = str(self._url)
-        self._connect_timeout = _check_timeout("connect_timeout", connect_timeout)
-        self._close_timeout = _check_timeout("close_timeout", close_timeout)
-        self._ping_interval = _check_timeout("ping_interval", ping_interval)
-        self._ping_timeout = _check_timeout("ping_timeout", ping_timeout)
-        self._max_message_size = _check_size("max_message_size", max_message_size)
-        self._max_fragment_size = _check_size("max_fragment_size", max_fragment_size)
-        limit = _check_size("max_buffered_amount", max_buffered_amount)
-        if limit is None:
-            raise TypeError("max_buffered_amount must be a positive int, got None")
-        self._max_buffered = limit
-        self._low_water = limit // 4
-        self._compression = check_compression(compression)
-        self._logger = check_logger(logger)
-        self._connect_options = ConnectOptions.build(
+        options = Options.build(
+            url,
+            connect_timeout=connect_timeout,
+            close_timeout=close_timeout,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            max_message_size=max_message_size,
+            max_fragment_size=max_fragment_size,
+            max_buffered_amount=max_buffered_amount,
+            compression=compression,
+            logger=logger,
             protocols=protocols,
             headers=headers,
             ssl_context=ssl_context,
@@ -185,12 +129,24 @@ class WebSocket(Connection):
             user_agent=user_agent,
             proxy=proxy,
             max_redirects=max_redirects,
-            extensions=self._extension_offer,
             handshake_hook=handshake_hook,
             proxy_ssl_context=proxy_ssl_context,
             server_hostname=server_hostname,
-            logger=self._logger,
         )
+        # The driver reads these on its paths: plain attributes, no lookup through options.
+        self._url = options.url
+        self._shown_url = str(options.url)
+        self._connect_timeout = options.connect_timeout
+        self._close_timeout = options.close_timeout
+        self._ping_interval = options.ping_interval
+        self._ping_timeout = options.ping_timeout
+        self._max_message_size = options.max_message_size
+        self._max_fragment_size = options.max_fragment_size
+        self._max_buffered = options.max_buffered_amount
+        self._low_water = options.max_buffered_amount // 4
+        self._compression = options.compression
+        self._logger = options.logger
+        self._connect_options = options.connect
         self._init_connection()
         self._stream_lock = trio.Lock()  # one send_stream() at a time, in call order
 
@@ -259,7 +215,7 @@ class WebSocket(Connection):
     @property
     def latency(self) -> float | None:
         """Round-trip time in seconds of the most recent ping answered; ``None`` before."""
-        return self._latency
+        return self._keepalive.latency
 
     @property
     def stats(self) -> Stats:
@@ -283,7 +239,7 @@ class WebSocket(Connection):
     @property
     def last_message_received(self) -> float | None:
         """The ``trio.current_time()`` when the last frame arrived; ``None`` before open."""
-        return self._last_received
+        return self._keepalive.last_received
 
     @property
     def local_address(self) -> Address | None:
@@ -553,14 +509,15 @@ class WebSocket(Connection):
         self._check_thread("ping")
         if self._state is not State.OPEN:
             raise InvalidStateError(self._not_open("ping"), url=self._shown_url)
-        if payload in self._awaiting_pong:
+        if self._keepalive.awaiting(payload):
             raise ValueError("a ping with this payload is already awaiting its pong")
         sent_at = trio.current_time()
         done = self._send_ping(payload, sent_at)
         try:
             await done.wait()
         finally:
-            self._awaiting_pong.pop(payload, None)
+            self._keepalive.forget(payload)
+            self._pong_waiters.pop(payload, None)
         if self._ended():
             raise InvalidStateError(
                 f"connection to {self._shown_url} ended before the pong", url=self._shown_url
@@ -586,7 +543,7 @@ class WebSocket(Connection):
             RuntimeError: called from a thread other than the one running Trio (use
                 ``trio.from_thread.run_sync(ws.close)``); nothing changed.
         """
-        _check_close_args(code, reason)
+        check_close_args(code, reason)
         self._check_thread("close")
         state = self._state
         if state is State.INITIAL or state is State.CONNECTING:
@@ -650,22 +607,7 @@ class WebSocket(Connection):
                 f"WebSocket {self._shown_url} cannot be reused: it was already opened",
                 url=self._shown_url,
             )
-        self._nursery_cm = trio.open_nursery()
-        nursery = await self._nursery_cm.__aenter__()
-        try:
-            self.open(nursery)
-            await self._ready.wait()
-        except BaseException as exc:
-            self._entered.set()
-            await self._exit_nursery(exc)
-            raise
-        self._entered.set()  # the connection may read on: the caller can iterate now
-        if not self.is_open:
-            # The attempt failed, or on_open already ended the connection.
-            await self._done.wait()
-            await self._exit_nursery(None)  # raises a handler's exception, if one did
-            if self._error is not None:
-                raise self._error
+        await enter_own_nursery(self, self._entered)
         return self
 
     async def __aexit__(
@@ -676,15 +618,7 @@ class WebSocket(Connection):
     ) -> bool:
         """Close (1000, or 1011 when leaving by an exception), wait for the end, re-raise."""
         self._check_thread("__aexit__")
-        if not isinstance(exc, trio.Cancelled):
-            if self._state is State.OPEN:
-                self.close(1000 if exc is None else 1011)
-            try:
-                await self._done.wait()
-            except BaseException as inner:
-                await self._exit_nursery(inner)
-                raise
-        await self._exit_nursery(exc)
+        await leave_own_nursery(self, exc, self._close_if_open)
         return False
 
     # ------------------------------------------------------------------ internals
@@ -714,21 +648,9 @@ class WebSocket(Connection):
             )
         return f"cannot {what}: connection to {self._shown_url} is {self._state.name}"
 
-    async def _exit_nursery(self, exc: BaseException | None) -> None:
-        """Leave the ``async with`` nursery, raising a lone handler exception bare."""
-        cm, self._nursery_cm = self._nursery_cm, None
-        try:
-            if exc is None:
-                await cm.__aexit__(None, None, None)
-            else:
-                await cm.__aexit__(type(exc), exc, exc.__traceback__)
-        except BaseExceptionGroup as group:
-            leaf = _single_leaf(group)
-            if leaf is None:
-                raise
-            if leaf is exc:
-                return  # __aexit__ returns False and Python re-raises exc unwrapped
-            raise leaf from leaf.__cause__
+    def _close_if_open(self, code: int) -> None:
+        if self._state is State.OPEN:
+            self.close(code)
 
 
 _get_ident: Final = threading.get_ident
@@ -773,20 +695,3 @@ def _as_message(data: object) -> str | bytes:
         "send() takes str (text) or bytes, bytearray, memoryview (binary), "
         f"got {type(data).__name__}"
     )
-
-
-def _single_leaf(group: BaseExceptionGroup[Any]) -> BaseException | None:
-    """The only exception inside ``group`` (through nesting), unless it is a Cancelled."""
-    leaves: list[BaseException] = []
-
-    def walk(exc: BaseException) -> None:
-        if isinstance(exc, BaseExceptionGroup):
-            for inner in exc.exceptions:
-                walk(inner)
-        else:
-            leaves.append(exc)
-
-    walk(group)
-    if len(leaves) != 1 or isinstance(leaves[0], trio.Cancelled):
-        return None
-    return leaves[0]

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Generator
+from typing import Any
 
 import pytest
+import trio
+from recorder import run_to_end
 
 from trio_ws_events import EventHook, WebSocket
 
@@ -70,3 +74,26 @@ def test_hooks_are_per_instance() -> None:
     assert len(one.on_open) == 1
     assert len(two.on_open) == 0
     assert isinstance(WebSocket.on_open, object)
+
+
+async def test_handlers_generator_coroutine_is_awaited_by_every_dispatch(echo_url: str) -> None:
+    """A ``types.coroutine`` handler is awaited by the inline dispatch and the terminal one."""
+    seen: list[object] = []
+
+    @types.coroutine
+    def on_message(ws: WebSocket, message: str) -> Generator[Any, None, None]:
+        yield from trio.lowlevel.checkpoint().__await__()  # noqa: ASYNC105
+        seen.append(message)
+        ws.close()
+
+    @types.coroutine
+    def on_closed(ws: WebSocket, code: int, reason: str) -> Generator[Any, None, None]:
+        yield from trio.lowlevel.checkpoint().__await__()  # noqa: ASYNC105
+        seen.append(code)
+
+    ws = WebSocket(echo_url)
+    ws.on_open += lambda ws: ws.send("hi")
+    ws.on_message += on_message
+    ws.on_closed += on_closed
+    await run_to_end(ws)
+    assert seen == ["hi", 1000]

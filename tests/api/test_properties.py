@@ -29,11 +29,10 @@ from trio_ws_events import (
     State,
     WebSocket,
 )
-from trio_ws_events._deflate import DeflateParams, Inflater
 from trio_ws_events._events import Frame
-from trio_ws_events._protocol import (
+from trio_ws_events._sansio.deflate import DeflateParams, Inflater
+from trio_ws_events._sansio.events import (
     BinaryMessage,
-    ClientProtocol,
     CloseReceived,
     Failure,
     Ping,
@@ -41,6 +40,7 @@ from trio_ws_events._protocol import (
     ProtocolEvent,
     TextMessage,
 )
+from trio_ws_events._sansio.protocol import ClientProtocol
 from trio_ws_events.testing import serve_echo
 
 PROTOCOL_SETTINGS = settings(max_examples=200, deadline=None, database=None)

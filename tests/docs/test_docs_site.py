@@ -47,8 +47,9 @@ def _docstrings(path: Path) -> list[tuple[int, str]]:
 def test_docstrings_use_no_sphinx_roles() -> None:
     """No docstring of the package writes a Sphinx role: mkdocstrings would show it as text."""
     offenders = [
-        f"{path.name}:{line}: {match.group(0)}"
-        for path in sorted(PACKAGE.glob("*.py"))
+        f"{path.relative_to(PACKAGE)}:{line}: {match.group(0)}"
+        # Every module, those of subpackages (_sansio/) included.
+        for path in sorted(PACKAGE.rglob("*.py"))
         for line, doc in _docstrings(path)
         for match in _SPHINX_ROLE.finditer(doc)
     ]

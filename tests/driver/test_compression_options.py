@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import zlib
@@ -14,6 +15,7 @@ from peers.raw_server import Opcode, RawConnection
 from recorder import Recorder, run_to_end, send_and_collect
 
 from trio_ws_events import Compression, ConnectError, WebSocket
+from trio_ws_events._options import Options
 
 #: Back references 3000 bytes away: a compressor that used a larger window than it was
 #: allowed would make a peer with a 9-bit (512-byte) window fail to inflate them.
@@ -351,3 +353,35 @@ async def test_compression_interop_node_ws(
         for _ in range(2):
             assert await send_and_collect(ws, messages) == messages
     assert ws.close_code == 1000
+
+
+def test_options_build_checks_once_and_freezes_the_offer() -> None:
+    """Options.build derives the extension offer from compression; the result is frozen."""
+    common: dict[str, Any] = dict(
+        connect_timeout=1,
+        close_timeout=None,
+        ping_interval=2.5,
+        ping_timeout=None,
+        max_message_size=None,
+        max_fragment_size=100,
+        max_buffered_amount=1000,
+        logger=None,
+        protocols=(),
+        headers=None,
+        ssl_context=None,
+        origin=None,
+        user_agent=None,
+        proxy=None,
+        max_redirects=0,
+        handshake_hook=None,
+        proxy_ssl_context=None,
+        server_hostname=None,
+    )
+    plain = Options.build("ws://h/", compression=None, **common)
+    assert plain.connect.extensions is None
+    assert (plain.connect_timeout, plain.ping_interval) == (1.0, 2.5)
+    offered = Options.build("ws://h/", compression="deflate", **common)
+    assert offered.connect.extensions == offered.compression.offer()  # type: ignore[union-attr]
+    assert offered.connect.extensions.startswith("permessage-deflate")  # type: ignore[union-attr]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        offered.ping_interval = 1.0  # type: ignore[misc]

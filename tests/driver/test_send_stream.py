@@ -15,9 +15,10 @@ from peers.raw_server import Frame, Opcode, RawConnection
 from recorder import Recorder
 
 from trio_ws_events import HandlerError, InvalidStateError, WebSocket
-from trio_ws_events._outbox import Outbox, Piece
-from trio_ws_events._protocol import ClientProtocol, MaskedPayload
+from trio_ws_events._sansio.events import MaskedPayload
 from trio_ws_events._sansio.frames import _apply_mask_python
+from trio_ws_events._sansio.outbox import Outbox, Piece
+from trio_ws_events._sansio.protocol import ClientProtocol
 
 
 def digest(kind: str, data: bytes) -> str:

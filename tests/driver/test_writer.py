@@ -8,7 +8,7 @@ import pytest
 import trio
 import trio.testing
 
-from trio_ws_events._writer import Writer
+from trio_ws_events._trio.writer import Writer
 
 
 async def test_large_write_falls_back_to_send_all_and_keeps_order() -> None:

@@ -15,8 +15,8 @@ from peers.raw_server import RawConnection, Script, accept_key, accepting, read_
 from recorder import Recorder, run_to_end
 
 from trio_ws_events import ConnectError, WebSocket
-from trio_ws_events._proxy import parse_proxy_url
-from trio_ws_events._url import parse_url
+from trio_ws_events._sansio.url import parse_url
+from trio_ws_events._trio.proxy import parse_proxy_url
 
 #: The password of every URL below; found in no error, repr or log record.
 PASSWORD_PIECES = ("s3cr", "zz9q")

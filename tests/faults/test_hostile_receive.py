@@ -21,7 +21,7 @@ from recorder import run_to_end
 from faults.support import run_case
 from trio_ws_events import Frame as Piece
 from trio_ws_events import KeepaliveTimeout, State, WebSocket
-from trio_ws_events._protocol import MAX_PIECE
+from trio_ws_events._sansio.frames import CHUNK_SIZE
 
 MiB = 2**20
 DEFLATE_ANSWER = [("Sec-WebSocket-Extensions", "permessage-deflate")]
@@ -208,7 +208,7 @@ async def test_streamed_bomb_in_compressed_fragments_stays_bounded(
 ) -> None:
     """256 MiB of zeros compressed to about 256 KB, in compressed fragments of any size
     (4 KiB each inflating to about 4 MiB), streamed: all delivered, in pieces of at most
-    MAX_PIECE, traced memory under 32 MiB."""
+    CHUNK_SIZE, traced memory under 32 MiB."""
     size = 256 * MiB
     compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
     block = b"\x00" * MiB
@@ -240,7 +240,7 @@ async def test_streamed_bomb_in_compressed_fragments_stays_bounded(
     assert ws.close_code == 1000
     assert pieces.total == size
     assert pieces.finals == 1
-    assert pieces.largest <= MAX_PIECE
+    assert pieces.largest <= CHUNK_SIZE
     assert grown < 32 * MiB, f"traced memory grew by {grown / MiB:.1f} MiB"
 
 
@@ -252,7 +252,7 @@ def pattern(size: int) -> bytes:
 
 async def test_48_mib_in_one_compressed_frame_streams(raw_server: StartRawServer) -> None:
     """48 MiB of compressible data in ONE compressed frame, streamed: no 1009, the pieces
-    (each at most MAX_PIECE) make up the message exactly."""
+    (each at most CHUNK_SIZE) make up the message exactly."""
     data = pattern(48 * MiB)
     body = compressed(data)
 
@@ -270,7 +270,7 @@ async def test_48_mib_in_one_compressed_frame_streams(raw_server: StartRawServer
     assert ws.close_code == 1000
     assert pieces.total == len(data)
     assert pieces.sha.digest() == hashlib.sha256(data).digest()
-    assert pieces.largest <= MAX_PIECE
+    assert pieces.largest <= CHUNK_SIZE
     assert grown < 32 * MiB, f"traced memory grew by {grown / MiB:.1f} MiB"
 
 
@@ -291,7 +291,7 @@ async def test_50_mib_compressed_echo_from_websockets_streams(
             await done.wait()
     assert pieces.total == len(data)
     assert pieces.sha.digest() == hashlib.sha256(data).digest()
-    assert pieces.largest <= MAX_PIECE
+    assert pieces.largest <= CHUNK_SIZE
 
 
 # ---------------------------------------------------------------- 5. a million fragments

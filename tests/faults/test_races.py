@@ -10,9 +10,10 @@ from __future__ import annotations
 import pytest
 
 from faults.support import run_case
-from trio_ws_events import ConnectError, WebSocket, _connection
-from trio_ws_events._connect import ConnectOptions, Opened, open_connection
-from trio_ws_events._url import WebSocketURL
+from trio_ws_events import ConnectError, WebSocket
+from trio_ws_events._sansio.url import WebSocketURL
+from trio_ws_events._trio import connection as _connection
+from trio_ws_events._trio.connect import ConnectOptions, Opened, open_connection
 
 
 async def test_close_after_the_handshakes_last_read_still_abandons(

@@ -29,8 +29,8 @@ from trio.testing import wait_all_tasks_blocked
 
 from faults.support import run_case
 from trio_ws_events import ProtocolError, State, WebSocket
-from trio_ws_events._connection import FAIL_TIMEOUT
-from trio_ws_events._protocol import ClientProtocol
+from trio_ws_events._sansio.protocol import ClientProtocol
+from trio_ws_events._trio.connection import FAIL_TIMEOUT
 
 MiB = 2**20
 

@@ -22,17 +22,18 @@ from peers.raw_server import (
 )
 from recorder import Recorder, run_to_end
 
-from trio_ws_events import ConnectError, HandshakeRejected, WebSocket, __version__, _connect
-from trio_ws_events._connect import ConnectOptions, Opened, open_connection
-from trio_ws_events._handshake import (
+from trio_ws_events import ConnectError, HandshakeRejected, WebSocket, __version__
+from trio_ws_events._sansio.frames import accept_token
+from trio_ws_events._sansio.handshake import (
     MAX_REJECT_BODY,
     Accepted,
     ClientHandshake,
     HandshakeError,
     Rejected,
 )
-from trio_ws_events._sansio.frames import accept_token
-from trio_ws_events._url import parse_url
+from trio_ws_events._sansio.url import parse_url
+from trio_ws_events._trio import connect as _connect
+from trio_ws_events._trio.connect import ConnectOptions, Opened, open_connection
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 #: What RFC 6455 section 1.3 gives as the answer to KEY.

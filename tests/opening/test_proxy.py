@@ -18,14 +18,14 @@ from peers.tls_server import TLSServer
 from recorder import Recorder, echo_once, run_to_end
 
 from trio_ws_events import ConnectError, WebSocket
-from trio_ws_events._connect import ConnectOptions, Opened, open_connection
-from trio_ws_events._proxy import (
+from trio_ws_events._sansio.url import parse_url
+from trio_ws_events._trio.connect import ConnectOptions, Opened, open_connection
+from trio_ws_events._trio.proxy import (
     ProxyURL,
     bypasses_proxy,
     parse_proxy_url,
     proxy_from_environment,
 )
-from trio_ws_events._url import parse_url
 
 PROXY_VARIABLES = [
     "http_proxy",

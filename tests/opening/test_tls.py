@@ -19,8 +19,8 @@ from peers.tls_server import TLSServer, serve_tls_echo
 from recorder import Recorder, echo_once, run_to_end
 
 from trio_ws_events import ConnectError, WebSocket
-from trio_ws_events._connect import ConnectOptions, open_connection
-from trio_ws_events._url import parse_url
+from trio_ws_events._sansio.url import parse_url
+from trio_ws_events._trio.connect import ConnectOptions, open_connection
 
 
 class LoopbackResolver(trio.abc.HostnameResolver):

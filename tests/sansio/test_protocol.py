@@ -10,14 +10,11 @@ import zlib
 
 import pytest
 
-from trio_ws_events._deflate import DeflateParams, Deflater, Inflater, parse_answer
 from trio_ws_events._events import Frame
-from trio_ws_events._protocol import (
-    BATCH_FRAMES,
+from trio_ws_events._sansio.deflate import DeflateParams, Deflater, Inflater, parse_answer
+from trio_ws_events._sansio.events import (
     MAX_PENDING_PONGS,
-    MAX_PIECE,
     BinaryMessage,
-    ClientProtocol,
     CloseReceived,
     Failure,
     PendingPongs,
@@ -27,7 +24,8 @@ from trio_ws_events._protocol import (
     TextMessage,
     Wire,
 )
-from trio_ws_events._sansio.frames import _apply_mask_python, apply_mask
+from trio_ws_events._sansio.frames import CHUNK_SIZE, _apply_mask_python, apply_mask
+from trio_ws_events._sansio.protocol import BATCH_FRAMES, ClientProtocol
 
 
 def frame(opcode: int, payload: bytes = b"", *, fin: bool = True, rsv: int = 0) -> bytes:
@@ -415,7 +413,7 @@ def test_receive_inflates_one_message_per_batch() -> None:
 
 
 def test_streamed_compressed_frame_inflates_in_bounded_pieces() -> None:
-    """48 MiB in one compressed frame, streamed: pieces of at most MAX_PIECE, nothing refused."""
+    """48 MiB in one compressed frame, streamed: pieces of at most CHUNK_SIZE, nothing refused."""
     size = 48 * 2**20
     obj = zlib.compressobj(9, zlib.DEFLATED, -15)
     body = (obj.compress(b"\x07" * size) + obj.flush(zlib.Z_SYNC_FLUSH))[:-4]
@@ -427,7 +425,7 @@ def test_streamed_compressed_frame_inflates_in_bounded_pieces() -> None:
     while True:
         for event in events:
             assert isinstance(event, Frame)
-            assert len(event.data) <= MAX_PIECE
+            assert len(event.data) <= CHUNK_SIZE
             assert event.data == b"\x07" * len(event.data)
             total += len(event.data)
             pieces += 1
@@ -435,7 +433,7 @@ def test_streamed_compressed_frame_inflates_in_bounded_pieces() -> None:
             break
         events = proto.receive(b"")
     assert total == size
-    assert pieces >= size // MAX_PIECE
+    assert pieces >= size // CHUNK_SIZE
     assert isinstance(event, Frame)
     assert event.final
 
@@ -452,7 +450,7 @@ def test_whole_message_over_the_limit_streams_while_streaming() -> None:
     events = receive_all(proto, wire)
     pieces = [e for e in events if isinstance(e, Frame) and not e.is_text]
     assert b"".join(p.data for p in pieces) == big  # type: ignore[misc]
-    assert all(len(p.data) <= MAX_PIECE for p in pieces)
+    assert all(len(p.data) <= CHUNK_SIZE for p in pieces)
     assert events[len(pieces) :] == [TextMessage("x" * 5000), BinaryMessage(b"small")]
     proto = ClientProtocol(max_message_size=1000)
     proto.streaming = True

@@ -1,4 +1,4 @@
-"""The sans-I/O retry policy and backoff of ``_reconnect.py``: plain calls, no trio, exact draws."""
+"""The sans-I/O retry policy and backoff (``_sansio/reconnect.py``): no trio, exact draws."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from trio_ws_events import (
     RetryPolicy,
     WebSocketError,
 )
-from trio_ws_events._reconnect import RetrySchedule, parse_retry_after
+from trio_ws_events._sansio.reconnect import RetrySchedule, parse_retry_after
 
 RETRY, STOP = Decision.RETRY, Decision.STOP
 NOW = 1_800_000_000.0  # a fixed Unix time for Retry-After dates
@@ -52,7 +52,7 @@ def cert_failure() -> ConnectError:
 
 
 def test_reconnect_module_imports_no_trio() -> None:
-    """_reconnect.py (and what it imports) loads with trio made unimportable."""
+    """_sansio/reconnect.py (and what it imports) loads with trio made unimportable."""
     # The package's __init__ imports trio, so load the two modules by path instead.
     code = textwrap.dedent(
         """
@@ -62,7 +62,7 @@ def test_reconnect_module_imports_no_trio() -> None:
         package = types.ModuleType("trio_ws_events")
         package.__path__ = [str(root)]
         sys.modules["trio_ws_events"] = package
-        import trio_ws_events._reconnect as reconnect
+        import trio_ws_events._sansio.reconnect as reconnect
         assert "trio" not in {name.split(".")[0] for name, m in sys.modules.items() if m}
         print(reconnect.RetryPolicy()(reconnect.Ending(None, 1012)))
         """

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from trio_ws_events import State
-from trio_ws_events._outbox import Outbox, payload_size
-from trio_ws_events._state import check_transition
+from trio_ws_events._sansio.outbox import Outbox, payload_size
+from trio_ws_events._sansio.state import check_transition
 
 
 def test_lifecycle_moves() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from trio_ws_events import WebSocket
-from trio_ws_events._url import parse_url
+from trio_ws_events._sansio.url import parse_url
 
 
 @pytest.mark.parametrize(

@@ -19,8 +19,8 @@ from typing import Any
 
 import trio
 
-from .._reconnect import Backoff
 from .._reconnecting import ReconnectingWebSocket
+from .._sansio.reconnect import Backoff
 from .._websocket import WebSocket
 from ._common import EXIT_USAGE, STOP_SIGNALS
 from ._input import LineReader, Prompt, PromptReader, Reader

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any, Final
 import trio
 
 from .._errors import HandshakeRejected, WebSocketError
-from .._reconnect import Ending
 from .._reconnecting import ReconnectingWebSocket
-from .._state import State
+from .._sansio.reconnect import Ending
+from .._sansio.state import State
 from .._websocket import WebSocket
 from ._common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from ._output import Printer, printable

@@ -3,7 +3,7 @@
 Everything the client, the scripted test server, the test peers and the benchmarks need to
 know about a frame lives here, without I/O (no trio). The client's own receive path
 (``ClientProtocol.receive``) parses frames inline for speed but takes its constants, its
-masking and its close-payload rules from this module; :class:`FrameReader` is the plain
+masking and its close-payload rules from this module; ``FrameReader`` is the plain
 incremental parser for everything else (servers and test peers).
 """
 
@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Final
 
 __all__ = [
+    "CHUNK_SIZE",
     "MAX_CLOSE_REASON",
     "MAX_CONTROL_PAYLOAD",
     "OP_BINARY",
@@ -62,6 +63,11 @@ RSV3: Final = 0x10
 MAX_CONTROL_PAYLOAD: Final = 125
 #: The largest close reason, in bytes of UTF-8: a control payload less the 2-byte code.
 MAX_CLOSE_REASON: Final = 123
+#: The unit bytes move in on every path, so that what one step holds is one figure: a read
+#: from the socket, a batch of writes, a piece of a streamed (or inflated) message, what one
+#: receive batch may inflate, and the payload size from which masking goes slice by slice
+#: instead of copying the payload whole.
+CHUNK_SIZE: Final = 256 * 1024
 #: The GUID RFC 6455 section 1.3 appends to ``Sec-WebSocket-Key``.
 WEBSOCKET_GUID: Final = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -133,7 +139,7 @@ def accept_token(key: str) -> str:
             else still gives a token, which a client will then refuse).
 
     Returns:
-        base64 of the SHA-1 of the key and :data:`WEBSOCKET_GUID`.
+        base64 of the SHA-1 of the key and ``WEBSOCKET_GUID``.
     """
     # SHA-1 because RFC 6455 says so; it proves the server read the key, nothing more.
     digest = hashlib.sha1(key.encode("ascii", "replace") + WEBSOCKET_GUID).digest()
@@ -178,8 +184,8 @@ def encode_header(
         opcode: 0-15.
         length: the payload's length, 0 to 2**63 - 1.
         fin: the FIN bit.
-        rsv: the reserved bits in place (a combination of :data:`RSV1`, :data:`RSV2`,
-            :data:`RSV3`).
+        rsv: the reserved bits in place (a combination of ``RSV1``, ``RSV2``,
+            ``RSV3``).
         mask: the 4-byte masking key, or ``None`` for an unmasked frame.
 
     Raises:
@@ -212,10 +218,10 @@ def encode_frame(
     rsv: int = 0,
     mask: bytes | None = None,
 ) -> bytes:
-    """A whole frame: :func:`encode_header` and ``payload``, masked with ``mask`` if given.
+    """A whole frame: ``encode_header`` and ``payload``, masked with ``mask`` if given.
 
     Raises:
-        ValueError: as :func:`encode_header`.
+        ValueError: as ``encode_header``.
     """
     header = encode_header(opcode, len(payload), fin=fin, rsv=rsv, mask=mask)
     body = bytes(payload) if mask is None else apply_mask(payload, mask)
@@ -278,7 +284,7 @@ class FrameReader:
 
     It enforces only what makes a frame unreadable (the length's encoding); whether frames
     must be masked, which opcodes and bits are allowed, how long a control frame may be is
-    the caller's policy, checked on the :class:`RawFrame` it returns.
+    the caller's policy, checked on the ``RawFrame`` it returns.
     """
 
     __slots__ = ("_buffer", "_pos")

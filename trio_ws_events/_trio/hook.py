@@ -6,8 +6,8 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import TypeAlias
 
-from ._errors import ConnectError
-from ._options import check_headers
+from .._errors import ConnectError
+from .._options import check_headers
 
 __all__ = ["HandshakeHook", "HandshakeRequest", "check_hook", "run_hook"]
 

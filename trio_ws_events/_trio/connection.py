@@ -12,16 +12,11 @@ which settles the state, lists unsent messages, and fires exactly one terminal e
 from __future__ import annotations
 
 import logging
-import math
-import os
 from typing import Any, Final
 
 import trio
 
-from ._compression import Compression
-from ._connect import READ_SIZE, ConnectOptions, Opened, open_connection
-from ._deflate import Inflater
-from ._errors import (
+from .._errors import (
     CloseTimeout,
     ConnectError,
     ConnectionLost,
@@ -32,36 +27,37 @@ from ._errors import (
     ProtocolError,
     WebSocketError,
 )
-from ._events import Frame
-from ._handlers import EventHook, EventSlot, run_handlers
-from ._iterate import Feed
-from ._net import stream_addresses
-from ._outbox import Outbox, Piece
-from ._protocol import (
+from .._events import Frame
+from .._handlers import EventHook, EventSlot, must_await, run_handlers
+from .._sansio.compression import Compression
+from .._sansio.deflate import Inflater
+from .._sansio.events import (
     BinaryMessage,
-    ClientProtocol,
     CloseReceived,
     Failure,
     MaskedPayload,
-    PendingPongs,
     Ping,
     Pong,
     ProtocolEvent,
     TextMessage,
     Wire,
 )
-from ._state import State, check_transition
-from ._typing import Address, LoggerLike
-from ._url import WebSocketURL
-from ._writer import Writer
+from .._sansio.frames import CHUNK_SIZE
+from .._sansio.keepalive import Keepalive
+from .._sansio.outbox import Outbox, Piece
+from .._sansio.protocol import ClientProtocol
+from .._sansio.state import State, check_transition
+from .._sansio.url import WebSocketURL
+from .._typing import Address, LoggerLike
+from .connect import ConnectOptions, Opened, open_connection
+from .iterate import Feed
+from .net import stream_addresses
+from .writer import Writer
 
 __all__ = ["Connection"]
 
 logger = logging.getLogger("trio_ws_events")
 
-#: Payload bytes gathered into one ``send_all``: small messages share a system call,
-#: large ones are not copied into an ever larger buffer.
-COALESCE_BYTES: Final = 256 * 1024
 #: After a completed close handshake, how long to wait for the server to close TCP first
 #: (RFC 6455 7.1.1 asks the client to let the server close), capped by ``close_timeout``.
 EOF_GRACE: Final = 2.0
@@ -71,10 +67,6 @@ CANCEL_CLEANUP_TIMEOUT: Final = 10.0
 #: or ``close_timeout`` if shorter, for the close frame to be written and the server's EOF:
 #: a peer that broke the protocol, or stopped answering, is not waited on (issue 11, item 11).
 FAIL_TIMEOUT: Final = 1.0
-#: When failing the connection, a queue of at most this many payload bytes (typically the
-#: replies to the messages that arrived before the violation) still goes ahead of the close
-#: frame, as one batch; a larger one is not flushed and is listed in ``unsent``.
-FAIL_FLUSH_BYTES: Final = COALESCE_BYTES
 
 
 class Connection:
@@ -138,9 +130,9 @@ class Connection:
         self._wake_sender = trio.Event()
         self._drained = trio.Event()  # buffered_amount fell to the low-water mark
         self._written = trio.Event()  # a batch reached the socket (replaced each time)
-        self._pongs = PendingPongs()  # bounded: a ping flood cannot grow it
         self._pings: list[bytes] = []  # pings to send (keepalive and ping())
-        self._awaiting_pong: dict[bytes, tuple[float, trio.Event]] = {}
+        self._keepalive = Keepalive(self._ping_interval, self._ping_timeout)
+        self._pong_waiters: dict[bytes, trio.Event] = {}  # of ping(): set by the pong or the end
         self._close_request: tuple[int, str] | None = None  # what our close frame will say
         self._close_sent: tuple[int, str] | None = None  # what our close frame said
         self._close_written = trio.Event()
@@ -148,19 +140,13 @@ class Connection:
         self._failing = False  # failing without a flush: the queue goes to unsent
         self._fail_code: int | None = None  # the code _fail chose for the error it set
         self._dispatching = True  # False once delivering events has stopped
-        self._in_handler = False
-        self._resumed_at = 0.0  # when reading last resumed after a handler
         self._peer_close: tuple[int, str] | None = None
         self._closed_by_server = False
         self._error: WebSocketError | None = None  # the ending, when it is an error
         self._reraise: BaseException | None = None  # a handler's exception (rule 10)
-        self._latency: float | None = None
-        self._next_ping_at = math.inf
-        self._keepalive_pings: list[tuple[bytes, float]] = []  # unanswered: payload, sent at
         self._opened_at: float | None = None  # open() called
         self._open_at: float | None = None  # OPEN reached
         self._closed_at: float | None = None
-        self._last_received: float | None = None
         self._feed: Feed | None = None  # to the live `async for` iterator, if any
         self._entered = trio.Event()  # `async with` has handed the instance to its body
         self._addresses: tuple[Address, Address] | None = None  # local, remote; from OPEN
@@ -259,24 +245,20 @@ class Connection:
             max_fragment_size=self._max_fragment_size,
         )
 
-    @property
-    def _extension_offer(self) -> str | None:
-        return self._compression.offer() if self._compression is not None else None
-
     async def _session(self, opened: Opened) -> None:
         self._opened = opened
         self._addresses = stream_addresses(opened.stream)
         self._writer = Writer(opened.stream)
         self._set_state(State.OPEN)
-        self._open_at = self._last_received = self._resumed_at = trio.current_time()
+        self._open_at = trio.current_time()
+        first_tick = self._keepalive.start(self._open_at)
         self._logger.info("connected to %s", self._url.for_log)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._send_loop)
-            if self._ping_interval is not None:
+            if first_tick is not None:
                 # A task of its own, not a deadline on the sender's wait: the sender may be
                 # stuck in a write to a vanished peer, which is when keepalive matters most.
-                self._next_ping_at = self._open_at + self._ping_interval
-                nursery.start_soon(self._keepalive_loop)
+                nursery.start_soon(self._keepalive_loop, first_tick)
             with self._recv_scope:
                 await self._dispatch(self.on_open, ())
                 self._ready.set()
@@ -299,7 +281,7 @@ class Connection:
             await self._received(protocol, opened.trailing)
         while True:
             try:
-                data = await stream.receive_some(READ_SIZE)
+                data = await stream.receive_some(CHUNK_SIZE)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 self._lost(f"the connection broke: {exc.__cause__ or exc}")
                 return
@@ -317,7 +299,7 @@ class Connection:
         while one read of tiny frames is processed; each batch's events are dropped before
         the next is parsed, so what one read inflates is held one batch at a time.
         """
-        self._last_received = trio.current_time()
+        self._keepalive.received(trio.current_time())
         protocol.streaming = bool(self.on_incomplete_frame)
         await self._handle(protocol.receive(data))
         while protocol.backlog:
@@ -340,9 +322,7 @@ class Connection:
             elif kind is Frame:
                 await self._dispatch(self.on_incomplete_frame, (event,))
             elif kind is Ping:
-                if self._close_sent is None and self._peer_close is None:
-                    self._pongs.add(event.payload)  # type: ignore[union-attr]
-                    self._wake_sender.set()
+                self._wake_sender.set()  # the protocol owes its pong (ClientProtocol.pongs)
                 await self._dispatch(self.on_ping, (event.payload,))  # type: ignore[union-attr]
             elif kind is Pong:
                 self._got_pong(event.payload)  # type: ignore[union-attr]
@@ -360,13 +340,12 @@ class Connection:
         for handler in hook._handlers:
             try:
                 result = handler(self, *args)
-                if result is not None and hasattr(result, "__await__"):
-                    self._in_handler = True
+                if result is not None and must_await(result):
+                    self._keepalive.pause()
                     try:
                         await result
                     finally:
-                        self._in_handler = False
-                        self._resumed_at = trio.current_time()
+                        self._keepalive.resume(trio.current_time())
             except Exception as exc:
                 self._handler_failed(hook, handler, exc)
                 return
@@ -382,7 +361,7 @@ class Connection:
             return
         # Waiting for the loop is waiting for the user's code, as in an async handler:
         # keepalive must not blame the peer for it.
-        self._in_handler = True
+        self._keepalive.pause()
         try:
             await feed.send.send(message)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -390,8 +369,7 @@ class Connection:
             if self._feed is feed:
                 self._feed = None
         finally:
-            self._in_handler = False
-            self._resumed_at = trio.current_time()
+            self._keepalive.resume(trio.current_time())
 
     def _handler_failed(self, hook: EventHook[Any], handler: object, exc: Exception) -> None:
         name = getattr(handler, "__qualname__", repr(handler))
@@ -448,7 +426,7 @@ class Connection:
         """A local decision to end the connection: stop delivering, close with ``code``.
 
         Without ``flush`` (the peer broke the protocol or stopped answering), the queue goes
-        ahead of the close frame only when it is small (``FAIL_FLUSH_BYTES``), and the
+        ahead of the close frame only when it is small (``CHUNK_SIZE``), and the
         whole attempt is bounded by ``FAIL_TIMEOUT``. The error's message gets what
         happened to the close frame at the end (``_finish``).
         """
@@ -458,7 +436,7 @@ class Connection:
         self._dispatching = False
         if self._state is State.OPEN:
             self._set_state(State.CLOSING)
-        if not flush and self._outbox.queued_bytes > FAIL_FLUSH_BYTES:
+        if not flush and self._outbox.queued_bytes > CHUNK_SIZE:
             self._failing = True  # no more messages: straight to the close frame
         self._request_close(code, reason, None if flush else FAIL_TIMEOUT)
 
@@ -515,35 +493,32 @@ class Connection:
         """Write ``frames`` in order: small ones gathered into one ``send_all``, large
         payloads on their own (no copy), and pongs due meanwhile slipped between frames."""
         writer = self._writer
+        protocol = self._protocol
         assert writer is not None
+        assert protocol is not None
         pending: list[bytes] = []
         size = 0
         for frame in frames:
-            if self._pongs and self._close_sent is None and frame is not frames[0]:
+            if protocol.pongs and self._close_sent is None and frame is not frames[0]:
                 # Pings that arrived while a long batch was being written are answered
                 # between two of its frames, not after the whole batch.
-                pending.extend(self._take_pongs())
+                # A pong (125 bytes at most) is always framed as one piece of bytes.
+                pending.extend(wire[0] for wire in protocol.pong_frames())
             for part in frame:
                 if isinstance(part, MaskedPayload):
                     if pending:
                         await writer.send_all(b"".join(pending))
                         pending, size = [], 0
-                    for masked in part.slices(COALESCE_BYTES):
+                    for masked in part.slices(CHUNK_SIZE):
                         await writer.send_all(masked)
                 else:
                     pending.append(part)
                     size += len(part)
-            if size >= COALESCE_BYTES:
+            if size >= CHUNK_SIZE:
                 await writer.send_all(b"".join(pending) if len(pending) > 1 else pending[0])
                 pending, size = [], 0
         if pending:
             await writer.send_all(b"".join(pending) if len(pending) > 1 else pending[0])
-
-    def _take_pongs(self) -> list[bytes]:
-        protocol = self._protocol
-        assert protocol is not None
-        # A pong (125 bytes at most) is always framed as one piece of bytes.
-        return [protocol.pong(payload)[0] for payload in self._pongs.take()]
 
     def _frame_batch(self) -> list[Wire]:
         """Frame what is due: pongs and pings, queued messages, then the close frame."""
@@ -555,18 +530,17 @@ class Connection:
         if self._close_sent is None and not failing:
             # Pings that arrived before the server's close (even in the same read) are
             # still answered, before our close frame (RFC 6455 5.5.2).
-            for payload in self._pongs.take():
-                frames.append(protocol.pong(payload))
+            frames.extend(protocol.pong_frames())
         if self._close_sent is None and self._peer_close is None and not failing:
             for payload in self._pings:
                 frames.append(protocol.ping(payload))
             if outbox:
-                for message in outbox.take(COALESCE_BYTES):
+                for message in outbox.take(CHUNK_SIZE):
                     if type(message) is Piece:
                         frames.extend(_piece_frames(protocol, message))
                     else:
                         frames.extend(protocol.message(message))  # type: ignore[arg-type]
-        self._pongs.take()  # none is owed once our close frame is out
+        protocol.pongs.take()  # none is owed once our close frame is out
         self._pings = []
         # Our own close waits for the queue. Answering the server's close does not: RFC 6455
         # 5.5.1 allows finishing one message at most, so what is queued stays in `unsent`;
@@ -592,67 +566,36 @@ class Connection:
 
     # ------------------------------------------------------------------ keepalive
 
-    async def _keepalive_loop(self) -> None:
-        at: float | None = self._next_ping_at
-        while at is not None:
+    async def _keepalive_loop(self, at: float) -> None:
+        """Run the keepalive schedule (``Keepalive.tick``) until it stops or we close."""
+        keepalive = self._keepalive
+        while True:
             await trio.sleep_until(at)
-            at = self._keepalive_tick(trio.current_time())
-
-    def _keepalive_tick(self, now: float) -> float | None:
-        """Advance the keepalive schedule at ``now``; when to look next, or ``None`` to stop.
-
-        A ping goes out every ``ping_interval``; each must be followed, within
-        ``ping_timeout``, by its pong or by any other frame.
-        """
-        interval = self._ping_interval
-        if interval is None or self._close_request is not None or self._peer_close is not None:
-            return None
-        timeout = self._ping_timeout
-        last = self._last_received or 0.0
-        pending: list[tuple[bytes, float]] = []
-        for payload, sent_at in self._keepalive_pings:
-            if payload in self._awaiting_pong and last <= sent_at:
-                pending.append((payload, sent_at))
-            else:
-                self._awaiting_pong.pop(payload, None)  # answered, or a later frame did
-        next_look = self._next_ping_at
-        if pending and timeout is not None:
-            if self._in_handler:
-                # We are not reading: our own handler's pause is not the peer's silence.
-                deadline = now + timeout
-            else:
-                deadline = max(pending[0][1], self._resumed_at) + timeout
-                if now >= deadline:
-                    self._keepalive_failed()
-                    return None
-            next_look = min(next_look, deadline)
-        if now >= self._next_ping_at:
-            payload = os.urandom(4)
-            self._send_ping(payload, now)
-            if timeout is None:
-                self._awaiting_pong.pop(payload, None)  # nothing waits for it
-            else:
-                pending.append((payload, now))
-                next_look = min(next_look, now + timeout)
-            self._next_ping_at = now + interval
-            next_look = min(next_look, self._next_ping_at)
-        self._keepalive_pings = pending
-        return next_look
+            if self._close_request is not None or self._peer_close is not None:
+                return
+            tick = keepalive.tick(trio.current_time())
+            if tick.ping is not None:
+                self._pings.append(tick.ping)
+                self._wake_sender.set()
+            if tick.timed_out:
+                self._keepalive_failed()
+            if tick.next_at is None:
+                return
+            at = tick.next_at
 
     def _send_ping(self, payload: bytes, sent_at: float) -> trio.Event:
-        done = trio.Event()
-        self._awaiting_pong[payload] = (sent_at, done)
+        """Queue a ping of ``ping()``; the event is set by its pong or by the end."""
+        done = self._pong_waiters[payload] = trio.Event()
+        self._keepalive.ping_sent(payload, sent_at)
         self._pings.append(payload)
         self._wake_sender.set()
         return done
 
     def _got_pong(self, payload: bytes) -> None:
-        entry = self._awaiting_pong.pop(payload, None)
-        if entry is None:
-            return  # unsolicited, or an answer to a ping we gave up on: ignored
-        sent_at, done = entry
-        self._latency = trio.current_time() - sent_at
-        done.set()
+        if self._keepalive.pong(payload, trio.current_time()):
+            waiter = self._pong_waiters.pop(payload, None)
+            if waiter is not None:
+                waiter.set()
 
     def _keepalive_failed(self) -> None:
         error = KeepaliveTimeout(
@@ -697,7 +640,7 @@ class Connection:
         assert protocol is not None
         self._dispatching = False
         while self._peer_close is None and not protocol.closed:
-            data = await stream.receive_some(READ_SIZE)
+            data = await stream.receive_some(CHUNK_SIZE)
             if not data:
                 return
             await self._received(protocol, bytes(data))
@@ -724,7 +667,7 @@ class Connection:
         self._closed_at = trio.current_time()
         self._unsent = self._outbox.unsent()
         self._dispatching = False
-        for _, done in self._awaiting_pong.values():
+        for done in self._pong_waiters.values():
             done.set()
         self._drained.set()
         self._written.set()

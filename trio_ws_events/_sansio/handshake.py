@@ -17,7 +17,7 @@ from typing import Final
 
 import h11
 
-from ._sansio.frames import accept_token
+from .frames import accept_token
 
 __all__ = [
     "MAX_REJECT_BODY",

@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Final
 
 import trio
 
-from ._errors import HandlerError, InvalidStateError
-from ._outbox import Piece
-from ._state import State
+from .._errors import HandlerError, InvalidStateError
+from .._sansio.outbox import Piece
+from .._sansio.state import State
 
 if TYPE_CHECKING:
-    from ._connection import Connection
+    from .connection import Connection
 
 __all__ = ["piece_source", "send_pieces"]
 

@@ -23,7 +23,7 @@ import ssl
 from collections.abc import Callable
 from typing import Final, TypeAlias
 
-from ._errors import (
+from .._errors import (
     ConnectError,
     ConnectionLost,
     HandlerError,
@@ -101,8 +101,8 @@ class Ending:
         return next((v for k, v in error.headers if k.lower() == "retry-after"), None)
 
 
-#: A retry policy: any callable that takes the :class:`Ending` and returns a
-#: :class:`Decision`. :class:`RetryPolicy` is the default one.
+#: A retry policy: any callable that takes the ``Ending`` and returns a
+#: ``Decision``. ``RetryPolicy`` is the default one.
 Policy: TypeAlias = Callable[[Ending], Decision]
 
 

@@ -16,15 +16,16 @@ from typing import Any
 
 import trio
 
-from ._connection import CANCEL_CLEANUP_TIMEOUT
-from ._errors import ConnectError, HandlerError, WebSocketError
-from ._events import Frame
-from ._handlers import EventHook, EventSlot, run_handlers
-from ._outbox import payload_size
-from ._reconnect import Ending, RetrySchedule
-from ._state import State
-from ._typing import FrameHandler
-from ._websocket import WebSocket, _single_leaf
+from .._errors import ConnectError, HandlerError, WebSocketError
+from .._events import Frame
+from .._handlers import EventHook, EventSlot, run_handlers
+from .._sansio.outbox import payload_size
+from .._sansio.reconnect import Ending, RetrySchedule
+from .._sansio.state import State
+from .._typing import FrameHandler
+from .._websocket import WebSocket
+from .connection import CANCEL_CLEANUP_TIMEOUT
+from .nursery import single_leaf
 
 __all__ = ["ReconnectLoop"]
 
@@ -125,7 +126,7 @@ class ReconnectLoop:
                 await self._attempts()
             except BaseExceptionGroup as group:
                 # A handler's exception, out of the attempt's nursery: raised bare, once.
-                leaf = _single_leaf(group)
+                leaf = single_leaf(group)
                 if leaf is None or leaf is not self._reraise:
                     raise
                 raise leaf from leaf.__cause__

@@ -13,25 +13,25 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from typing import Final
 
 import h11
 import trio
 
-from ._errors import ConnectError, HandshakeRejected
-from ._handshake import MAX_REJECT_BODY, Accepted, ClientHandshake, HandshakeError, Rejected
-from ._hook import HandshakeRequest, run_hook
-from ._net import open_tcp, receive, send, start_tls
-from ._options import DEFAULT, ConnectOptions, Default
-from ._proxy import ProxyURL, open_tunnel, proxy_from_environment
-from ._url import WebSocketURL
-from ._version import __version__
+from .._errors import ConnectError, HandshakeRejected, map_exceptions
+from .._options import DEFAULT, ConnectOptions, Default
+from .._sansio.handshake import MAX_REJECT_BODY, Accepted, ClientHandshake, HandshakeError, Rejected
+from .._sansio.url import WebSocketURL
+from .._version import __version__
+from .hook import HandshakeRequest, run_hook
+from .net import open_tcp, receive, send, start_tls
+from .proxy import ProxyURL, open_tunnel, proxy_from_environment
 
 __all__ = [
     "CREDENTIAL_HEADERS",
     "DEFAULT",
     "MAX_REJECT_BODY",
-    "READ_SIZE",
     "REDIRECT_STATUSES",
     "ConnectOptions",
     "Default",
@@ -39,8 +39,6 @@ __all__ = [
     "open_connection",
 ]
 
-#: Bytes asked of the socket per read. Large reads let one checkpoint carry many frames.
-READ_SIZE: Final = 256 * 1024
 #: The answers to the handshake that are followed, up to ``max_redirects`` of them.
 REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
 #: Seconds a rejection's body may take after its head: a server that announces more than it
@@ -145,10 +143,9 @@ async def _attempt(
             extensions=options.extensions,
             headers=headers,
         )
-        try:
+        # The options were checked: h11 refusing the request would be a bug.
+        with map_exceptions({h11.LocalProtocolError: _unwritable(where)}):
             request_bytes = handshake.request()
-        except h11.LocalProtocolError as exc:  # the options were checked: a bug if it happens
-            raise ConnectError(f"cannot write the handshake request for {where}: {exc}") from exc
         await send(stream, request_bytes, "", where)
         may_follow = redirects < options.max_redirects
         answer = await _read_answer(stream, handshake, where, may_follow=may_follow)
@@ -176,6 +173,9 @@ async def _open_stream(
     url: WebSocketURL, options: ConnectOptions, where: str
 ) -> tuple[trio.abc.Stream, str]:
     """TCP or a proxy tunnel, then TLS for ``wss://``; and ``where`` naming the proxy."""
+    if options.open_stream is not None:
+        # A stream we are given: whatever it runs over is the opener's business.
+        return await options.open_stream(url), where
     proxy = _choose_proxy(url, options, where)
     if proxy is None:
         options.logger.debug("connecting to %s", url.for_log)
@@ -192,6 +192,13 @@ async def _open_stream(
             await trio.aclose_forcefully(stream)
             raise
     return stream, where
+
+
+def _unwritable(where: str) -> Callable[[Exception], ConnectError]:
+    def build(exc: Exception) -> ConnectError:
+        return ConnectError(f"cannot write the handshake request for {where}: {exc}")
+
+    return build
 
 
 def _redirect_location(answer: Rejected) -> str | None:

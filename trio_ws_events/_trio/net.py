@@ -10,11 +10,13 @@ import functools
 import ipaddress
 import socket
 import ssl
+from collections.abc import Callable
+from typing import Final
 
 import trio
 
-from ._errors import ConnectError
-from ._typing import Address
+from .._errors import ConnectError, map_exceptions
+from .._typing import Address
 
 __all__ = [
     "default_ssl_context",
@@ -28,6 +30,8 @@ __all__ = [
 
 #: Bytes asked of the socket per read during the handshake.
 HANDSHAKE_READ_SIZE = 64 * 1024
+#: What a trio stream raises when the connection under it broke or was closed.
+_STREAM_ERRORS: Final = (trio.BrokenResourceError, trio.ClosedResourceError)
 
 
 @functools.cache
@@ -45,13 +49,15 @@ async def open_tcp(host: str, port: int, what: str, shown: str) -> trio.SocketSt
     Raises:
         ConnectError: the connection failed (refused, DNS, unreachable).
     """
-    try:
+
+    def refused(exc: Exception) -> ConnectError:
+        return ConnectError(f"cannot connect to {what}{shown}: {describe(exc)}", url=shown)
+
+    with map_exceptions({OSError: refused}):
         family = _literal_family(host)
         if family is None:
             return await trio.open_tcp_stream(host, port)
         return await _connect_literal(family, host, port)
-    except OSError as exc:
-        raise ConnectError(f"cannot connect to {what}{shown}: {describe(exc)}", url=shown) from exc
 
 
 def _literal_family(host: str) -> socket.AddressFamily | None:
@@ -106,49 +112,53 @@ async def start_tls(
         ConnectError: the handshake failed; certificate problems name the host.
     """
     who = host if peer == "server" else peer  # a proxy's URL names its host already
-    try:
+
+    def unfit(exc: Exception) -> ConnectError:  # a context unfit for clients, say
+        return ConnectError(f"cannot start TLS with {who} ({shown}): {exc}", url=shown)
+
+    def failed(exc: Exception) -> ConnectError:
+        cause = exc.__cause__ or exc
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            message = (
+                f"TLS certificate verification failed for {who} ({shown}): "
+                f"{cause.verify_message or cause.reason}; pass {option}= to trust it"
+            )
+        else:
+            hint = ""
+            if isinstance(cause, ssl.SSLError) and cause.reason in _NOT_TLS_REASONS:
+                hint = f"; is the {peer.split()[0]} speaking TLS on this port?"
+            message = f"TLS handshake with {who} failed ({shown}): {describe(cause)}{hint}"
+        error = ConnectError(message, url=shown)
+        error.__cause__ = cause
+        return error
+
+    with map_exceptions({(ValueError, ssl.SSLError): unfit}):
         tls = trio.SSLStream(
             stream, context or default_ssl_context(), server_hostname=host, https_compatible=True
         )
-    except (ValueError, ssl.SSLError) as exc:  # a context unfit for clients, say
-        raise ConnectError(f"cannot start TLS with {who} ({shown}): {exc}", url=shown) from exc
-    try:
+    with map_exceptions({_STREAM_ERRORS: failed}):
         await tls.do_handshake()
-    except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-        cause = exc.__cause__ or exc
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            raise ConnectError(
-                f"TLS certificate verification failed for {who} ({shown}): "
-                f"{cause.verify_message or cause.reason}; pass {option}= to trust it",
-                url=shown,
-            ) from cause
-        hint = ""
-        if isinstance(cause, ssl.SSLError) and cause.reason in _NOT_TLS_REASONS:
-            hint = f"; is the {peer.split()[0]} speaking TLS on this port?"
-        raise ConnectError(
-            f"TLS handshake with {who} failed ({shown}): {describe(cause)}{hint}", url=shown
-        ) from cause
     return tls
 
 
 async def send(stream: trio.abc.Stream, data: bytes, what: str, shown: str) -> None:
     """``send_all``, a broken connection reported as a ``ConnectError``."""
-    try:
+    with map_exceptions({_STREAM_ERRORS: _broke(what, shown)}):
         await stream.send_all(data)
-    except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-        raise ConnectError(
-            f"connection to {what}{shown} broke during the handshake: {describe(exc)}", url=shown
-        ) from exc
 
 
 async def receive(stream: trio.abc.Stream, what: str, shown: str) -> bytes:
     """``receive_some``, a broken connection reported as a ``ConnectError``."""
-    try:
+    with map_exceptions({_STREAM_ERRORS: _broke(what, shown)}):
         return bytes(await stream.receive_some(HANDSHAKE_READ_SIZE))
-    except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-        raise ConnectError(
-            f"connection to {what}{shown} broke during the handshake: {describe(exc)}", url=shown
-        ) from exc
+
+
+def _broke(what: str, shown: str) -> Callable[[Exception], ConnectError]:
+    def build(exc: Exception) -> ConnectError:
+        message = f"connection to {what}{shown} broke during the handshake: {describe(exc)}"
+        return ConnectError(message, url=shown)
+
+    return build
 
 
 def describe(exc: BaseException) -> str:

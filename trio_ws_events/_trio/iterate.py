@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Final, final
 
 import trio
 
-from ._errors import InvalidStateError
-from ._state import State
+from .._errors import InvalidStateError
+from .._sansio.state import State
 
 if TYPE_CHECKING:
     from typing import Self
 
-    from ._connection import Connection
+    from .connection import Connection
 
 __all__ = ["Feed", "MessageIterator"]
 

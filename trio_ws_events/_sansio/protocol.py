@@ -12,17 +12,28 @@ to send (1002, 1007, 1009); the events before it in the same read come first.
 from __future__ import annotations
 
 import codecs
-import collections
-import dataclasses
 import os
 import struct
 import zlib
-from collections.abc import Iterator
 from typing import Any, Final
 
-from ._deflate import Deflater, Inflater
-from ._events import Frame
-from ._sansio.frames import (
+from .._events import Frame
+from .deflate import Deflater, Inflater
+from .events import (
+    BinaryMessage,
+    Buffer,
+    CloseReceived,
+    Failure,
+    MaskedPayload,
+    PendingPongs,
+    Ping,
+    Pong,
+    ProtocolEvent,
+    TextMessage,
+    Wire,
+)
+from .frames import (
+    CHUNK_SIZE,
     MAX_CONTROL_PAYLOAD,
     OP_BINARY,
     OP_CLOSE,
@@ -36,157 +47,24 @@ from ._sansio.frames import (
     encode_close,
 )
 
-__all__ = [
-    "BinaryMessage",
-    "ClientProtocol",
-    "CloseReceived",
-    "Failure",
-    "MaskedPayload",
-    "PendingPongs",
-    "Ping",
-    "Pong",
-    "ProtocolEvent",
-    "TextMessage",
-    "Wire",
-]
+__all__ = ["BATCH_FRAMES", "ClientProtocol"]
 
-#: Payloads from this size on are written apart from their header instead of being copied
-#: once more behind it.
-SPLIT_PAYLOAD: Final = 256 * 1024
-
-Buffer = bytes | memoryview
-
-
-class MaskedPayload:
-    """A large payload masked a slice at a time as it is written, never copied whole.
-
-    Masking must produce new bytes; doing it per slice keeps that copy at the size of one
-    slice instead of the size of the message (a 50 MiB ``bytes`` is sent without a second
-    50 MiB buffer).
-    """
-
-    __slots__ = ("_data", "_key")
-
-    def __init__(self, data: Buffer, key: bytes) -> None:
-        self._data = data
-        self._key = key
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def slices(self, size: int) -> Iterator[bytes]:
-        """The masked payload in slices of ``size`` bytes (a multiple of 4) or less."""
-        assert size % 4 == 0, "slices must keep the mask aligned"
-        view = memoryview(self._data)
-        for offset in range(0, len(view), size):
-            yield apply_mask(view[offset : offset + size], self._key)
-
-
-#: A frame as handed to the socket: one piece of bytes, or its header and its payload apart.
-Wire = tuple[bytes] | tuple[bytes, MaskedPayload]
-
-#: The most frames one call of :meth:`ClientProtocol.receive` parses: the owner gets control
+#: The most frames one call of ``ClientProtocol.receive`` parses: the owner gets control
 #: back (to checkpoint, to write pongs) after so many, whatever one read holds.
 BATCH_FRAMES: Final = 1024
-#: One call of :meth:`ClientProtocol.receive` stops once it has inflated this many bytes:
-#: a read packed with compressed messages is inflated as they are handed on, not all at once.
-BATCH_INFLATED: Final = 256 * 1024
-#: While streaming, the largest piece a compressed message is inflated into, and the largest
-#: compressed message that still fires whole (``on_message``/``on_binary``).
-MAX_PIECE: Final = 256 * 1024
-#: Parts of a reassembled message shorter than this are gathered, :data:`GATHER_PARTS` at a
+# One call of ``ClientProtocol.receive`` stops once it has inflated ``CHUNK_SIZE`` bytes: a
+# read packed with compressed messages is inflated as they are handed on, not all at once.
+# While streaming, ``CHUNK_SIZE`` is also the largest piece a compressed message is inflated
+# into, and the largest compressed message that still fires whole (``on_message``).
+
+#: Parts of a reassembled message shorter than this are gathered, ``GATHER_PARTS`` at a
 #: time, before they are kept: bookkeeping grows with the bytes, not with the fragments.
 SMALL_PART: Final = 4096
 GATHER_PARTS: Final = 256
-#: The most pongs waiting to be written (see :class:`PendingPongs`).
-MAX_PENDING_PONGS: Final = 16
-
 _pack_h = struct.Struct("!H").pack
 _pack_q = struct.Struct("!Q").pack
 _unpack_h = struct.Struct("!H").unpack_from
 _unpack_q = struct.Struct("!Q").unpack_from
-
-
-@dataclasses.dataclass(slots=True)
-class TextMessage:
-    """A whole text message."""
-
-    data: str
-
-
-@dataclasses.dataclass(slots=True)
-class BinaryMessage:
-    """A whole binary message."""
-
-    data: bytes
-
-
-@dataclasses.dataclass(slots=True)
-class Ping:
-    """A ping from the server; the owner answers it with a pong of the same payload."""
-
-    payload: bytes
-
-
-@dataclasses.dataclass(slots=True)
-class Pong:
-    """A pong from the server."""
-
-    payload: bytes
-
-
-@dataclasses.dataclass(slots=True)
-class CloseReceived:
-    """The server's close frame: its code (1005 when it carried none) and reason."""
-
-    code: int
-    reason: str
-
-
-@dataclasses.dataclass(slots=True)
-class Failure:
-    """The server broke the protocol: close with ``code``. No event follows."""
-
-    code: int
-    reason: str
-
-
-ProtocolEvent = TextMessage | BinaryMessage | Frame | Ping | Pong | CloseReceived | Failure
-
-
-class PendingPongs:
-    """The pongs owed to the server and not yet written: at most ``limit``, newest kept.
-
-    RFC 6455 5.5.3 lets an endpoint that has not yet answered several pings answer only the
-    most recent: past ``limit`` the oldest is forgotten, so a peer that floods pings and reads
-    nothing cannot make us hold more than ``limit`` pongs (125 bytes of payload each at most).
-    """
-
-    __slots__ = ("_payloads", "dropped")
-
-    def __init__(self, limit: int = MAX_PENDING_PONGS) -> None:
-        self._payloads: collections.deque[bytes] = collections.deque(maxlen=limit)
-        #: How many pings went unanswered because a later one replaced them.
-        self.dropped = 0
-
-    def add(self, payload: bytes) -> None:
-        """Owe a pong for a ping with ``payload``."""
-        payloads = self._payloads
-        if len(payloads) == payloads.maxlen:
-            self.dropped += 1
-        payloads.append(payload)
-
-    def take(self) -> list[bytes]:
-        """The payloads to answer now, oldest first; none is owed afterwards."""
-        payloads = list(self._payloads)
-        self._payloads.clear()
-        return payloads
-
-    def __bool__(self) -> bool:
-        return bool(self._payloads)
-
-    def __len__(self) -> int:
-        return len(self._payloads)
 
 
 #: A violation found while parsing: the batch ends with a ``Failure`` carrying its code.
@@ -209,13 +87,14 @@ class ClientProtocol:
     [`Frame`][] pieces instead of being reassembled.
 
     ``receive`` returns the events of one *batch*: it stops after ``BATCH_FRAMES``
-    frames, or once ``BATCH_INFLATED`` bytes were inflated, keeping the rest of the bytes
+    frames, or once ``CHUNK_SIZE`` bytes were inflated, keeping the rest of the bytes
     for later (``backlog``). What one call holds is thus bounded by what we choose, not
     by what the peer packed into a read, and the owner gets control back between batches.
     """
 
     __slots__ = (
         "_buf",
+        "_close_framed",
         "_decoder",
         "_deflater",
         "_final_chunk",
@@ -240,6 +119,7 @@ class ClientProtocol:
         "bytes_received",
         "closed",
         "messages_received",
+        "pongs",
         "streaming",
     )
 
@@ -282,9 +162,12 @@ class ClientProtocol:
         self.bytes_received = 0
         #: Deliver unfinished messages as pieces (set by the owner).
         self.streaming = False
+        #: The pongs owed to the server, bounded; ``pong_frames`` answers them.
+        self.pongs = PendingPongs()
+        self._close_framed = False  # our close frame was built: no pong is owed after it
         #: True once a close frame or a violation ended the input: further data is ignored.
         self.closed = False
-        #: True when the last :meth:`receive` stopped at the end of a batch with input left:
+        #: True when the last ``receive`` stopped at the end of a batch with input left:
         #: handle its events, then call ``receive(b"")`` before feeding more bytes.
         self.backlog = False
 
@@ -435,6 +318,9 @@ class ClientProtocol:
         if length > MAX_CONTROL_PAYLOAD:
             raise _Fail(1002, f"control frame of {length} bytes (max 125)")
         if opcode == OP_PING:
+            if not self._close_framed:
+                # Owed until our close frame goes out (RFC 6455 5.5.2), then never.
+                self.pongs.add(payload)
             events.append(Ping(payload))
             return False
         if opcode == OP_PONG:
@@ -450,7 +336,7 @@ class ClientProtocol:
 
         ``whole``: the frame has FIN and all its payload in this read (a compressed message
         that arrived whole): while streaming it fires as a whole message when it inflates
-        to at most ``max_message_size`` and ``MAX_PIECE``.
+        to at most ``max_message_size`` and ``CHUNK_SIZE``.
         """
         rsv = b0 & 0x70
         if opcode == OP_CONT:
@@ -499,7 +385,7 @@ class ClientProtocol:
         """Inflate ``chunk`` (``None``: go on with the last one); True to end the batch
         (enough was inflated, or a streamed piece is still inflating).
 
-        A reassembled message is inflated in pieces of ``MAX_PIECE``, joined once at
+        A reassembled message is inflated in pieces of ``CHUNK_SIZE``, joined once at
         its end: it costs twice its size at most, even when it straddles reads (zlib's own
         output buffer would add a third copy), and never more than ``max_message_size``.
         """
@@ -510,7 +396,7 @@ class ClientProtocol:
             if not self._msg_streaming:
                 while True:
                     room = None if self._max_size is None else self._max_size - self._msg_size
-                    size = MAX_PIECE if room is None else min(room + 1, MAX_PIECE)
+                    size = CHUNK_SIZE if room is None else min(room + 1, CHUNK_SIZE)
                     out = inflater.read(size, chunk, final)
                     chunk = None
                     self._deliver(out, inflater.drained and final, events)  # checks room
@@ -519,24 +405,24 @@ class ClientProtocol:
             elif self._msg_whole:
                 self._inflate_whole(inflater, chunk, events)
             else:
-                out = inflater.read(MAX_PIECE, chunk, final)
+                out = inflater.read(CHUNK_SIZE, chunk, final)
                 self._deliver(out, inflater.drained and final, events)
         except zlib.error as exc:
             raise _Fail(1007, f"invalid compressed data: {exc}") from None
         self._inflating = not inflater.drained
-        return self._inflating or self._inflated >= BATCH_INFLATED
+        return self._inflating or self._inflated >= CHUNK_SIZE
 
     def _inflate_whole(
         self, inflater: Inflater, chunk: bytes | None, events: list[ProtocolEvent]
     ) -> None:
         """A compressed message that arrived whole, while streaming: whole if it is small
-        enough (``max_message_size``, ``MAX_PIECE``), in pieces otherwise."""
-        size = MAX_PIECE if self._max_size is None else max(1, min(self._max_size, MAX_PIECE))
+        enough (``max_message_size``, ``CHUNK_SIZE``), in pieces otherwise."""
+        size = CHUNK_SIZE if self._max_size is None else max(1, min(self._max_size, CHUNK_SIZE))
         out = inflater.read(size, chunk, True)
         if inflater.drained:
             self._deliver(out, True, events)
             return
-        more = inflater.read(MAX_PIECE)
+        more = inflater.read(CHUNK_SIZE)
         if not more and inflater.drained:  # exactly ``size`` bytes: it still fits
             self._deliver(out, True, events)
             return
@@ -651,7 +537,7 @@ class ClientProtocol:
         else:
             header = bytes((b0, 0xFF)) + _pack_q(length)
         key = self._mask_key()
-        if length < SPLIT_PAYLOAD:
+        if length < CHUNK_SIZE:
             return (header + key + apply_mask(payload, key),)
         return (header + key, MaskedPayload(payload, key))
 
@@ -711,8 +597,14 @@ class ClientProtocol:
         """A pong frame answering a ping with ``payload``."""
         return self.frame(OP_PONG, payload)
 
+    def pong_frames(self) -> list[Wire]:
+        """The frames answering every pong owed, oldest first; none is owed afterwards."""
+        return [self.frame(OP_PONG, payload) for payload in self.pongs.take()]
+
     def close(self, code: int | None, reason: str = "") -> Wire:
-        """A close frame; ``code=None`` (or 1005) sends an empty one."""
+        """A close frame; ``code=None`` (or 1005) sends an empty one. No pong is owed after it."""
+        self._close_framed = True
+        self.pongs.take()
         return self.frame(OP_CLOSE, encode_close(code, reason))
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Final
 
-from ._deflate import MIN_COMPRESS_SIZE, DeflateParams, Deflater, answer_params
+from .deflate import MIN_COMPRESS_SIZE, DeflateParams, Deflater, answer_params
 
 __all__ = ["Compression", "check_compression"]
 

@@ -30,13 +30,13 @@ from urllib.parse import unquote
 import h11
 import trio
 
-from ._errors import ConnectError
-from ._handshake import MAX_RESPONSE_HEAD
-from ._net import describe, open_tcp, receive, send, start_tls
-from ._url import redact, split_url
+from .._errors import ConnectError, map_exceptions
+from .._sansio.handshake import MAX_RESPONSE_HEAD
+from .._sansio.url import redact, split_url
+from .net import describe, open_tcp, receive, send, start_tls
 
 if TYPE_CHECKING:
-    from ._url import WebSocketURL
+    from .._sansio.url import WebSocketURL
 
 __all__ = [
     "PROXY_SCHEMES",
@@ -313,19 +313,23 @@ async def _socks5_connect(proxy: ProxyURL, target: WebSocketURL, shown: str) -> 
         password=password,
         rdns=proxy.scheme == "socks5h",
     )
-    try:
-        # No timeout of its own: the caller's cancel scope bounds the attempt.
-        sock = await client.connect(target.host, target.port, timeout=math.inf)
-    except ProxyConnectionError as exc:
+
+    def unreachable(exc: Exception) -> ConnectError:
         # The proxy itself cannot be reached; python-socks keeps the OSError as the cause.
-        raise ConnectError(
-            f"cannot connect to proxy {proxy} for {shown}: {describe(exc.__cause__ or exc)}",
-            url=shown,
-        ) from exc
-    except (ProxyError, ProxyTimeoutError, OSError) as exc:
-        raise ConnectError(
+        reason = describe(exc.__cause__ or exc)
+        return ConnectError(f"cannot connect to proxy {proxy} for {shown}: {reason}", url=shown)
+
+    def refused(exc: Exception) -> ConnectError:
+        return ConnectError(
             f"SOCKS5 proxy {proxy} could not open a connection to {target.authority} "
             f"({shown}): {describe(exc)}",
             url=shown,
-        ) from exc
+        )
+
+    # The first match wins: ProxyConnectionError is a ProxyError.
+    with map_exceptions(
+        {ProxyConnectionError: unreachable, (ProxyError, ProxyTimeoutError, OSError): refused}
+    ):
+        # No timeout of its own: the caller's cancel scope bounds the attempt.
+        sock = await client.connect(target.host, target.port, timeout=math.inf)
     return trio.SocketStream(sock)

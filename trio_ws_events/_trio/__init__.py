@@ -1,0 +1,1 @@
+"""The Trio driver: opens the byte stream, moves bytes, runs handlers; _sansio decides."""
