@@ -91,20 +91,32 @@ class LineReader(Reader):
 
 async def _stdin_lines() -> AsyncIterator[bytes]:
     """The lines of stdin, each with its newline (the last one may lack it)."""
-    fd = sys.stdin.fileno()
-    pending = b""
-    while True:
-        # os.read, not sys.stdin.buffer: a thread abandoned in a buffered read would hold the
-        # buffer's lock, and the interpreter aborts at exit when a daemon thread holds one.
-        chunk = await trio.to_thread.run_sync(os.read, fd, 65536, abandon_on_cancel=True)
-        if not chunk:
-            break
-        pending += chunk
-        *lines, pending = pending.split(b"\n")
-        for line in lines:
-            yield line + b"\n"
-    if pending:
-        yield pending
+    # A descriptor of our own: a read abandoned on cancellation (its thread may start after we
+    # returned) then reads the file it was given, never whatever file reused stdin's number
+    # once the caller closed it (the tests run many commands in one process).
+    fd = os.dup(sys.stdin.fileno())
+    reading = False
+    try:
+        pending = b""
+        while True:
+            # os.read, not sys.stdin.buffer: a thread abandoned in a buffered read would hold
+            # the buffer's lock, and the interpreter aborts at exit when a daemon thread holds one.
+            reading = True
+            chunk = await trio.to_thread.run_sync(os.read, fd, 65536, abandon_on_cancel=True)
+            reading = False
+            if not chunk:
+                break
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                yield line + b"\n"
+        if pending:
+            yield pending
+    finally:
+        # An abandoned thread may still read it: closing it then could hand its number to
+        # another file under that thread's feet, so it is left open (the process is ending).
+        if not reading:
+            os.close(fd)
 
 
 class PromptReader(Reader):

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 import trio
 
 from .._errors import ConnectError
-from .._url import parse_url
+from .._sansio.url import parse_url
 from ._connection import H2Connection
 from ._errors import Http2Unavailable
 from ._request import connect_headers

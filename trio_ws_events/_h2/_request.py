@@ -6,7 +6,7 @@ import dataclasses
 import re
 from collections.abc import Iterable, Sequence
 
-from .._handshake import MAX_REJECT_BODY
+from .._sansio.handshake import MAX_REJECT_BODY
 
 __all__ = ["MAX_REJECT_BODY", "Accepted", "Rejected", "connect_headers", "read_response"]
 
@@ -134,7 +134,7 @@ def read_response(
         body: the body received so far (only kept for a rejection, cut to the bound).
 
     Returns:
-        :class:`Accepted` for ``200`` whose subprotocol was offered, else :class:`Rejected`.
+        ``Accepted`` for ``200`` whose subprotocol was offered, else ``Rejected``.
 
     Raises:
         ValueError: no ``:status``, or a ``200`` choosing a subprotocol never offered.
