@@ -6,6 +6,7 @@ from functools import partial
 
 import h2.config
 import h2.connection
+import h2.events
 import h2.settings
 import pytest
 import trio
@@ -113,6 +114,37 @@ async def test_ping_unanswered_ends_connection_and_its_streams(nursery: trio.Nur
             assert isinstance(cause, ConnectionBroken)
             assert cause.reason == "ping"
             assert pool.connections(url) == []
+
+
+async def hang_up_at_first_ping(stream: trio.SocketStream) -> None:
+    """Sends SETTINGS, reads until the client's first PING, then closes TCP without its ACK."""
+    server = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+    server.local_settings = h2.settings.Settings(
+        client=False, initial_values={h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL: 1}
+    )
+    server.initiate_connection()
+    await stream.send_all(server.data_to_send())
+    while data := await stream.receive_some(65536):
+        if any(isinstance(event, h2.events.PingReceived) for event in server.receive_data(data)):
+            break
+    await stream.aclose()
+
+
+async def test_connection_lost_while_a_keepalive_ping_waits_ends_only_that_connection(
+    nursery: trio.Nursery,
+) -> None:
+    """The TCP connection lost under a keepalive PING: the pool's block goes on unharmed."""
+    listeners = await nursery.start(
+        partial(trio.serve_tcp, hang_up_at_first_ping, 0, host="127.0.0.1")
+    )
+    url = f"ws://127.0.0.1:{listeners[0].socket.getsockname()[1]}/chat"
+    with trio.fail_after(10):
+        async with open_h2_pool(h2c=True, ping_interval=0.05, ping_timeout=10) as pool:
+            with pytest.raises(ConnectError):
+                await pool.open_websocket(url)  # the server never answers the CONNECT
+            assert pool.connections(url) == []
+            await trio.sleep(0.2)  # a keepalive task that raised would have ended the block
+        # Reaching this line is the point: no exception left the pool's nursery.
 
 
 async def test_open_h2_pool_exit_breaks_open_streams(h2_node: StartH2Node) -> None:

@@ -197,7 +197,12 @@ class H2Connection:
         while True:
             await trio.sleep(interval)
             with trio.move_on_after(self._ping_timeout) as scope:
-                await self.ping()
+                try:
+                    await self.ping()
+                except ConnectionBroken:
+                    # The connection ended while the PING waited (lost, GOAWAY, closed): its
+                    # streams already have their errors; raising here would end the pool.
+                    return
             if scope.cancelled_caught:
                 self._fail("ping", f"no PING ACK within {self._ping_timeout} s")
                 return
