@@ -61,9 +61,10 @@ async def echo_app(scope: Scope, receive: Receive, send: Send) -> None:
 
 @pytest.fixture
 def trusting(ca: trustme.CA) -> ssl.SSLContext:
-    """A client context trusting the session's trustme CA (the pool sets ALPN on it)."""
+    """A client context trusting the session's trustme CA, offering h2 and http/1.1 by ALPN."""
     context = ssl.create_default_context()
     ca.configure_trust(context)
+    context.set_alpn_protocols(["h2", "http/1.1"])  # the pool never sets it on ours
     return context
 
 

@@ -169,6 +169,28 @@ async def test_open_websocket_alpn_without_h2_reports_fallback(
     stop.set()
 
 
+async def test_open_h2_pool_never_changes_a_given_ssl_context(
+    nursery: trio.Nursery, ca: trustme.CA, tmp_path: Path
+) -> None:
+    """A context without an h2 ALPN offer stays without one: reason alpn, and no offer added."""
+    url, stop = await start_hypercorn(nursery, ca, tmp_path, ["h2", "http/1.1"])
+    plain = ssl.create_default_context()
+    ca.configure_trust(plain)
+    with trio.fail_after(10):
+        async with open_h2_pool(ssl_context=plain) as pool:
+            with pytest.raises(Http2Unavailable, match="set_alpn_protocols") as caught:
+                await pool.open_websocket(f"{url}/echo")
+    assert (caught.value.reason, caught.value.alpn) == ("alpn", None)
+    # The same context, used again for TLS, still offers nothing by ALPN.
+    with trio.fail_after(10):
+        tcp = await trio.open_tcp_stream("127.0.0.1", int(url.rsplit(":", 1)[1]))
+        tls = trio.SSLStream(tcp, plain, server_hostname="127.0.0.1")
+        await tls.do_handshake()
+        assert tls.selected_alpn_protocol() is None
+        await tls.aclose()
+    stop.set()
+
+
 async def test_open_websocket_rejected_carries_status_headers_body(h2_node: StartH2Node) -> None:
     """A 403 to the extended CONNECT raises HandshakeRejected with its headers and body."""
     url = f"ws://127.0.0.1:{await h2_node()}/reject"

@@ -53,7 +53,8 @@ async def open_transport(
     if alpn != "h2":
         await trio.aclose_forcefully(tls)
         raise Http2Unavailable(
-            f"{host}:{port} chose {alpn or 'no protocol'} by ALPN, not h2",
+            f"{host}:{port} chose {alpn or 'no protocol'} by ALPN, not h2 (a context given "
+            "to the pool must offer it: ssl_context.set_alpn_protocols(['h2', 'http/1.1']))",
             reason="alpn",
             alpn=alpn,
         )
@@ -187,8 +188,9 @@ class H2Pool:
         secure, host, port = key
         context = self._ssl_context if secure else None
         if secure and context is None:
+            # Our own context, so ALPN may be set on it: a caller's is never changed (the same
+            # context may serve HTTP/1.1 upgrades, where offering h2 would break them).
             context = ssl.create_default_context()
-        if context is not None:
             context.set_alpn_protocols(["h2", "http/1.1"])
         transport, alpn = await open_transport(host, port, context)
         connection = H2Connection(
@@ -239,8 +241,9 @@ async def open_h2_pool(
     """A pool of HTTP/2 connections whose tasks live in a nursery this block owns.
 
     Args:
-        ssl_context: for ``wss://``; ALPN ``h2``, ``http/1.1`` is set on it. ``None``: the
-            system's default verification.
+        ssl_context: for ``wss://``; it must offer ALPN ``h2`` itself
+            (``set_alpn_protocols(["h2", "http/1.1"])``): the pool never changes a context it
+            is given. ``None``: the system's default verification, with that ALPN offer.
         h2c: open ``ws://`` URLs as cleartext HTTP/2 with prior knowledge (RFC 9113 3.3).
         max_connections_per_origin: connections to one origin before callers wait, >= 1.
         ping_interval: seconds between HTTP/2 PINGs checking each connection; ``None``: none.
