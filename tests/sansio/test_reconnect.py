@@ -291,3 +291,17 @@ def test_schedule_policy_override_and_stop() -> None:
     assert [e.code for e in seen] == [4000, 1012]
     with pytest.raises(TypeError, match=r"must return Decision\.RETRY or Decision\.STOP, got True"):
         schedule(policy=lambda ending: True).next_delay(closed(1012), NOW)
+
+
+def test_ending_repr_shows_no_payload_and_no_query_string() -> None:
+    """repr(why), as an on_reconnecting handler would log it: kinds and counts only."""
+    error = ConnectionLost("connection to ws://host/feed?token=SECRET-9 broke", url="x")
+    ending = Ending(
+        error=error, code=1006, opened=True, open_for=2.5, unsent=("PAYLOAD-1", b"PAYLOAD-2")
+    )
+    shown = repr(ending)
+    assert "SECRET-9" not in shown
+    assert "PAYLOAD" not in shown
+    assert shown == (
+        "<Ending code=1006 error=ConnectionLost opened=True open_for=2.500s unsent=2 message(s)>"
+    )

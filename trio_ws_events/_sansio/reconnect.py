@@ -86,6 +86,16 @@ class Ending:
     open_for: float | None = None
     unsent: tuple[str | bytes, ...] = ()
 
+    def __repr__(self) -> str:
+        # Logged from on_reconnecting handlers: no payloads (unsent), and no error message,
+        # which names the URL with its query string; the kind of error and the counts only.
+        kind = type(self.error).__name__ if self.error is not None else None
+        open_for = "" if self.open_for is None else f" open_for={self.open_for:.3f}s"
+        return (
+            f"<Ending code={self.code} error={kind} opened={self.opened}{open_for} "
+            f"unsent={len(self.unsent)} message(s)>"
+        )
+
     @property
     def status(self) -> int | None:
         """The HTTP status of a refused handshake ([`HandshakeRejected`][]), else ``None``."""
