@@ -302,7 +302,7 @@ async def test_violation_while_the_peer_reads_nothing_ends_within_the_fail_bound
         await server.wait_finished()
 
     rec = await run_case(ws, body, limit=10, before_fd_check=finish)
-    assert took < FAIL_TIMEOUT + 1, f"took {took:.2f}s"
+    assert took < FAIL_TIMEOUT + 0.5, f"took {took:.2f}s"  # 1.0 s measured; slack for load
     assert type(rec.error) is ProtocolError
     assert ws.close_code == rec.error.code == 1006
     assert "closed with 1002" not in rec.error.message

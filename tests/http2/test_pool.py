@@ -61,6 +61,28 @@ async def test_open_websocket_hundred_streams_share_one_tcp_connection(
                 assert await echoes(stream)
 
 
+async def test_concurrent_opens_to_a_new_origin_share_the_connection_being_made(
+    h2_node: StartH2Node,
+) -> None:
+    """20 WebSockets opened at once to an origin with no connection yet: one TCP connection."""
+    url = f"ws://127.0.0.1:{await h2_node()}/echo"
+    streams: list[H2WebSocketStream] = []
+
+    async def open_one(pool: H2Pool) -> None:
+        streams.append(await pool.open_websocket(url))
+
+    with trio.fail_after(20):
+        async with open_h2_pool(h2c=True) as pool:
+            async with trio.open_nursery() as nursery:
+                for _ in range(20):
+                    nursery.start_soon(open_one, pool)
+            assert len(streams) == 20
+            assert pool.connections_opened == 1
+            assert {dict(s.response_headers)["x-connections"] for s in streams} == {"1"}
+            for stream in streams:
+                await stream.aclose()
+
+
 async def test_open_websocket_hundred_streams_over_tls_alpn_h2(
     hypercorn_url: str, trusting: ssl.SSLContext
 ) -> None:
