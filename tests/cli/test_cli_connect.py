@@ -437,6 +437,9 @@ async def test_sigint_while_connecting_exits_130_subprocess() -> None:
 # --- interactive, in a real terminal ---------------------------------------------------------
 
 TMUX = shutil.which("tmux")
+if TMUX is None and os.environ.get("CI"):
+    # .ci/run installs tmux: a CI without it would skip every terminal test silently.
+    raise RuntimeError("tmux is required in CI for the terminal tests of connect")
 needs_tmux = pytest.mark.skipif(TMUX is None, reason="tmux is not installed")
 
 

@@ -99,11 +99,12 @@ async def test_send_stream_text_async_generator_keeps_characters_whole(
 async def test_send_stream_memory_is_bounded_by_max_buffered_amount(
     websockets_server: StartWebSocketsServer, buffered: int, bound: int
 ) -> None:
-    """40 MiB streamed from a generator: traced memory stays within the buffer's bound
-    (4 MiB for a 1 MiB buffer; the documented 32 MiB with the default 16 MiB)."""
+    """64 MiB streamed from a generator: traced memory stays within the buffer's bound
+    (4 MiB for a 1 MiB buffer; the documented 32 MiB with the default 16 MiB). The message is
+    twice the larger bound, so a producer that stopped waiting for room would trip it."""
     url = await websockets_server("digest")
     piece = b"\x5a" * 65536
-    count = 40 * 16  # 40 MiB
+    count = 64 * 16  # 64 MiB
 
     def produce() -> Iterator[bytes]:
         for _ in range(count):

@@ -263,10 +263,12 @@ async def test_ping_is_acknowledged(h2_node: StartH2Node) -> None:
     """An HTTP/2 PING on the shared connection returns once the server acknowledged it."""
     url = f"ws://127.0.0.1:{await h2_node()}/echo"
     with trio.fail_after(10):
-        async with open_h2_pool(h2c=True, ping_interval=0.05) as pool:
+        # ping_timeout 0.1 s: a keepalive PING left unanswered would end the connection
+        # within the 0.3 s below, so this also pins that each one got its ACK.
+        async with open_h2_pool(h2c=True, ping_interval=0.05, ping_timeout=0.1) as pool:
             stream: H2WebSocketStream = await pool.open_websocket(url)
             await stream.connection.ping()
-            await trio.sleep(0.2)  # a few keepalive PINGs, all answered
+            await trio.sleep(0.3)  # a few keepalive PINGs, all answered
             assert not stream.connection.is_ended
             assert await echoes(stream)
 
