@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import struct
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Final, Literal
 
 import h2.config
@@ -19,7 +19,6 @@ from .._errors import ConnectError
 from ._dispatch import dispatch
 from ._errors import ConnectionBroken, Http2Unavailable, StreamBroken
 from ._opening import await_acceptance
-from ._request import connect_headers
 from ._stream import H2WebSocketStream
 
 __all__ = ["CONNECTION_WINDOW", "STREAM_WINDOW", "H2Connection"]
@@ -351,32 +350,18 @@ class H2Connection:
     # --- opening a WebSocket ------------------------------------------------------------
 
     async def open_websocket(
-        self,
-        *,
-        scheme: str,
-        authority: str,
-        path: str,
-        subprotocols: Sequence[str] = (),
-        extensions: str | None = None,
-        origin: str | None = None,
-        headers: Iterable[tuple[str, str]] = (),
+        self, request: list[tuple[str, str]], subprotocols: Sequence[str] = ()
     ) -> H2WebSocketStream:
         """Open a WebSocket as an extended CONNECT stream (RFC 8441 section 4 and 5).
 
         Args:
-            scheme: ``"https"`` (``wss://``) or ``"http"`` (``ws://`` over h2c).
-            authority: ``host:port``.
-            path: the request target.
-            subprotocols: offered, in order of preference.
-            extensions: the ``sec-websocket-extensions`` offer.
-            origin: the ``origin`` header.
-            headers: more request headers.
+            request: the header block, built and checked by ``connect_headers``.
+            subprotocols: the ones ``request`` offers, in order of preference.
 
         Returns:
             The stream, ``subprotocol``/``extensions``/``response_headers`` filled in.
 
         Raises:
-            ValueError: a header or argument the request cannot carry (before any I/O).
             Http2Unavailable: the server did not enable extended CONNECT.
             HandshakeRejected: the server answered another status than 200.
             ConnectError: the stream or connection broke before the response, or the
@@ -384,15 +369,6 @@ class H2Connection:
 
         Cancellation: safe; a stream cancelled while opening is reset (CANCEL).
         """
-        request = connect_headers(
-            scheme=scheme,
-            authority=authority,
-            path=path,
-            subprotocols=subprotocols,
-            extensions=extensions,
-            origin=origin,
-            extra_headers=headers,
-        )
         if self._settings.is_set() and not self.extended_connect and self._failure is None:
             raise Http2Unavailable(
                 "the server did not send SETTINGS_ENABLE_CONNECT_PROTOCOL=1 (RFC 8441)",

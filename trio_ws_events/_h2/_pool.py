@@ -137,8 +137,9 @@ class H2Pool:
             raise ValueError("ws:// over HTTP/2 needs h2c prior knowledge: open_h2_pool(h2c=True)")
         subprotocols = list(subprotocols)
         headers = list(headers)
-        # Checked here, before a connection is opened for a request that cannot be sent.
-        connect_headers(
+        # Built and checked once, before a connection is opened for a request that cannot be
+        # sent; every connection tried then sends these very headers.
+        request = connect_headers(
             scheme="https" if target.secure else "http",
             authority=target.authority,
             path=target.resource,
@@ -153,15 +154,7 @@ class H2Pool:
                 raise trio.ClosedResourceError("the HTTP/2 pool is closed")
             connection = self._pick(key)
             if connection is not None:
-                return await connection.open_websocket(
-                    scheme="https" if target.secure else "http",
-                    authority=target.authority,
-                    path=target.resource,
-                    subprotocols=subprotocols,
-                    extensions=extensions,
-                    origin=origin,
-                    headers=headers,
-                )
+                return await connection.open_websocket(request, subprotocols)
             await self._make_room(key)
 
     def _pick(self, key: Origin) -> H2Connection | None:
