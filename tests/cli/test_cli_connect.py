@@ -54,6 +54,25 @@ async def _connect_in_process(monkeypatch: pytest.MonkeyPatch, stdin: bytes, *ar
     return status
 
 
+class _Run:
+    """The exit status of a command started by ``_start_connect``, once it ended."""
+
+    status: int | None = None
+
+
+def _start_connect(
+    nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch, stdin: bytes, *argv: str
+) -> _Run:
+    """Start ``connect ARGV`` in ``nursery`` (in this process); its status lands in the result."""
+    run = _Run()
+
+    async def connect() -> None:
+        run.status = await _connect_in_process(monkeypatch, stdin, *argv)
+
+    nursery.start_soon(connect)
+    return run
+
+
 # --- piped, in process -------------------------------------------------------------------------
 
 
@@ -124,20 +143,14 @@ async def test_piped_server_closes_first(
 ) -> None:
     """The server's close code and reason are shown; a close handshake exits 0."""
     server = ws_server()
-    status = 0
-
-    async def connect() -> None:
-        nonlocal status
-        status = await _connect_in_process(monkeypatch, b"one\n", server.url, "--wait", "30")
-
     with trio.fail_after(SUBPROCESS_TIMEOUT):
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(connect)
+            run = _start_connect(nursery, monkeypatch, b"one\n", server.url, "--wait", "30")
             conn = await server.accept()
             assert await conn.receive() == "one"
             await conn.send("two")
             await conn.close(4000, "server done")
-    assert status == 0
+    assert run.status == 0
     assert _lines(capsys.readouterr().out) == ["> one", "< two"]
 
 
@@ -148,18 +161,12 @@ async def test_piped_server_drops(
 ) -> None:
     """A connection lost without a close frame exits 1 and says so."""
     server = ws_server()
-    status = 0
-
-    async def connect() -> None:
-        nonlocal status
-        status = await _connect_in_process(monkeypatch, b"", server.url, "--wait", "30")
-
     with trio.fail_after(SUBPROCESS_TIMEOUT):
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(connect)
+            run = _start_connect(nursery, monkeypatch, b"", server.url, "--wait", "30")
             conn = await server.accept()
             await conn.drop()
-    assert status == 1
+    assert run.status == 1
     assert any(line.startswith("! ConnectionLost: ") for line in _lines(capsys.readouterr().err))
 
 
@@ -170,17 +177,19 @@ async def test_piped_reconnect_after_a_drop(
 ) -> None:
     """--reconnect: a drop is reported and followed by a new connection; its close ends it."""
     server = ws_server()
-    status = 1
-
-    async def connect() -> None:
-        nonlocal status
-        status = await _connect_in_process(
-            monkeypatch, b"one\n", server.url, "--wait", "30", "--idle", "30", "--reconnect"
-        )
-
     with trio.fail_after(SUBPROCESS_TIMEOUT):
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(connect)
+            run = _start_connect(
+                nursery,
+                monkeypatch,
+                b"one\n",
+                server.url,
+                "--wait",
+                "30",
+                "--idle",
+                "30",
+                "--reconnect",
+            )
             first = await server.accept()
             assert await first.receive() == "one"
             await first.drop()
@@ -188,7 +197,7 @@ async def test_piped_reconnect_after_a_drop(
             second = await server.accept()
             await second.close(4000, "server done")
     out, err = capsys.readouterr()
-    assert status == 0
+    assert run.status == 0
     assert _lines(out) == ["> one"]
     errors = _lines(err)
     assert errors[0] == f"* connected to {server.url}"
@@ -299,21 +308,16 @@ async def _answer_some(
     """Connect with ``stdin``; the server sends each reply after its delay, then waits for
     the client's close. Return the exit status and the close code and reason received."""
     server = ws_server()
-    status = -1
-
-    async def connect() -> None:
-        nonlocal status
-        status = await _connect_in_process(monkeypatch, stdin, server.url, *argv)
-
     with trio.fail_after(SUBPROCESS_TIMEOUT):
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(connect)
+            run = _start_connect(nursery, monkeypatch, stdin, server.url, *argv)
             conn = await server.accept()
             for delay, reply in replies:
                 await trio.sleep(delay)
                 await conn.send(reply)
             closed = await conn.wait_closed()
-    return status, closed
+    assert run.status is not None, "the command did not end"
+    return run.status, closed
 
 
 async def test_piped_waits_while_replies_keep_coming(
