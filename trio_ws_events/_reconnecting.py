@@ -284,7 +284,7 @@ class ReconnectingWebSocket(ReconnectLoop):
             except SendBufferFull:
                 current = self._current
                 if current is not None and current.is_open:
-                    await current._written.wait()  # room may come at any write
+                    await current._engine.written.wait()  # room may come at any write
                 else:
                     await self._changed.wait()
         await self.drain()

@@ -8,18 +8,20 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
 from types import TracebackType
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import trio
 
 from ._errors import InvalidStateError, SendBufferFull, WebSocketError
-from ._events import Stats
+from ._events import Frame, Stats
+from ._handlers import EventSlot
 from ._options import Options, check_close_args
 from ._sansio.compression import Compression
 from ._sansio.outbox import payload_size as _payload_size
 from ._sansio.state import State
 from ._trio.connect import DEFAULT, Default
 from ._trio.connection import Connection
+from ._trio.engine import Engine
 from ._trio.hook import HandshakeHook
 from ._trio.iterate import MessageIterator, start_iteration
 from ._trio.nursery import enter_own_nursery, leave_own_nursery
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["WebSocket"]
 
 
-class WebSocket(Connection):
+class WebSocket:
     """An event-driven WebSocket client connection, used once.
 
     Register handlers on the ``on_*`` events, then either call [`open`][] with a nursery
@@ -87,6 +89,25 @@ class WebSocket(Connection):
         TypeError: an option has the wrong type.
     """
 
+    on_open: EventSlot[()] = EventSlot()
+    """Fires once, when the handshake has completed: ``handler(ws)``."""
+    on_message: EventSlot[str] = EventSlot()
+    """Fires for each whole text message: ``handler(ws, message: str)``."""
+    on_binary: EventSlot[bytes] = EventSlot()
+    """Fires for each whole binary message: ``handler(ws, data: bytes)``."""
+    on_incomplete_frame: EventSlot[Frame] = EventSlot()
+    """While it has a handler, messages that do not arrive whole come piece by piece:
+    ``handler(ws, frame: Frame)``; they then do not fire ``on_message``/``on_binary``."""
+    on_ping: EventSlot[bytes] = EventSlot()
+    """Fires for each ping from the server, after its pong was queued (pongs stay
+    automatic): ``handler(ws, payload: bytes)``."""
+    on_pong: EventSlot[bytes] = EventSlot()
+    """Fires for each pong from the server, solicited or not: ``handler(ws, payload: bytes)``."""
+    on_closed: EventSlot[int, str] = EventSlot()
+    """Terminal: a close handshake completed: ``handler(ws, code: int, reason: str)``."""
+    on_error: EventSlot[WebSocketError] = EventSlot()
+    """Terminal: every other ending: ``handler(ws, error: WebSocketError)``."""
+
     def __init__(
         self,
         url: str,
@@ -133,21 +154,11 @@ class WebSocket(Connection):
             proxy_ssl_context=proxy_ssl_context,
             server_hostname=server_hostname,
         )
-        # The driver reads these on its paths: plain attributes, no lookup through options.
-        self._url = options.url
-        self._shown_url = str(options.url)
-        self._connect_timeout = options.connect_timeout
-        self._close_timeout = options.close_timeout
-        self._ping_interval = options.ping_interval
-        self._ping_timeout = options.ping_timeout
-        self._max_message_size = options.max_message_size
-        self._max_fragment_size = options.max_fragment_size
-        self._max_buffered = options.max_buffered_amount
-        self._low_water = options.max_buffered_amount // 4
-        self._compression = options.compression
-        self._logger = options.logger
-        self._connect_options = options.connect
-        self._init_connection()
+        self._options = options  # read by ReconnectingWebSocket for its own attempts
+        self._nursery_cm: Any = None  # the nursery of the `async with` form
+        # The engine keeps the state and the tasks; send() reads its attributes directly.
+        self._engine: Engine = Connection(self, options)
+        self._shown_url = self._engine.shown_url
         self._stream_lock = trio.Lock()  # one send_stream() at a time, in call order
 
     # ------------------------------------------------------------------ properties
@@ -163,12 +174,12 @@ class WebSocket(Connection):
     @property
     def state(self) -> State:
         """The current [`State`][]."""
-        return self._state
+        return self._engine.state
 
     @property
     def is_open(self) -> bool:
         """``True`` exactly while [`state`][] is ``State.OPEN``."""
-        return self._state is State.OPEN
+        return self._engine.state is State.OPEN
 
     @property
     def close_code(self) -> int | None:
@@ -177,17 +188,17 @@ class WebSocket(Connection):
         After ``on_closed``, the code it received. After ``on_error``, the code the client
         sent, or 1006 when no close frame was sent.
         """
-        return self._close_code
+        return self._engine.close_code
 
     @property
     def close_reason(self) -> str | None:
         """The close reason that goes with [`close_code`][]; ``None`` before the end."""
-        return self._close_reason
+        return self._engine.close_reason
 
     @property
     def buffered_amount(self) -> int:
         """Payload bytes (UTF-8 for text) accepted by [`send`][], not yet given to the socket."""
-        return self._outbox.buffered_amount
+        return self._engine.outbox.buffered_amount
 
     @property
     def unsent(self) -> tuple[str | bytes, ...]:
@@ -195,51 +206,37 @@ class WebSocket(Connection):
 
         Filled in when the terminal event fires; empty until then and when all went out.
         """
-        return self._unsent
+        return self._engine.unsent
 
     @property
     def subprotocol(self) -> str | None:
         """The subprotocol the server chose, or ``None``."""
-        return self._opened.subprotocol if self._opened is not None else None
+        return self._engine.subprotocol
 
     @property
     def response_headers(self) -> list[tuple[str, str]]:
         """The headers of the server's handshake response, once open; empty before."""
-        return list(self._opened.headers) if self._opened is not None else []
+        return self._engine.response_headers
 
     @property
     def extensions(self) -> str | None:
         """The negotiated extension, e.g. ``"permessage-deflate"``, or ``None``."""
-        return self._extensions
+        return self._engine.extensions
 
     @property
     def latency(self) -> float | None:
         """Round-trip time in seconds of the most recent ping answered; ``None`` before."""
-        return self._keepalive.latency
+        return self._engine.latency
 
     @property
     def stats(self) -> Stats:
         """A snapshot of this connection's message and byte counters and timings."""
-        protocol = self._protocol
-        connect_time = time_open = None
-        if self._open_at is not None:
-            assert self._opened_at is not None
-            connect_time = self._open_at - self._opened_at
-            end = self._closed_at if self._closed_at is not None else trio.current_time()
-            time_open = end - self._open_at
-        return Stats(
-            messages_sent=self._outbox.messages_written,
-            bytes_sent=self._outbox.bytes_written,
-            messages_received=protocol.messages_received if protocol else 0,
-            bytes_received=protocol.bytes_received if protocol else 0,
-            connect_time=connect_time,
-            time_open=time_open,
-        )
+        return self._engine.stats()
 
     @property
     def last_message_received(self) -> float | None:
         """The ``trio.current_time()`` when the last frame arrived; ``None`` before open."""
-        return self._keepalive.last_received
+        return self._engine.last_message_received
 
     @property
     def local_address(self) -> Address | None:
@@ -248,7 +245,8 @@ class WebSocket(Connection):
         Kept after the connection ends. Through a proxy it is this end of the connection to
         the proxy.
         """
-        return self._addresses[0] if self._addresses is not None else None
+        addresses = self._engine.addresses
+        return addresses[0] if addresses is not None else None
 
     @property
     def remote_address(self) -> Address | None:
@@ -257,11 +255,12 @@ class WebSocket(Connection):
         Kept after the connection ends. Through a proxy the socket's peer is the proxy, so
         this is the proxy's address, not the server's.
         """
-        return self._addresses[1] if self._addresses is not None else None
+        addresses = self._engine.addresses
+        return addresses[1] if addresses is not None else None
 
     def __repr__(self) -> str:
         # Without the query string: reprs end up in logs, and queries often carry tokens.
-        return f"<WebSocket {self._url.for_log} {self._state.name}>"
+        return f"<WebSocket {self._options.url.for_log} {self._engine.state.name}>"
 
     # ------------------------------------------------------------------ public methods
 
@@ -284,30 +283,26 @@ class WebSocket(Connection):
                 tasks (its ``async with`` body has ended); the instance is still INITIAL
                 and may be opened in another nursery.
         """
-        if self._state is not State.INITIAL:
+        engine = self._engine
+        if engine.state is not State.INITIAL:
             raise InvalidStateError(
                 f"WebSocket {self._shown_url} cannot be reused: open() was already called "
-                f"(state {self._state.name}); create a new WebSocket",
+                f"(state {engine.state.name}); create a new WebSocket",
                 url=self._shown_url,
             )
         if not isinstance(nursery, trio.Nursery):
             raise TypeError(f"open() takes a trio.Nursery, got {type(nursery).__name__}")
         try:
-            token = trio.lowlevel.current_trio_token()
+            trio.lowlevel.current_trio_token()
         except RuntimeError:
             raise RuntimeError(_wrong_thread("open")) from None
         try:
-            # Before any state changes: a nursery closed to new arrivals leaves us INITIAL.
-            nursery.start_soon(self._run, name=f"trio_ws_events {self._shown_url}")
+            engine.start(nursery)
         except RuntimeError as exc:
             raise RuntimeError(
                 f"open() could not start the connection to {self._shown_url}: {exc}; call "
                 "open() while the nursery's async with block is still running"
             ) from exc
-        # The task runs only at the next checkpoint, so nothing sees the state before this.
-        self._token = token
-        self._thread = threading.get_ident()
-        self._set_state(State.CONNECTING)
 
     def send(self, data: str | bytes | bytearray | memoryview) -> None:
         """Queue one message and return at once: ``str`` as text, bytes-like as binary.
@@ -333,28 +328,29 @@ class WebSocket(Connection):
                 was queued. Use [`send_threadsafe`][] there.
         """
         message = _as_message(data)
+        engine = self._engine
         # Inlined _check_thread: this is the hot path, and a call costs more than the test.
-        if self._thread is not None and _get_ident() != self._thread:
+        if engine.thread is not None and _get_ident() != engine.thread:
             raise RuntimeError(_wrong_thread("send"))
-        if self._state is not State.OPEN:
+        if engine.state is not State.OPEN:
             raise InvalidStateError(self._not_open("send"), url=self._shown_url)
-        outbox = self._outbox
+        outbox = engine.outbox
         try:
             if outbox.buffered_amount:
                 size = _payload_size(message)
-                if outbox.buffered_amount + size > self._max_buffered:
+                if outbox.buffered_amount + size > engine.max_buffered:
                     raise SendBufferFull(
                         f"send buffer of {self._shown_url} is full: {outbox.buffered_amount} "
                         f"bytes queued, {size} more would pass max_buffered_amount="
-                        f"{self._max_buffered}; await drain() or use send_wait()",
+                        f"{engine.max_buffered}; await drain() or use send_wait()",
                         url=self._shown_url,
                     )
             outbox.put(message)  # measures the UTF-8 size of text before queuing it
         except UnicodeEncodeError as exc:
             raise _unencodable(exc) from None
-        if self._drained.is_set() and outbox.buffered_amount > self._low_water:
-            self._drained = trio.Event()
-        self._wake_sender.set()
+        if engine.drained.is_set() and outbox.buffered_amount > engine.low_water:
+            engine.drained = trio.Event()
+        engine.wake.set()
 
     def send_threadsafe(self, data: str | bytes | bytearray | memoryview) -> Future[None]:
         """Queue one message from any thread, as [`send`][] would in the Trio thread.
@@ -382,7 +378,7 @@ class WebSocket(Connection):
                 message.encode("utf-8")
             except UnicodeEncodeError as exc:
                 raise _unencodable(exc) from None
-        token = self._token
+        token = self._engine.token
         if token is None:
             raise InvalidStateError(self._not_open("send_threadsafe"), url=self._shown_url)
         future: Future[None] = Future()
@@ -420,9 +416,7 @@ class WebSocket(Connection):
             RuntimeError: called from a thread other than the one running Trio.
         """
         self._check_thread("drain")
-        await trio.lowlevel.checkpoint()
-        if self._outbox.buffered_amount > self._low_water and not self._done.is_set():
-            await self._drained.wait()
+        await self._engine.drain()
 
     async def send_wait(self, data: str | bytes | bytearray | memoryview) -> None:
         """Queue one message, waiting for room first, then wait for the buffer to drain.
@@ -445,7 +439,7 @@ class WebSocket(Connection):
             except SendBufferFull:
                 # Wake at each write: room for this message may come before the low-water
                 # mark (or only once the buffer is empty, for a message above the limit).
-                await self._written.wait()
+                await self._engine.written.wait()
         await self.drain()
 
     async def send_stream(self, pieces: PieceSource) -> None:
@@ -480,10 +474,10 @@ class WebSocket(Connection):
         connection is closed with 1011 as above.
         """
         next_piece = piece_source(pieces)
-        if self._state is not State.OPEN:
+        if self._engine.state is not State.OPEN:
             raise InvalidStateError(self._not_open("send_stream"), url=self._shown_url)
         async with self._stream_lock:
-            await send_pieces(self, next_piece)
+            await send_pieces(self._engine, next_piece)
 
     async def ping(self, payload: bytes | None = None) -> float:
         """Send a ping now and return its round-trip time in seconds when the pong arrives.
@@ -507,22 +501,12 @@ class WebSocket(Connection):
             raise ValueError(f"ping payload is {size} bytes; at most 125 are allowed")
         payload = bytes(memoryview(payload))
         self._check_thread("ping")
-        if self._state is not State.OPEN:
+        engine = self._engine
+        if engine.state is not State.OPEN:
             raise InvalidStateError(self._not_open("ping"), url=self._shown_url)
-        if self._keepalive.awaiting(payload):
+        if engine.awaiting(payload):
             raise ValueError("a ping with this payload is already awaiting its pong")
-        sent_at = trio.current_time()
-        done = self._send_ping(payload, sent_at)
-        try:
-            await done.wait()
-        finally:
-            self._keepalive.forget(payload)
-            self._pong_waiters.pop(payload, None)
-        if self._ended():
-            raise InvalidStateError(
-                f"connection to {self._shown_url} ended before the pong", url=self._shown_url
-            )
-        return trio.current_time() - sent_at
+        return await engine.ping(payload)
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Start the close handshake and return at once; calling it again does nothing.
@@ -545,17 +529,7 @@ class WebSocket(Connection):
         """
         check_close_args(code, reason)
         self._check_thread("close")
-        state = self._state
-        if state is State.INITIAL or state is State.CONNECTING:
-            self._abandoned = True
-            if self._connect_scope is not None:
-                self._connect_scope.cancel()
-        elif state is State.OPEN:
-            self._set_state(State.CLOSING)
-            # As in the browser, messages that still arrive are not delivered: a handler
-            # answering them could only meet InvalidStateError from send().
-            self._dispatching = False
-            self._request_close(code, reason)
+        self._engine.close(code, reason)
 
     async def wait_closed(self) -> None:
         """Wait until the terminal event (``on_closed`` or ``on_error``) has run.
@@ -568,7 +542,7 @@ class WebSocket(Connection):
             RuntimeError: called from a thread other than the one running Trio.
         """
         self._check_thread("wait_closed")
-        if self._state is State.INITIAL:
+        if self._engine.state is State.INITIAL:
             raise InvalidStateError(
                 f"cannot wait_closed: open() was never called on {self._shown_url}, so it "
                 "would wait forever; call open(nursery) first (wait_closed() may follow it "
@@ -576,7 +550,7 @@ class WebSocket(Connection):
                 url=self._shown_url,
             )
         await trio.lowlevel.checkpoint()
-        await self._done.wait()
+        await self._engine.done.wait()
 
     def __aiter__(self) -> MessageIterator:
         """``async for message in ws``: each whole message, ``str`` or ``bytes``, in order.
@@ -593,7 +567,7 @@ class WebSocket(Connection):
             RuntimeError: called from a thread other than the one running Trio.
         """
         self._check_thread("__aiter__")
-        return start_iteration(self)
+        return start_iteration(self._engine)
 
     async def __aenter__(self) -> Self:
         """Open in a nursery of its own and wait until OPEN.
@@ -602,12 +576,12 @@ class WebSocket(Connection):
             WebSocketError: the attempt failed (after ``on_error`` ran), the same error.
             InvalidStateError: the instance was already opened.
         """
-        if self._state is not State.INITIAL:
+        if self._engine.state is not State.INITIAL:
             raise InvalidStateError(
                 f"WebSocket {self._shown_url} cannot be reused: it was already opened",
                 url=self._shown_url,
             )
-        await enter_own_nursery(self, self._entered)
+        await enter_own_nursery(self, self._engine.entered)
         return self
 
     async def __aexit__(
@@ -623,33 +597,44 @@ class WebSocket(Connection):
 
     # ------------------------------------------------------------------ internals
 
-    def _ended(self) -> bool:
-        return self._state is State.CLOSED
+    # The async-with helper (nursery.py) reads these on both clients.
+    @property
+    def _ready(self) -> trio.Event:
+        return self._engine.ready
+
+    @property
+    def _done(self) -> trio.Event:
+        return self._engine.done
+
+    @property
+    def _error(self) -> WebSocketError | None:
+        return self._engine.error
 
     def _check_thread(self, what: str) -> None:
         """Refuse a call from outside the Trio thread, before it changes anything.
 
         The thread is the one [`open`][] ran in; before that no task exists to race with.
         """
-        if self._thread is not None and _get_ident() != self._thread:
+        thread = self._engine.thread
+        if thread is not None and _get_ident() != thread:
             raise RuntimeError(_wrong_thread(what))
 
     def _not_open(self, what: str) -> str:
-        if self._state is State.INITIAL:
+        if self._engine.state is State.INITIAL:
             return (
                 f"cannot {what}: connection to {self._shown_url} is not open yet: open() "
                 f"was not called; call open(nursery), then {what} from on_open or later"
             )
-        if self._state is State.CONNECTING:
+        if self._engine.state is State.CONNECTING:
             return (
                 f"cannot {what}: connection to {self._shown_url} is not open yet "
                 f"(CONNECTING); {what} from an on_open handler or after on_open, or use "
                 "`async with WebSocket(url) as ws:`, which returns once it is open"
             )
-        return f"cannot {what}: connection to {self._shown_url} is {self._state.name}"
+        return f"cannot {what}: connection to {self._shown_url} is {self._engine.state.name}"
 
     def _close_if_open(self, code: int) -> None:
-        if self._state is State.OPEN:
+        if self._engine.state is State.OPEN:
             self.close(code)
 
 

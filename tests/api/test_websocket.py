@@ -454,7 +454,7 @@ async def test_second_open_raises_in_every_state(echo_url: str) -> None:
             with pytest.raises(InvalidStateError, match="cannot be reused"):
                 ws.open(nursery)
             if ws.state is State.CONNECTING:
-                await ws._ready.wait()
+                await ws._engine.ready.wait()
         ws.close()
         await ws.wait_closed()
         with pytest.raises(InvalidStateError, match="cannot be reused"):
@@ -474,7 +474,7 @@ async def test_send_outside_open_raises(echo_url: str) -> None:
         ws.open(nursery)
         with pytest.raises(InvalidStateError, match=r"CONNECTING.*after on_open"):
             ws.send("still early")
-        await ws._ready.wait()
+        await ws._engine.ready.wait()
         ws.close()
         with pytest.raises(InvalidStateError, match="is CLOSING"):
             ws.send("late")
@@ -768,7 +768,7 @@ async def test_cancel_while_open_sends_1001_and_reports_close(raw_server: StartR
     with trio.fail_after(5):
         async with trio.open_nursery() as nursery:
             ws.open(nursery)
-            await ws._ready.wait()
+            await ws._engine.ready.wait()
             ws.send("queued")
             nursery.cancel_scope.cancel()
         assert not nursery.child_tasks
@@ -792,7 +792,7 @@ async def test_cancel_while_open_with_silent_server_is_bounded(raw_server: Start
     with trio.fail_after(5):
         async with trio.open_nursery() as nursery:
             ws.open(nursery)
-            await ws._ready.wait()
+            await ws._engine.ready.wait()
             nursery.cancel_scope.cancel()
         await server.wait_finished()
     assert trio.current_time() - start < 3
@@ -814,7 +814,7 @@ async def test_cancel_while_async_handler_runs(echo_url: str) -> None:
     with trio.fail_after(5):
         async with trio.open_nursery() as nursery:
             ws.open(nursery)
-            await ws._ready.wait()
+            await ws._engine.ready.wait()
             ws.send("hang")
             while not rec.messages:
                 await trio.sleep(0.01)
@@ -1011,7 +1011,7 @@ async def test_stats_count_messages_bytes_and_times(echo_url: str) -> None:
 
     async with trio.open_nursery() as nursery:
         ws.open(nursery)
-        await ws._ready.wait()
+        await ws._engine.ready.wait()
         ws.send("héllo")  # 6 bytes of UTF-8
         ws.send(b"1234")
         with trio.fail_after(5):

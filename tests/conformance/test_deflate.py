@@ -23,7 +23,7 @@ from conformance.harness import (
 from trio_ws_events import WebSocket
 
 #: Whether ``WebSocket(url)`` offers permessage-deflate in its handshake (issue 5 wires it).
-OFFERED = WebSocket("ws://127.0.0.1:9/")._connect_options.extensions is not None
+OFFERED = WebSocket("ws://127.0.0.1:9/")._options.connect.extensions is not None
 
 pytestmark = pytest.mark.skipif(
     not OFFERED,

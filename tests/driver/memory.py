@@ -17,6 +17,7 @@ from peers.raw_server import RawConnection, Script, _read_head
 
 from trio_ws_events import WebSocket
 from trio_ws_events._sansio.url import WebSocketURL
+from trio_ws_events._trio.connection import Connection
 
 __all__ = ["over_memory"]
 
@@ -32,7 +33,8 @@ def over_memory(ws: WebSocket, nursery: trio.Nursery, script: Script) -> None:
         nursery.start_soon(_serve, server, script)
         return client
 
-    ws._connect_options = dataclasses.replace(ws._connect_options, open_stream=open_stream)
+    engine = cast(Connection, ws._engine)
+    engine._connect_options = dataclasses.replace(engine._connect_options, open_stream=open_stream)
 
 
 async def _serve(stream: trio.abc.Stream, script: Script) -> None:

@@ -158,7 +158,7 @@ async def test_stopped_server_process_is_detected() -> None:
         async with trio.open_nursery() as nursery:
             ws.open(nursery)
             with trio.fail_after(5):
-                await ws._ready.wait()
+                await ws._engine.ready.wait()
             assert await ws.ping() >= 0
             os.kill(process.pid, signal.SIGSTOP)
             stopped = trio.current_time()

@@ -12,6 +12,7 @@ which settles the state, lists unsent messages, and fires exactly one terminal e
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any, Final
 
 import trio
@@ -22,14 +23,15 @@ from .._errors import (
     ConnectionLost,
     ConnectTimeout,
     HandlerError,
+    InvalidStateError,
     KeepaliveTimeout,
     MessageTooBig,
     ProtocolError,
     WebSocketError,
 )
-from .._events import Frame
-from .._handlers import EventHook, EventSlot, must_await, run_handlers
-from .._sansio.compression import Compression
+from .._events import Frame, Stats
+from .._handlers import EventHook, must_await, run_handlers
+from .._options import Options
 from .._sansio.deflate import Inflater
 from .._sansio.events import (
     BinaryMessage,
@@ -47,9 +49,9 @@ from .._sansio.keepalive import Keepalive
 from .._sansio.outbox import Outbox, Piece
 from .._sansio.protocol import ClientProtocol
 from .._sansio.state import State, check_transition
-from .._sansio.url import WebSocketURL
 from .._typing import Address, LoggerLike
-from .connect import ConnectOptions, Opened, open_connection
+from .connect import Opened, open_connection
+from .engine import Owner
 from .iterate import Feed
 from .net import stream_addresses
 from .writer import Writer
@@ -70,68 +72,49 @@ FAIL_TIMEOUT: Final = 1.0
 
 
 class Connection:
-    """State and tasks of one connection; ``WebSocket`` is its face.
+    """The default engine: runs one connection over a stream it opens, for its owner.
 
-    Not meant to be built directly: the subclass sets the configuration attributes.
+    Built by ``WebSocket`` (its owner), which keeps the handlers and the public methods; this
+    object keeps the state and the tasks, and dispatches events to the owner's hooks. It
+    satisfies ``Engine`` (``engine.py``), the interface ``WebSocket`` uses.
     """
 
-    on_open: EventSlot[()] = EventSlot()
-    """Fires once, when the handshake has completed: ``handler(ws)``."""
-    on_message: EventSlot[str] = EventSlot()
-    """Fires for each whole text message: ``handler(ws, message: str)``."""
-    on_binary: EventSlot[bytes] = EventSlot()
-    """Fires for each whole binary message: ``handler(ws, data: bytes)``."""
-    on_incomplete_frame: EventSlot[Frame] = EventSlot()
-    """While it has a handler, messages that do not arrive whole come piece by piece:
-    ``handler(ws, frame: Frame)``; they then do not fire ``on_message``/``on_binary``."""
-    on_ping: EventSlot[bytes] = EventSlot()
-    """Fires for each ping from the server, after its pong was queued (pongs stay
-    automatic): ``handler(ws, payload: bytes)``."""
-    on_pong: EventSlot[bytes] = EventSlot()
-    """Fires for each pong from the server, solicited or not: ``handler(ws, payload: bytes)``."""
-    on_closed: EventSlot[int, str] = EventSlot()
-    """Terminal: a close handshake completed: ``handler(ws, code: int, reason: str)``."""
-    on_error: EventSlot[WebSocketError] = EventSlot()
-    """Terminal: every other ending: ``handler(ws, error: WebSocketError)``."""
-
-    # Configuration, set by the subclass's constructor.
-    _url: WebSocketURL
-    _shown_url: str
-    _connect_options: ConnectOptions
-    _connect_timeout: float | None
-    _close_timeout: float | None
-    _max_message_size: int | None
-    _max_fragment_size: int | None
-    _compression: Compression | None
-    _ping_interval: float | None
-    _ping_timeout: float | None
-    _max_buffered: int
-    #: This connection's records go here: the ``trio_ws_events`` logger or the user's own.
-    _logger: LoggerLike = logger
-
-    def _init_connection(self) -> None:
-        self._nursery_cm: Any = None  # the nursery of the `async with` form
-        self._thread: int | None = None  # the Trio thread, known from open() on
-        self._token: trio.lowlevel.TrioToken | None = None  # its run, for send_threadsafe
-        self._state = State.INITIAL
-        self._outbox = Outbox()
-        self._opened: Opened | None = None
+    def __init__(self, owner: Owner, options: Options) -> None:
+        self._ws = owner
+        self._url = options.url
+        self.shown_url = str(options.url)
+        self._connect_options = options.connect
+        self._connect_timeout = options.connect_timeout
+        self._close_timeout = options.close_timeout
+        self._max_message_size = options.max_message_size
+        self._max_fragment_size = options.max_fragment_size
+        self._compression = options.compression
+        self._ping_timeout = options.ping_timeout
+        self.max_buffered = options.max_buffered_amount
+        self.low_water = options.max_buffered_amount // 4
+        #: This connection's records go here: the ``trio_ws_events`` logger or the user's own.
+        self._logger: LoggerLike = options.logger
+        self.thread: int | None = None  # the Trio thread, known from open() on
+        self.token: trio.lowlevel.TrioToken | None = None  # its run, for send_threadsafe
+        self.state = State.INITIAL
+        self.outbox = Outbox()
+        self.opened: Opened | None = None
         self._writer: Writer | None = None
         self._protocol: ClientProtocol | None = None
-        self._extensions: str | None = None
-        self._close_code: int | None = None
-        self._close_reason: str | None = None
-        self._unsent: tuple[str | bytes, ...] = ()
-        self._ready = trio.Event()  # OPEN reached, or the attempt is over
-        self._done = trio.Event()  # the terminal event has run
+        self.extensions: str | None = None
+        self.close_code: int | None = None
+        self.close_reason: str | None = None
+        self.unsent: tuple[str | bytes, ...] = ()
+        self.ready = trio.Event()  # OPEN reached, or the attempt is over
+        self.done = trio.Event()  # the terminal event has run
         self._connect_scope: trio.CancelScope | None = None
         self._abandoned = False
         self._recv_scope = trio.CancelScope()
-        self._wake_sender = trio.Event()
-        self._drained = trio.Event()  # buffered_amount fell to the low-water mark
-        self._written = trio.Event()  # a batch reached the socket (replaced each time)
+        self.wake = trio.Event()  # wakes the sender
+        self.drained = trio.Event()  # buffered_amount fell to the low-water mark
+        self.written = trio.Event()  # a batch reached the socket (replaced each time)
         self._pings: list[bytes] = []  # pings to send (keepalive and ping())
-        self._keepalive = Keepalive(self._ping_interval, self._ping_timeout)
+        self.keepalive = Keepalive(options.ping_interval, options.ping_timeout)
         self._pong_waiters: dict[bytes, trio.Event] = {}  # of ping(): set by the pong or the end
         self._close_request: tuple[int, str] | None = None  # what our close frame will say
         self._close_sent: tuple[int, str] | None = None  # what our close frame said
@@ -142,19 +125,98 @@ class Connection:
         self._dispatching = True  # False once delivering events has stopped
         self._peer_close: tuple[int, str] | None = None
         self._closed_by_server = False
-        self._error: WebSocketError | None = None  # the ending, when it is an error
+        self.error: WebSocketError | None = None  # the ending, when it is an error
         self._reraise: BaseException | None = None  # a handler's exception (rule 10)
-        self._opened_at: float | None = None  # open() called
-        self._open_at: float | None = None  # OPEN reached
-        self._closed_at: float | None = None
-        self._feed: Feed | None = None  # to the live `async for` iterator, if any
-        self._entered = trio.Event()  # `async with` has handed the instance to its body
-        self._addresses: tuple[Address, Address] | None = None  # local, remote; from OPEN
+        self.opened_at: float | None = None  # open() called
+        self.open_at: float | None = None  # OPEN reached
+        self.closed_at: float | None = None
+        self.feed: Feed | None = None  # to the live `async for` iterator, if any
+        self.entered = trio.Event()  # `async with` has handed the instance to its body
+        self.addresses: tuple[Address, Address] | None = None  # local, remote; from OPEN
+
+    # ------------------------------------------------------------------ the Engine interface
+
+    @property
+    def subprotocol(self) -> str | None:
+        return self.opened.subprotocol if self.opened is not None else None
+
+    @property
+    def response_headers(self) -> list[tuple[str, str]]:
+        return list(self.opened.headers) if self.opened is not None else []
+
+    @property
+    def latency(self) -> float | None:
+        return self.keepalive.latency
+
+    @property
+    def last_message_received(self) -> float | None:
+        return self.keepalive.last_received
+
+    def stats(self) -> Stats:
+        protocol = self._protocol
+        connect_time = time_open = None
+        if self.open_at is not None:
+            assert self.opened_at is not None
+            connect_time = self.open_at - self.opened_at
+            end = self.closed_at if self.closed_at is not None else trio.current_time()
+            time_open = end - self.open_at
+        return Stats(
+            messages_sent=self.outbox.messages_written,
+            bytes_sent=self.outbox.bytes_written,
+            messages_received=protocol.messages_received if protocol else 0,
+            bytes_received=protocol.bytes_received if protocol else 0,
+            connect_time=connect_time,
+            time_open=time_open,
+        )
+
+    def start(self, nursery: trio.Nursery) -> None:
+        token = trio.lowlevel.current_trio_token()
+        # Before any state changes: a nursery closed to new arrivals leaves us INITIAL.
+        nursery.start_soon(self._run, name=f"trio_ws_events {self.shown_url}")
+        # The task runs only at the next checkpoint, so nothing sees the state before this.
+        self.token = token
+        self.thread = threading.get_ident()
+        self._set_state(State.CONNECTING)
+
+    def close(self, code: int, reason: str) -> None:
+        state = self.state
+        if state is State.INITIAL or state is State.CONNECTING:
+            self._abandoned = True
+            if self._connect_scope is not None:
+                self._connect_scope.cancel()
+        elif state is State.OPEN:
+            self._set_state(State.CLOSING)
+            # As in the browser, messages that still arrive are not delivered: a handler
+            # answering them could only meet InvalidStateError from send().
+            self._dispatching = False
+            self._request_close(code, reason)
+
+    def awaiting(self, payload: bytes) -> bool:
+        return self.keepalive.awaiting(payload)
+
+    async def ping(self, payload: bytes) -> float:
+        sent_at = trio.current_time()
+        done = self._send_ping(payload, sent_at)
+        try:
+            await done.wait()
+        finally:
+            self.keepalive.forget(payload)
+            self._pong_waiters.pop(payload, None)
+        if self.state is State.CLOSED:
+            raise InvalidStateError(
+                f"connection to {self.shown_url} ended before the pong", url=self.shown_url
+            )
+        return trio.current_time() - sent_at
+
+    async def drain(self) -> None:
+        await trio.lowlevel.checkpoint()
+        if self.outbox.buffered_amount > self.low_water and not self.done.is_set():
+            await self.drained.wait()
 
     # ------------------------------------------------------------------ the task
 
     async def _run(self) -> None:
-        self._opened_at = trio.current_time()
+        self.opened_at = trio.current_time()
         completed = False
         try:
             opened = await self._connect()
@@ -164,7 +226,7 @@ class Connection:
         finally:
             if completed:
                 await self._finish()
-            elif not self._done.is_set():
+            elif not self.done.is_set():
                 # Cancelled (or a bug): the end is still reported, each step within
                 # close_timeout and shielded from the cancellation that brought us here.
                 with self._shielded() as scope:
@@ -182,8 +244,8 @@ class Connection:
         return trio.CancelScope(shield=True, deadline=trio.current_time() + budget)
 
     def _set_state(self, new: State) -> None:
-        check_transition(self._state, new)
-        self._state = new
+        check_transition(self.state, new)
+        self.state = new
 
     async def _connect(self) -> Opened | None:
         try:
@@ -205,21 +267,21 @@ class Connection:
                     raise
                 return opened
         except WebSocketError as exc:
-            self._error = exc
+            self.error = exc
             return None
         finally:
             self._connect_scope = None
         # The scope swallowed its own cancellation: close() or connect_timeout.
         if self._abandoned:
-            self._error = ConnectError(
-                f"connection attempt to {self._shown_url} abandoned: close() was called "
+            self.error = ConnectError(
+                f"connection attempt to {self.shown_url} abandoned: close() was called "
                 "before the connection opened",
-                url=self._shown_url,
+                url=self.shown_url,
             )
         else:
-            self._error = ConnectTimeout(
-                f"connecting to {self._shown_url} timed out after {self._connect_timeout}s",
-                url=self._shown_url,
+            self.error = ConnectTimeout(
+                f"connecting to {self.shown_url} timed out after {self._connect_timeout}s",
+                url=self.shown_url,
             )
         return None
 
@@ -234,10 +296,10 @@ class Connection:
                 params = self._compression.accept(answer)
             except ValueError as exc:
                 raise ConnectError(
-                    f"invalid extension answer from {self._shown_url}: {exc}", url=self._shown_url
+                    f"invalid extension answer from {self.shown_url}: {exc}", url=self.shown_url
                 ) from None
             inflater, deflater = Inflater(params), self._compression.deflater(params)
-            self._extensions = str(params)
+            self.extensions = str(params)
         return ClientProtocol(
             max_message_size=self._max_message_size,
             inflater=inflater,
@@ -246,12 +308,12 @@ class Connection:
         )
 
     async def _session(self, opened: Opened) -> None:
-        self._opened = opened
-        self._addresses = stream_addresses(opened.stream)
+        self.opened = opened
+        self.addresses = stream_addresses(opened.stream)
         self._writer = Writer(opened.stream)
         self._set_state(State.OPEN)
-        self._open_at = trio.current_time()
-        first_tick = self._keepalive.start(self._open_at)
+        self.open_at = trio.current_time()
+        first_tick = self.keepalive.start(self.open_at)
         self._logger.info("connected to %s", self._url.for_log)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._send_loop)
@@ -260,12 +322,12 @@ class Connection:
                 # stuck in a write to a vanished peer, which is when keepalive matters most.
                 nursery.start_soon(self._keepalive_loop, first_tick)
             with self._recv_scope:
-                await self._dispatch(self.on_open, ())
-                self._ready.set()
-                if self._nursery_cm is not None:
+                await self._dispatch(self._ws.on_open, ())
+                self.ready.set()
+                if self._ws._nursery_cm is not None:
                     # `async with` returns the instance before anything more is read, so
                     # that `async for` in its body misses no message (a server's greeting).
-                    await self._entered.wait()
+                    await self.entered.wait()
                 await self._receive_loop(opened)
             if self._recv_scope.cancelled_caught:
                 self._note_close_timeout()
@@ -299,12 +361,12 @@ class Connection:
         while one read of tiny frames is processed; each batch's events are dropped before
         the next is parsed, so what one read inflates is held one batch at a time.
         """
-        self._keepalive.received(trio.current_time())
-        protocol.streaming = bool(self.on_incomplete_frame)
+        self.keepalive.received(trio.current_time())
+        protocol.streaming = bool(self._ws.on_incomplete_frame)
         await self._handle(protocol.receive(data))
         while protocol.backlog:
             await trio.lowlevel.checkpoint()
-            protocol.streaming = bool(self.on_incomplete_frame)
+            protocol.streaming = bool(self._ws.on_incomplete_frame)
             await self._handle(protocol.receive(b""))
 
     async def _handle(self, events: list[ProtocolEvent]) -> None:
@@ -312,21 +374,21 @@ class Connection:
         for event in events:
             kind = type(event)
             if kind is TextMessage:
-                await self._dispatch(self.on_message, (event.data,))  # type: ignore[union-attr]
-                if self._feed is not None:
+                await self._dispatch(self._ws.on_message, (event.data,))  # type: ignore[union-attr]
+                if self.feed is not None:
                     await self._to_iterator(event.data)  # type: ignore[union-attr]
             elif kind is BinaryMessage:
-                await self._dispatch(self.on_binary, (event.data,))  # type: ignore[union-attr]
-                if self._feed is not None:
+                await self._dispatch(self._ws.on_binary, (event.data,))  # type: ignore[union-attr]
+                if self.feed is not None:
                     await self._to_iterator(event.data)  # type: ignore[union-attr]
             elif kind is Frame:
-                await self._dispatch(self.on_incomplete_frame, (event,))
+                await self._dispatch(self._ws.on_incomplete_frame, (event,))
             elif kind is Ping:
-                self._wake_sender.set()  # the protocol owes its pong (ClientProtocol.pongs)
-                await self._dispatch(self.on_ping, (event.payload,))  # type: ignore[union-attr]
+                self.wake.set()  # the protocol owes its pong (ClientProtocol.pongs)
+                await self._dispatch(self._ws.on_ping, (event.payload,))  # type: ignore[union-attr]
             elif kind is Pong:
                 self._got_pong(event.payload)  # type: ignore[union-attr]
-                await self._dispatch(self.on_pong, (event.payload,))  # type: ignore[union-attr]
+                await self._dispatch(self._ws.on_pong, (event.payload,))  # type: ignore[union-attr]
             elif kind is CloseReceived:
                 self._on_close_frame(event.code, event.reason)  # type: ignore[union-attr]
             else:
@@ -339,55 +401,55 @@ class Connection:
             return
         for handler in hook._handlers:
             try:
-                result = handler(self, *args)
+                result = handler(self._ws, *args)
                 if result is not None and must_await(result):
-                    self._keepalive.pause()
+                    self.keepalive.pause()
                     try:
                         await result
                     finally:
-                        self._keepalive.resume(trio.current_time())
+                        self.keepalive.resume(trio.current_time())
             except Exception as exc:
                 self._handler_failed(hook, handler, exc)
                 return
 
     def _iterating(self) -> bool:
         """Whether an ``async for`` over this connection is live (it will raise the error)."""
-        return self._feed is not None and self._feed.live
+        return self.feed is not None and self.feed.live
 
     async def _to_iterator(self, message: str | bytes) -> None:
         """Hand ``message`` to the live ``async for``, waiting until its loop takes it."""
-        feed = self._feed
+        feed = self.feed
         if feed is None or not self._dispatching:
             return
         # Waiting for the loop is waiting for the user's code, as in an async handler:
         # keepalive must not blame the peer for it.
-        self._keepalive.pause()
+        self.keepalive.pause()
         try:
             await feed.send.send(message)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             # The loop ended (the iterator was dropped or closed): handlers only from now.
-            if self._feed is feed:
-                self._feed = None
+            if self.feed is feed:
+                self.feed = None
         finally:
-            self._keepalive.resume(trio.current_time())
+            self.keepalive.resume(trio.current_time())
 
     def _handler_failed(self, hook: EventHook[Any], handler: object, exc: Exception) -> None:
         name = getattr(handler, "__qualname__", repr(handler))
         error = HandlerError(
             f"{hook.name} handler {name} raised {type(exc).__name__}: {exc} "
-            f"(connection to {self._shown_url})",
-            url=self._shown_url,
+            f"(connection to {self.shown_url})",
+            url=self.shown_url,
         )
         error.__cause__ = exc
         if self._reraise is None:
             self._reraise = exc
         # Our own fault, not the peer's: like close(1011), what was queued goes first.
-        self._fail(error, 1011, flush=True)
+        self.fail(error, 1011, flush=True)
 
     def _on_close_frame(self, code: int, reason: str) -> None:
         self._peer_close = (code, reason)
         self._closed_by_server = self._close_sent is None
-        if self._state is State.OPEN:
+        if self.state is State.OPEN:
             self._set_state(State.CLOSING)
         self._logger.debug("close frame from %s: %d %r", self._url.for_log, code, reason)
         if self._close_sent is None:
@@ -398,13 +460,13 @@ class Connection:
 
     def _on_failure(self, failure: Failure) -> None:
         cls = MessageTooBig if failure.code == 1009 else ProtocolError
-        error = cls(f"{failure.reason} ({self._shown_url})", url=self._shown_url)
-        self._fail(error, failure.code, _truncate_reason(failure.reason))
+        error = cls(f"{failure.reason} ({self.shown_url})", url=self.shown_url)
+        self.fail(error, failure.code, _truncate_reason(failure.reason))
 
     def _lost(self, what: str) -> None:
         # After the server's close frame, the end of TCP is the expected last step.
-        if self._error is None and self._peer_close is None:
-            self._error = ConnectionLost(f"{what} ({self._shown_url})", url=self._shown_url)
+        if self.error is None and self._peer_close is None:
+            self.error = ConnectionLost(f"{what} ({self.shown_url})", url=self.shown_url)
 
     # ------------------------------------------------------------------ closing
 
@@ -412,7 +474,7 @@ class Connection:
         """Ask the sender for a close frame; arm ``close_timeout`` (or ``limit`` if shorter)."""
         if self._close_sent is None:
             self._close_request = (code, reason)
-            self._wake_sender.set()
+            self.wake.set()
         timeout = self._close_timeout
         if limit is not None:
             timeout = limit if timeout is None else min(timeout, limit)
@@ -420,9 +482,7 @@ class Connection:
             deadline = trio.current_time() + timeout
             self._recv_scope.deadline = min(self._recv_scope.deadline, deadline)
 
-    def _fail(
-        self, error: WebSocketError, code: int, reason: str = "", flush: bool = False
-    ) -> None:
+    def fail(self, error: WebSocketError, code: int, reason: str = "", flush: bool = False) -> None:
         """A local decision to end the connection: stop delivering, close with ``code``.
 
         Without ``flush`` (the peer broke the protocol or stopped answering), the queue goes
@@ -430,13 +490,13 @@ class Connection:
         whole attempt is bounded by ``FAIL_TIMEOUT``. The error's message gets what
         happened to the close frame at the end (``_finish``).
         """
-        if self._error is None and self._peer_close is None:
-            self._error = error
+        if self.error is None and self._peer_close is None:
+            self.error = error
             self._fail_code = code
         self._dispatching = False
-        if self._state is State.OPEN:
+        if self.state is State.OPEN:
             self._set_state(State.CLOSING)
-        if not flush and self._outbox.queued_bytes > CHUNK_SIZE:
+        if not flush and self.outbox.queued_bytes > CHUNK_SIZE:
             self._failing = True  # no more messages: straight to the close frame
         self._request_close(code, reason, None if flush else FAIL_TIMEOUT)
 
@@ -446,22 +506,22 @@ class Connection:
         self._recv_scope.deadline = min(self._recv_scope.deadline, deadline)
 
     def _note_close_timeout(self) -> None:
-        if self._error is not None or self._peer_close is not None:
+        if self.error is not None or self._peer_close is not None:
             return  # the handshake completed; only the wait for the server's EOF ran out
         sent = f" after sending close {self._close_sent[0]}" if self._close_sent else ""
-        self._error = CloseTimeout(
-            f"close handshake with {self._shown_url} timed out{sent} "
+        self.error = CloseTimeout(
+            f"close handshake with {self.shown_url} timed out{sent} "
             f"(close_timeout={self._close_timeout}s)",
-            url=self._shown_url,
+            url=self.shown_url,
         )
 
     # ------------------------------------------------------------------ sending
 
     async def _send_loop(self) -> None:
-        outbox = self._outbox
+        outbox = self.outbox
         while True:
-            await self._wake_sender.wait()
-            self._wake_sender = trio.Event()
+            await self.wake.wait()
+            self.wake = trio.Event()
             # A cancellation already pending must land here, before a batch is taken: once
             # send_all has started, a cancelled write leaves frame boundaries unknown.
             await trio.lowlevel.checkpoint_if_cancelled()
@@ -485,7 +545,7 @@ class Connection:
                 self._note_written()
                 if self._close_sent is not None:
                     self._close_written.set()
-                    if self._peer_close is not None or self._error is not None:
+                    if self._peer_close is not None or self.error is not None:
                         self._await_eof()
                     return
 
@@ -525,7 +585,7 @@ class Connection:
         protocol = self._protocol
         assert protocol is not None
         frames: list[Wire] = []
-        outbox = self._outbox
+        outbox = self.outbox
         failing = self._failing
         if self._close_sent is None and not failing:
             # Pings that arrived before the server's close (even in the same read) are
@@ -557,18 +617,16 @@ class Connection:
         return frames
 
     def _note_written(self) -> None:
-        if self._outbox.buffered_amount <= self._low_water:
-            self._drained.set()
-        self._written.set()
-        self._written = trio.Event()
-
-    _low_water: int = 0
+        if self.outbox.buffered_amount <= self.low_water:
+            self.drained.set()
+        self.written.set()
+        self.written = trio.Event()
 
     # ------------------------------------------------------------------ keepalive
 
     async def _keepalive_loop(self, at: float) -> None:
         """Run the keepalive schedule (``Keepalive.tick``) until it stops or we close."""
-        keepalive = self._keepalive
+        keepalive = self.keepalive
         while True:
             await trio.sleep_until(at)
             if self._close_request is not None or self._peer_close is not None:
@@ -576,7 +634,7 @@ class Connection:
             tick = keepalive.tick(trio.current_time())
             if tick.ping is not None:
                 self._pings.append(tick.ping)
-                self._wake_sender.set()
+                self.wake.set()
             if tick.timed_out:
                 self._keepalive_failed()
             if tick.next_at is None:
@@ -586,38 +644,38 @@ class Connection:
     def _send_ping(self, payload: bytes, sent_at: float) -> trio.Event:
         """Queue a ping of ``ping()``; the event is set by its pong or by the end."""
         done = self._pong_waiters[payload] = trio.Event()
-        self._keepalive.ping_sent(payload, sent_at)
+        self.keepalive.ping_sent(payload, sent_at)
         self._pings.append(payload)
-        self._wake_sender.set()
+        self.wake.set()
         return done
 
     def _got_pong(self, payload: bytes) -> None:
-        if self._keepalive.pong(payload, trio.current_time()):
+        if self.keepalive.pong(payload, trio.current_time()):
             waiter = self._pong_waiters.pop(payload, None)
             if waiter is not None:
                 waiter.set()
 
     def _keepalive_failed(self) -> None:
         error = KeepaliveTimeout(
-            f"no answer from {self._shown_url} within ping_timeout={self._ping_timeout}s "
+            f"no answer from {self.shown_url} within ping_timeout={self._ping_timeout}s "
             "of a keepalive ping",
-            url=self._shown_url,
+            url=self.shown_url,
         )
-        self._fail(error, 1011, "keepalive ping timeout")
+        self.fail(error, 1011, "keepalive ping timeout")
 
     # ------------------------------------------------------------------ the end
 
     async def _abort(self) -> None:
         """Cleanup after cancellation: flush, send 1001, read the reply, close the socket."""
-        opened = self._opened
+        opened = self.opened
         if opened is None:
             return
         stream = opened.stream
         try:
             # A batch still in flight was never written (the sender stopped mid-way): the
             # wire may be mid-frame, and the batch must stay in unsent, so nothing is written.
-            writable = not self._write_broken and not self._outbox.in_flight
-            if self._error is None and self._peer_close is None and writable:
+            writable = not self._write_broken and not self.outbox.in_flight
+            if self.error is None and self._peer_close is None and writable:
                 if self._close_request is None:
                     self._close_request = (1001, "")
                 while not self._close_written.is_set():
@@ -625,7 +683,7 @@ class Connection:
                     if not frames:
                         break
                     await self._write(frames)
-                    self._outbox.written()
+                    self.outbox.written()
                     if self._close_sent is not None:
                         self._close_written.set()
                 if self._close_written.is_set():
@@ -647,51 +705,51 @@ class Connection:
 
     async def _finish(self) -> None:
         """Close the socket, settle the state and the accounting, fire the terminal event."""
-        if self._opened is not None:
-            await _close(self._opened.stream)
-        error = self._error
+        if self.opened is not None:
+            await _close(self.opened.stream)
+        error = self.error
         cancelled = error is None and self._peer_close is None
         if cancelled:
             # Cancelled before any close handshake completed.
-            if self._opened is None:
+            if self.opened is None:
                 error = ConnectError(
-                    f"connection attempt to {self._shown_url} was cancelled", url=self._shown_url
+                    f"connection attempt to {self.shown_url} was cancelled", url=self.shown_url
                 )
             else:
                 error = ConnectionLost(
-                    f"connection to {self._shown_url} was cancelled before the close "
+                    f"connection to {self.shown_url} was cancelled before the close "
                     "handshake completed",
-                    url=self._shown_url,
+                    url=self.shown_url,
                 )
         self._set_state(State.CLOSED)
-        self._closed_at = trio.current_time()
-        self._unsent = self._outbox.unsent()
+        self.closed_at = trio.current_time()
+        self.unsent = self.outbox.unsent()
         self._dispatching = False
         for done in self._pong_waiters.values():
             done.set()
-        self._drained.set()
-        self._written.set()
-        self._ready.set()
+        self.drained.set()
+        self.written.set()
+        self.ready.set()
         if error is None:
             assert self._peer_close is not None
-            self._close_code, self._close_reason = self._peer_close
+            self.close_code, self.close_reason = self._peer_close
             self._logger.info(
                 "closed %s: %d (close started by %s)",
                 self._url.for_log,
                 self._peer_close[0],
                 "the server" if self._closed_by_server else "the client",
             )
-            await self._run_terminal(self.on_closed, self._peer_close)
+            await self._run_terminal(self._ws.on_closed, self._peer_close)
         else:
-            self._error = error
+            self.error = error
             sent = self._close_sent if self._close_written.is_set() else None
-            self._close_code, self._close_reason = sent if sent is not None else (1006, "")
-            error.code = self._close_code
-            error.unsent = self._unsent
-            if self._fail_code is not None and error is self._error:
+            self.close_code, self.close_reason = sent if sent is not None else (1006, "")
+            error.code = self.close_code
+            error.unsent = self.unsent
+            if self._fail_code is not None and error is self.error:
                 error.args = (error.message + self._close_outcome(self._fail_code),)
             self._log_error_end(error, cancelled)
-            await self._run_terminal(self.on_error, (error,))
+            await self._run_terminal(self._ws.on_error, (error,))
 
     def _close_outcome(self, code: int) -> str:
         """What became of the close frame that failing the connection (with ``code``) asked
@@ -713,11 +771,11 @@ class Connection:
                 "connection to %s ended: %s, cancelled from outside (close code %d)",
                 self._url.for_log,
                 type(error).__name__,
-                self._close_code,
+                self.close_code,
             )
         else:
             level = logging.INFO
-            if not self.on_error and self._nursery_cm is None and not self._iterating():
+            if not self._ws.on_error and self._ws._nursery_cm is None and not self._iterating():
                 # Nobody will hear of it otherwise: async with and `async for` raise it,
                 # open() does not.
                 level = logging.WARNING
@@ -726,17 +784,17 @@ class Connection:
                 "connection to %s ended: %s (close code %d); register on_error for details",
                 self._url.for_log,
                 type(error).__name__,
-                self._close_code,
+                self.close_code,
             )
         self._logger.debug("connection to %s ended: %s", self._url.for_log, error)
 
     async def _run_terminal(self, hook: EventHook[Any], args: tuple[Any, ...]) -> None:
         try:
-            await run_handlers(hook._handlers, self, *args)
+            await run_handlers(hook._handlers, self._ws, *args)
         finally:
-            self._done.set()
-            if self._feed is not None:
-                self._feed.send.close()  # a waiting `async for` ends (or raises) now
+            self.done.set()
+            if self.feed is not None:
+                self.feed.send.close()  # a waiting `async for` ends (or raises) now
 
 
 async def _close(stream: trio.abc.Stream) -> None:

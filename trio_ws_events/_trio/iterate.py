@@ -21,7 +21,7 @@ from .._sansio.state import State
 if TYPE_CHECKING:
     from typing import Self
 
-    from .connection import Connection
+    from .engine import Engine
 
 __all__ = ["Feed", "MessageIterator"]
 
@@ -69,7 +69,7 @@ class MessageIterator:
 
     __slots__ = ("__weakref__", "_busy", "_closed", "_receive", "_ws")
 
-    def __init__(self, ws: Connection, receive: trio.MemoryReceiveChannel[str | bytes]) -> None:
+    def __init__(self, ws: Engine, receive: trio.MemoryReceiveChannel[str | bytes]) -> None:
         self._ws = ws
         self._receive = receive
         self._closed = False
@@ -93,7 +93,7 @@ class MessageIterator:
             raise InvalidStateError(
                 "cannot iterate: another task is already waiting on this iterator; "
                 "one task at a time may take messages",
-                url=self._ws._shown_url,
+                url=self._ws.shown_url,
             )
         self._busy = True
         try:
@@ -111,9 +111,9 @@ class MessageIterator:
             pass  # the connection is over (or this iterator was closed)
         except trio.ClosedResourceError:
             raise StopAsyncIteration from None  # aclose() from another task
-        await self._ws._done.wait()  # the terminal handlers have run
+        await self._ws.done.wait()  # the terminal handlers have run
         self._closed = True
-        error = self._ws._error
+        error = self._ws.error
         if error is not None:
             raise error
         raise StopAsyncIteration
@@ -128,28 +128,28 @@ class MessageIterator:
         await trio.lowlevel.checkpoint()
 
 
-def start_iteration(ws: Connection) -> MessageIterator:
+def start_iteration(ws: Engine) -> MessageIterator:
     """Make the iterator of ``async for message in ws`` and connect the reader to it.
 
     Raises:
         InvalidStateError: ``open`` was not called, or another iterator is live.
     """
-    if ws._state is State.INITIAL:
+    if ws.state is State.INITIAL:
         raise InvalidStateError(
-            f"cannot iterate over {ws._shown_url}: open() was not called; call "
+            f"cannot iterate over {ws.shown_url}: open() was not called; call "
             "open(nursery) or enter `async with` first",
-            url=ws._shown_url,
+            url=ws.shown_url,
         )
-    feed = ws._feed
+    feed = ws.feed
     if feed is not None and feed.live:
         raise InvalidStateError(
-            f"cannot iterate over {ws._shown_url}: another `async for` over it is active; "
+            f"cannot iterate over {ws.shown_url}: another `async for` over it is active; "
             "one iterator at a time (end the other loop or call its aclose())",
-            url=ws._shown_url,
+            url=ws.shown_url,
         )
     send, receive = trio.open_memory_channel[str | bytes](0)
     iterator = MessageIterator(ws, receive)
-    ws._feed = Feed(send, iterator)
-    if ws._done.is_set():
+    ws.feed = Feed(send, iterator)
+    if ws.done.is_set():
         send.close()  # nothing more will come: the iterator ends at once
     return iterator

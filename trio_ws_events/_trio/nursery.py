@@ -19,9 +19,13 @@ class OwnsNursery(Protocol):
     """What ``WebSocket`` and ``ReconnectingWebSocket`` share for the ``async with`` form."""
 
     _nursery_cm: Any
-    _ready: trio.Event
-    _done: trio.Event
-    _error: WebSocketError | None
+
+    @property
+    def _ready(self) -> trio.Event: ...
+    @property
+    def _done(self) -> trio.Event: ...
+    @property
+    def _error(self) -> WebSocketError | None: ...
 
     @property
     def is_open(self) -> bool: ...

@@ -91,10 +91,10 @@ class ReconnectLoop:
         self._raw_url = url
         self._options = options
         self._shown_url = first.url
-        self._log_url = first._url.for_log  # no query string: it often carries a token
-        self._logger = first._logger  # logger= of the options, or the package's
-        self._max_buffered = first._max_buffered
-        self._close_timeout = first._close_timeout
+        self._log_url = first._options.url.for_log  # no query string: it often carries a token
+        self._logger = first._options.logger  # logger= of the options, or the package's
+        self._max_buffered = first._options.max_buffered_amount
+        self._close_timeout = first._options.close_timeout
         self._resend = resend_unsent
         self._schedule = schedule
         self._state = State.INITIAL

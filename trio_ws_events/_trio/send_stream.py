@@ -12,7 +12,7 @@ from .._sansio.outbox import Piece
 from .._sansio.state import State
 
 if TYPE_CHECKING:
-    from .connection import Connection
+    from .engine import Engine
 
 __all__ = ["piece_source", "send_pieces"]
 
@@ -98,7 +98,7 @@ class _Stream:
 
     __slots__ = ("conn", "count", "final", "sent", "text")
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Engine) -> None:
         self.conn = conn
         self.text: bool | None = None
         self.count = 0  # pieces taken from the source
@@ -108,35 +108,35 @@ class _Stream:
     def cut_short(self, what: str) -> InvalidStateError:
         conn = self.conn
         return InvalidStateError(
-            f"cannot finish send_stream(): connection to {conn._shown_url} is "
-            f"{conn._state.name}; {what} ({self.sent} bytes of the message were queued, and "
+            f"cannot finish send_stream(): connection to {conn.shown_url} is "
+            f"{conn.state.name}; {what} ({self.sent} bytes of the message were queued, and "
             "it is not listed in unsent)",
-            url=conn._shown_url,
+            url=conn.shown_url,
         )
 
     async def wait_for_room(self, size: int) -> None:
         conn = self.conn
-        outbox = conn._outbox
+        outbox = conn.outbox
         # Messages held behind this one cannot drain before it ends: waiting for them to
         # make room would wait forever.
         while (pending := outbox.buffered_amount - outbox.held_bytes) and (
-            pending + size > conn._max_buffered
+            pending + size > conn.max_buffered
         ):
-            if conn._state is not State.OPEN:
+            if conn.state is not State.OPEN:
                 return  # the caller's state check reports it
-            await conn._written.wait()
+            await conn.written.wait()
 
     def put(self, data: bytes, final: bool) -> Piece:
         conn = self.conn
         assert self.text is not None
-        piece = Piece(data, self.text, first=not conn._outbox.streaming, final=final)
+        piece = Piece(data, self.text, first=not conn.outbox.streaming, final=final)
         if piece.first:
-            conn._outbox.begin_stream()
-        conn._outbox.put_piece(piece)
+            conn.outbox.begin_stream()
+        conn.outbox.put_piece(piece)
         self.sent += len(data)
-        if conn._drained.is_set() and conn._outbox.buffered_amount > conn._low_water:
-            conn._drained = trio.Event()
-        conn._wake_sender.set()
+        if conn.drained.is_set() and conn.outbox.buffered_amount > conn.low_water:
+            conn.drained = trio.Event()
+        conn.wake.set()
         return piece
 
     async def run(self, next_piece: NextPiece) -> None:
@@ -150,43 +150,43 @@ class _Stream:
             if not data:
                 continue  # an empty piece would be an empty frame: nothing to say
             await self.wait_for_room(len(data))
-            if conn._state is not State.OPEN:
+            if conn.state is not State.OPEN:
                 raise self.cut_short("the message was cut short")
             self.put(data, final=False)
-        if not conn._outbox.streaming:
+        if not conn.outbox.streaming:
             return  # no piece with any content: no message at all
-        if conn._state is not State.OPEN:
+        if conn.state is not State.OPEN:
             raise self.cut_short("the message was cut short")
         self.final = final = self.put(b"", final=True)
         while not final.written:
             if _closed(conn):
                 raise self.cut_short("its last frame was never written")
-            await conn._written.wait()
+            await conn.written.wait()
 
     def abandon(self, exc: BaseException | None) -> None:
         """The pieces failed half-way: the peer is inside a message that cannot end well."""
         conn = self.conn
-        if self.final is not None or not conn._outbox.streaming:
+        if self.final is not None or not conn.outbox.streaming:
             return  # nothing half-sent, or the message is complete and queued
-        if conn._state is not State.OPEN:
+        if conn.state is not State.OPEN:
             return  # the connection is ending anyway; cut_short tells the caller
         why = "was cancelled" if isinstance(exc, trio.Cancelled) else f"raised {exc!r}"
         error = HandlerError(
             f"send_stream() {why} after {self.sent} bytes of a message "
-            f"(connection to {conn._shown_url} closed with 1011)",
-            url=conn._shown_url,
+            f"(connection to {conn.shown_url} closed with 1011)",
+            url=conn.shown_url,
         )
         if isinstance(exc, Exception):
             error.__cause__ = exc
-        conn._fail(error, 1011, "message sent in pieces was abandoned")
+        conn.fail(error, 1011, "message sent in pieces was abandoned")
 
 
-def _closed(conn: Connection) -> bool:
+def _closed(conn: Engine) -> bool:
     # A function, so that the state is read afresh after each wait (and for mypy).
-    return conn._state is State.CLOSED
+    return conn.state is State.CLOSED
 
 
-async def send_pieces(conn: Connection, next_piece: NextPiece) -> None:
+async def send_pieces(conn: Engine, next_piece: NextPiece) -> None:
     """Send the pieces from ``next_piece`` as one message on ``conn`` (see ``send_stream``)."""
     stream = _Stream(conn)
     try:
