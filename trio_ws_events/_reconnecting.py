@@ -10,15 +10,17 @@ import random
 import ssl
 from collections.abc import Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 import trio
 
-from ._errors import InvalidStateError, SendBufferFull
+from ._errors import InvalidStateError, SendBufferFull, WebSocketError
+from ._events import Frame
+from ._handlers import EventSlot
 from ._options import Default, check_close_args
 from ._sansio.compression import Compression
 from ._sansio.outbox import payload_size
-from ._sansio.reconnect import Backoff, Policy, RetryPolicy, RetrySchedule
+from ._sansio.reconnect import Backoff, Ending, Policy, RetryPolicy, RetrySchedule
 from ._sansio.state import State
 from ._trio.hook import HandshakeHook
 from ._trio.nursery import enter_own_nursery, leave_own_nursery
@@ -57,7 +59,7 @@ class WebSocketOptions(TypedDict, total=False):
     logger: LoggerLike | None
 
 
-class ReconnectingWebSocket(ReconnectLoop):
+class ReconnectingWebSocket:
     """A WebSocket client that reconnects: handlers registered once serve every connection.
 
     Each attempt is a fresh, single-use [`WebSocket`][] built with ``url`` and
@@ -88,6 +90,28 @@ class ReconnectingWebSocket(ReconnectLoop):
             what is allowed.
     """
 
+    on_open: EventSlot[()] = EventSlot()
+    """Fires each time a connection opens: ``handler(rws)``."""
+    on_message: EventSlot[str] = EventSlot()
+    """Fires for each whole text message, on any connection: ``handler(rws, message: str)``."""
+    on_binary: EventSlot[bytes] = EventSlot()
+    """Fires for each whole binary message, on any connection: ``handler(rws, data: bytes)``."""
+    on_incomplete_frame: EventSlot[Frame] = EventSlot()
+    """While it has a handler, messages that do not arrive whole come piece by piece:
+    ``handler(rws, frame: Frame)``; a message cut by a drop never gets its final piece."""
+    on_ping: EventSlot[bytes] = EventSlot()
+    """Fires for each ping from the server, on any connection (the pong is automatic):
+    ``handler(rws, payload: bytes)``."""
+    on_pong: EventSlot[bytes] = EventSlot()
+    """Fires for each pong from the server, on any connection: ``handler(rws, payload)``."""
+    on_reconnecting: EventSlot[int, float, Ending] = EventSlot()
+    """Fires before each wait: ``handler(rws, attempt: int, delay: float, why: Ending)``."""
+    on_closed: EventSlot[int, str] = EventSlot()
+    """Terminal: the last connection ended with a close handshake:
+    ``handler(rws, code: int, reason: str)``."""
+    on_error: EventSlot[WebSocketError] = EventSlot()
+    """Terminal: every other ending, including giving up: ``handler(rws, error)``."""
+
     def __init__(
         self,
         url: str,
@@ -113,7 +137,9 @@ class ReconnectingWebSocket(ReconnectLoop):
             raise ValueError(f"max_attempts must be 0 or more, or None, got {max_attempts}")
         if rng is not None and not isinstance(rng, random.Random):
             raise TypeError(f"rng must be a random.Random or None, got {type(rng).__name__}")
-        self._init_loop(
+        self._nursery_cm: Any = None  # the nursery of the `async with` form
+        self._loop = ReconnectLoop(
+            self,
             WebSocket(url, **websocket_options),
             url,
             dict(websocket_options),
@@ -128,57 +154,57 @@ class ReconnectingWebSocket(ReconnectLoop):
     @property
     def url(self) -> str:
         """The URL, normalised to ``ws://`` or ``wss://``, without credentials."""
-        return self._shown_url
+        return self._loop.shown_url
 
     @property
     def state(self) -> State:
         """``INITIAL``; ``CONNECTING`` during an attempt and while waiting between attempts;
         ``OPEN`` while a connection is open; ``CLOSING`` after ``close``; ``CLOSED``."""
-        return self._state
+        return self._loop.state
 
     @property
     def is_open(self) -> bool:
         """``True`` exactly while a connection is open and ``close`` was not called."""
-        return self._state is State.OPEN
+        return self._loop.state is State.OPEN
 
     @property
     def current(self) -> WebSocket | None:
         """The WebSocket of the current attempt; ``None`` while waiting and before
         ``open``. After the end, the last one."""
-        return self._current
+        return self._loop.current
 
     @property
     def connections(self) -> int:
         """How many connections have opened so far (``on_open`` count)."""
-        return self._connections
+        return self._loop.connections
 
     @property
     def buffered_amount(self) -> int:
         """Payload bytes accepted by ``send`` and not yet handed to a socket: those
         waiting for the next connection plus those queued on the current one."""
-        current = self._current
-        ongoing = current.buffered_amount if current is not None and not self._ended() else 0
-        return self._queued_bytes + ongoing
+        current = self._loop.current
+        ongoing = current.buffered_amount if current is not None and not self._loop.ended() else 0
+        return self._loop.queued_bytes + ongoing
 
     @property
     def unsent(self) -> tuple[str | bytes, ...]:
         """Messages given to ``send`` that were never written, in order, once the
         terminal event fires: the last connection's ``unsent``, then those still waiting for
         a connection. Empty until then."""
-        return self._unsent
+        return self._loop.unsent
 
     @property
     def close_code(self) -> int | None:
         """The close code of the end, as [`WebSocket.close_code`][]; ``None`` before."""
-        return self._close_code
+        return self._loop.close_code
 
     @property
     def close_reason(self) -> str | None:
         """The reason that goes with ``close_code``; ``None`` before the end."""
-        return self._close_reason
+        return self._loop.close_reason
 
     def __repr__(self) -> str:
-        return f"<ReconnectingWebSocket {self._log_url} {self._state.name}>"
+        return f"<ReconnectingWebSocket {self._loop.log_url} {self._loop.state.name}>"
 
     # ------------------------------------------------------------------ public methods
 
@@ -193,16 +219,15 @@ class ReconnectingWebSocket(ReconnectLoop):
             InvalidStateError: ``open`` was already called: an instance is used once.
             TypeError: ``nursery`` is not a trio nursery.
         """
-        if self._state is not State.INITIAL:
+        if self._loop.state is not State.INITIAL:
             raise InvalidStateError(
-                f"ReconnectingWebSocket {self._shown_url} cannot be reused: open() was already "
-                f"called (state {self._state.name}); create a new one",
-                url=self._shown_url,
+                f"ReconnectingWebSocket {self._loop.shown_url} cannot be reused: open() was "
+                f"already called (state {self._loop.state.name}); create a new one",
+                url=self._loop.shown_url,
             )
         if not isinstance(nursery, trio.Nursery):
             raise TypeError(f"open() takes a trio.Nursery, got {type(nursery).__name__}")
-        self._state = State.CONNECTING
-        nursery.start_soon(self._run, name=f"trio_ws_events reconnecting {self._shown_url}")
+        self._loop.start(nursery)
 
     def send(self, data: str | bytes | bytearray | memoryview) -> None:
         """Queue one message and return at once: ``str`` as text, bytes-like as binary.
@@ -220,14 +245,14 @@ class ReconnectingWebSocket(ReconnectLoop):
                 ``max_buffered_amount``; nothing was queued.
         """
         message = _as_message(data)
-        if self._state is State.INITIAL:
+        if self._loop.state is State.INITIAL:
             raise InvalidStateError(
                 self._refusal("send", "is not open yet (INITIAL); open() first")
             )
-        if self._close_request is not None or self._ended():
-            raise InvalidStateError(self._refusal("send", f"is {self._state.name}"))
-        current = self._current
-        if current is not None and current.is_open and not self._queue:
+        if self._loop.close_request is not None or self._loop.ended():
+            raise InvalidStateError(self._refusal("send", f"is {self._loop.state.name}"))
+        current = self._loop.current
+        if current is not None and current.is_open and not self._loop.queue:
             current.send(message)
             return
         try:
@@ -238,14 +263,14 @@ class ReconnectingWebSocket(ReconnectLoop):
                 "it has no UTF-8 encoding"
             ) from None
         pending = self.buffered_amount
-        if pending and pending + size > self._max_buffered:
+        if pending and pending + size > self._loop.max_buffered:
             raise SendBufferFull(
-                f"send buffer of {self._shown_url} is full: {pending} bytes wait for a "
-                f"connection, {size} more would pass max_buffered_amount={self._max_buffered}",
-                url=self._shown_url,
+                f"send buffer of {self._loop.shown_url} is full: {pending} bytes wait for a "
+                f"connection, {size} more would pass max_buffered_amount={self._loop.max_buffered}",
+                url=self._loop.shown_url,
             )
-        self._queue.append(message)
-        self._queued_bytes += size
+        self._loop.queue.append(message)
+        self._loop.queued_bytes += size
 
     async def drain(self) -> None:
         """Wait until ``buffered_amount`` is at most a quarter of ``max_buffered_amount``.
@@ -256,15 +281,15 @@ class ReconnectingWebSocket(ReconnectLoop):
         only waits.
         """
         await trio.lowlevel.checkpoint()
-        low = self._max_buffered // 4
-        while self.buffered_amount > low and not self._done.is_set():
-            current = self._current
-            if current is not None and current.is_open and not self._queue:
+        low = self._loop.max_buffered // 4
+        while self.buffered_amount > low and not self._loop.done.is_set():
+            current = self._loop.current
+            if current is not None and current.is_open and not self._loop.queue:
                 await current.drain()  # returns at the low-water mark or when it ends
                 if current.is_open:
                     return
             else:
-                await self._changed.wait()
+                await self._loop.changed.wait()
 
     async def send_wait(self, data: str | bytes | bytearray | memoryview) -> None:
         """Queue one message, waiting for room first, then wait for the buffer to drain.
@@ -282,11 +307,11 @@ class ReconnectingWebSocket(ReconnectLoop):
                 self.send(message)
                 break
             except SendBufferFull:
-                current = self._current
+                current = self._loop.current
                 if current is not None and current.is_open:
                     await current._engine.written.wait()  # room may come at any write
                 else:
-                    await self._changed.wait()
+                    await self._loop.changed.wait()
         await self.drain()
 
     def close(self, code: int = 1000, reason: str = "") -> None:
@@ -306,17 +331,17 @@ class ReconnectingWebSocket(ReconnectLoop):
             TypeError: the code is not an ``int`` or the reason not a ``str``.
         """
         check_close_args(code, reason)
-        if self._close_request is not None or self._ended():
+        if self._loop.close_request is not None or self._loop.ended():
             return
-        self._close_request = (code, reason)
-        if self._state is State.INITIAL:
-            self._abandoned = True
+        self._loop.close_request = (code, reason)
+        if self._loop.state is State.INITIAL:
+            self._loop.abandoned = True
             return
-        self._state = State.CLOSING
-        if self._waiting is not None:
-            self._waiting.cancel()
-        elif self._current is not None:
-            self._current.close(code, reason)
+        self._loop.state = State.CLOSING
+        if self._loop.waiting is not None:
+            self._loop.waiting.cancel()
+        elif self._loop.current is not None:
+            self._loop.current.close(code, reason)
 
     async def wait_closed(self) -> None:
         """Wait until the terminal event (``on_closed`` or ``on_error``) has run.
@@ -326,10 +351,10 @@ class ReconnectingWebSocket(ReconnectLoop):
         Raises:
             InvalidStateError: ``open`` was never called, so it would wait forever.
         """
-        if self._state is State.INITIAL:
+        if self._loop.state is State.INITIAL:
             raise InvalidStateError(self._refusal("wait_closed", "was never opened"))
         await trio.lowlevel.checkpoint()
-        await self._done.wait()
+        await self._loop.done.wait()
 
     async def __aenter__(self) -> Self:
         """Open in a nursery of its own and wait until a first connection is open.
@@ -340,7 +365,7 @@ class ReconnectingWebSocket(ReconnectLoop):
             WebSocketError: it gave up before any connection opened (after ``on_error``).
             InvalidStateError: the instance was already opened.
         """
-        if self._state is not State.INITIAL:
+        if self._loop.state is not State.INITIAL:
             raise InvalidStateError(self._refusal("enter", "was already opened"))
         await enter_own_nursery(self)
         return self
@@ -355,5 +380,18 @@ class ReconnectingWebSocket(ReconnectLoop):
         await leave_own_nursery(self, exc, self.close)
         return False
 
+    # The async-with helper (nursery.py) reads these on both clients.
+    @property
+    def _ready(self) -> trio.Event:
+        return self._loop.ready
+
+    @property
+    def _done(self) -> trio.Event:
+        return self._loop.done
+
+    @property
+    def _error(self) -> WebSocketError | None:
+        return self._loop.error
+
     def _refusal(self, what: str, why: str) -> str:
-        return f"cannot {what}: ReconnectingWebSocket {self._shown_url} {why}"
+        return f"cannot {what}: ReconnectingWebSocket {self._loop.shown_url} {why}"

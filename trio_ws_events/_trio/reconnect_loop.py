@@ -12,13 +12,12 @@ import inspect
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from .._errors import ConnectError, HandlerError, WebSocketError
-from .._events import Frame
-from .._handlers import EventHook, EventSlot, run_handlers
+from .._handlers import EventHook, run_handlers
 from .._sansio.outbox import payload_size
 from .._sansio.reconnect import Ending, RetrySchedule
 from .._sansio.state import State
@@ -26,6 +25,9 @@ from .._typing import FrameHandler
 from .._websocket import WebSocket
 from .connection import CANCEL_CLEANUP_TIMEOUT
 from .nursery import single_leaf
+
+if TYPE_CHECKING:
+    from .._reconnecting import ReconnectingWebSocket
 
 __all__ = ["ReconnectLoop"]
 
@@ -48,37 +50,16 @@ class _LinkedHook(EventHook[FrameHandler[Any]]):
 
 
 class ReconnectLoop:
-    """State and task of a reconnecting client; [`ReconnectingWebSocket`][]
-    is its face.
+    """State and task of a reconnecting client, for its owner.
 
-    Not meant to be built directly: the subclass's constructor checks the arguments, then
-    calls ``_init_loop``.
+    Built by [`ReconnectingWebSocket`][] (its owner), which keeps the handlers, checks the
+    arguments and owns the public methods; this object makes the attempts and dispatches
+    to the owner's hooks, handing the owner to each handler.
     """
 
-    on_open: EventSlot[()] = EventSlot()
-    """Fires each time a connection opens: ``handler(rws)``."""
-    on_message: EventSlot[str] = EventSlot()
-    """Fires for each whole text message, on any connection: ``handler(rws, message: str)``."""
-    on_binary: EventSlot[bytes] = EventSlot()
-    """Fires for each whole binary message, on any connection: ``handler(rws, data: bytes)``."""
-    on_incomplete_frame: EventSlot[Frame] = EventSlot()
-    """While it has a handler, messages that do not arrive whole come piece by piece:
-    ``handler(rws, frame: Frame)``; a message cut by a drop never gets its final piece."""
-    on_ping: EventSlot[bytes] = EventSlot()
-    """Fires for each ping from the server, on any connection (the pong is automatic):
-    ``handler(rws, payload: bytes)``."""
-    on_pong: EventSlot[bytes] = EventSlot()
-    """Fires for each pong from the server, on any connection: ``handler(rws, payload)``."""
-    on_reconnecting: EventSlot[int, float, Ending] = EventSlot()
-    """Fires before each wait: ``handler(rws, attempt: int, delay: float, why: Ending)``."""
-    on_closed: EventSlot[int, str] = EventSlot()
-    """Terminal: the last connection ended with a close handshake:
-    ``handler(rws, code: int, reason: str)``."""
-    on_error: EventSlot[WebSocketError] = EventSlot()
-    """Terminal: every other ending, including giving up: ``handler(rws, error)``."""
-
-    def _init_loop(
+    def __init__(
         self,
+        owner: ReconnectingWebSocket,
         first: WebSocket,
         url: str,
         options: dict[str, Any],
@@ -86,36 +67,41 @@ class ReconnectLoop:
         *,
         resend_unsent: bool,
     ) -> None:
+        self._owner = owner
         # The first attempt is built by the constructor, so that options are checked at once.
         self._next: WebSocket | None = first
         self._raw_url = url
         self._options = options
-        self._shown_url = first.url
-        self._log_url = first._options.url.for_log  # no query string: it often carries a token
+        self.shown_url = first.url
+        self.log_url = first._options.url.for_log  # no query string: it often carries a token
         self._logger = first._options.logger  # logger= of the options, or the package's
-        self._max_buffered = first._options.max_buffered_amount
+        self.max_buffered = first._options.max_buffered_amount
         self._close_timeout = first._options.close_timeout
         self._resend = resend_unsent
         self._schedule = schedule
-        self._state = State.INITIAL
-        self._current: WebSocket | None = None
-        self._queue: deque[str | bytes] = deque()
-        self._queued_bytes = 0
-        self._close_request: tuple[int, str] | None = None
-        self._waiting: trio.CancelScope | None = None
+        self.state = State.INITIAL
+        self.current: WebSocket | None = None
+        self.queue: deque[str | bytes] = deque()
+        self.queued_bytes = 0
+        self.close_request: tuple[int, str] | None = None
+        self.waiting: trio.CancelScope | None = None
         self._ending: Ending | None = None  # of the attempt that just ended, not yet handled
         self._final: Ending | None = None
-        self._error: WebSocketError | None = None
+        self.error: WebSocketError | None = None
         self._reraise: BaseException | None = None
-        self._unsent: tuple[str | bytes, ...] = ()
-        self._close_code: int | None = None
-        self._close_reason: str | None = None
-        self._connections = 0
-        self._abandoned = False  # close() came before open()
-        self._ready = trio.Event()
-        self._done = trio.Event()
-        self._changed = trio.Event()  # a connection opened or closed, or the end came
-        self._nursery_cm: Any = None
+        self.unsent: tuple[str | bytes, ...] = ()
+        self.close_code: int | None = None
+        self.close_reason: str | None = None
+        self.connections = 0
+        self.abandoned = False  # close() came before open()
+        self.ready = trio.Event()
+        self.done = trio.Event()
+        self.changed = trio.Event()  # a connection opened or closed, or the end came
+
+    def start(self, nursery: trio.Nursery) -> None:
+        """Start the task of the attempts in ``nursery`` (INITIAL to CONNECTING)."""
+        self.state = State.CONNECTING
+        nursery.start_soon(self._run, name=f"trio_ws_events reconnecting {self.shown_url}")
 
     # ------------------------------------------------------------------ the task
 
@@ -144,11 +130,11 @@ class ReconnectLoop:
 
     async def _attempts(self) -> None:
         """Attempt, wait, attempt again, until an ending is final or close() is called."""
-        while self._close_request is None:
+        while self.close_request is None:
             ws = self._next or WebSocket(self._raw_url, **self._options)
             self._next = None
             ending = await self._attempt(ws)
-            if self._close_request is not None or isinstance(ending.error, HandlerError):
+            if self.close_request is not None or isinstance(ending.error, HandlerError):
                 self._final = ending
                 return
             planned = self._schedule.next_delay(ending, time.time())
@@ -162,9 +148,9 @@ class ReconnectLoop:
     async def _attempt(self, ws: WebSocket) -> Ending:
         """Run one WebSocket to its end in a nursery of this task and return how it ended."""
         self._wire(ws)
-        self._current = ws
-        if self._state is not State.CLOSING:
-            self._state = State.CONNECTING
+        self.current = ws
+        if self.state is not State.CLOSING:
+            self.state = State.CONNECTING
         async with trio.open_nursery() as nursery:
             ws.open(nursery)
         ending = self._ending
@@ -175,32 +161,34 @@ class ReconnectLoop:
         """Put the dropped connection's unsent messages back in front of the queue."""
         self._ending = None
         if self._resend and ending.unsent:
-            self._queue.extendleft(reversed(ending.unsent))
-            self._queued_bytes += sum(payload_size(m) for m in ending.unsent)
+            self.queue.extendleft(reversed(ending.unsent))
+            self.queued_bytes += sum(payload_size(m) for m in ending.unsent)
 
     async def _wait(self, attempt: int, delay: float, why: Ending) -> None:
-        self._current = None
+        self.current = None
         self._logger.info(
             "reconnecting to %s: attempt %d in %.3fs after %s",
-            self._log_url,
+            self.log_url,
             attempt,
             delay,
             type(why.error).__name__ if why.error else f"close {why.code}",
         )
-        with trio.CancelScope() as self._waiting:
+        with trio.CancelScope() as self.waiting:
             await self._dispatch_reconnecting(attempt, delay, why)
-            if self._close_request is not None:
-                self._waiting.cancel()
+            if self.close_request is not None:
+                self.waiting.cancel()
             await trio.sleep(delay)
-        self._waiting = None
+        self.waiting = None
 
     async def _dispatch_reconnecting(self, attempt: int, delay: float, why: Ending) -> None:
         try:
-            await run_handlers(self.on_reconnecting._handlers, self, attempt, delay, why)
+            await run_handlers(
+                self._owner.on_reconnecting._handlers, self._owner, attempt, delay, why
+            )
         except Exception as exc:
             error = HandlerError(
                 f"on_reconnecting handler raised {type(exc).__name__}: {exc}",
-                url=self._shown_url,
+                url=self.shown_url,
             )
             error.__cause__ = exc
             self._reraise = exc
@@ -211,12 +199,14 @@ class ReconnectLoop:
 
     def _wire(self, ws: WebSocket) -> None:
         ws.on_open += self._attempt_opened
-        ws.on_message += self._forwarder(self.on_message)
-        ws.on_binary += self._forwarder(self.on_binary)
-        linked = _LinkedHook(self.on_incomplete_frame, self._forwarder(self.on_incomplete_frame))
+        ws.on_message += self._forwarder(self._owner.on_message)
+        ws.on_binary += self._forwarder(self._owner.on_binary)
+        linked = _LinkedHook(
+            self._owner.on_incomplete_frame, self._forwarder(self._owner.on_incomplete_frame)
+        )
         ws.__dict__["_hook_on_incomplete_frame"] = linked
-        ws.on_ping += self._forwarder(self.on_ping)
-        ws.on_pong += self._forwarder(self.on_pong)
+        ws.on_ping += self._forwarder(self._owner.on_ping)
+        ws.on_pong += self._forwarder(self._owner.on_pong)
         ws.on_closed += self._attempt_closed
         ws.on_error += self._attempt_failed
 
@@ -231,7 +221,7 @@ class ReconnectLoop:
         """Call ``hook``'s handlers with this object; async only if one of them is."""
         handlers = hook._handlers
         for index, handler in enumerate(handlers):
-            result = handler(self, *args)
+            result = handler(self._owner, *args)
             if inspect.isawaitable(result):
                 return self._finish_fan_out(result, handlers[index + 1 :], args)
         return None
@@ -240,20 +230,20 @@ class ReconnectLoop:
         self, first: Awaitable[object], rest: list[Any], args: tuple[object, ...]
     ) -> None:
         await first
-        await run_handlers(rest, self, *args)
+        await run_handlers(rest, self._owner, *args)
 
     def _attempt_opened(self, ws: WebSocket) -> Awaitable[None] | None:
-        self._connections += 1
-        if self._state is State.CONNECTING:
-            self._state = State.OPEN
+        self.connections += 1
+        if self.state is State.CONNECTING:
+            self.state = State.OPEN
         # What waited for this connection goes first, before anything on_open sends.
-        while self._queue:
-            message = self._queue.popleft()
-            self._queued_bytes -= payload_size(message)
+        while self.queue:
+            message = self.queue.popleft()
+            self.queued_bytes -= payload_size(message)
             ws.send(message)
-        self._ready.set()
+        self.ready.set()
         self._signal_change()
-        return self._fan_out(self.on_open, ())
+        return self._fan_out(self._owner.on_open, ())
 
     def _attempt_closed(self, ws: WebSocket, code: int, reason: str) -> None:
         self._ending = Ending(None, code, reason, True, ws.stats.time_open, ws.unsent)
@@ -270,13 +260,13 @@ class ReconnectLoop:
         self._after_attempt()
 
     def _after_attempt(self) -> None:
-        if self._state is State.OPEN:
-            self._state = State.CONNECTING
+        if self.state is State.OPEN:
+            self.state = State.CONNECTING
         self._signal_change()
 
     def _signal_change(self) -> None:
-        self._changed.set()
-        self._changed = trio.Event()
+        self.changed.set()
+        self.changed = trio.Event()
 
     # ------------------------------------------------------------------ the end
 
@@ -284,33 +274,36 @@ class ReconnectLoop:
         ending = self._final
         if ending is None:
             ending = self._ending if self._ending is not None else Ending(self._stopped(), 1006)
-        self._state = State.CLOSED
-        self._unsent = (*ending.unsent, *self._queue)
-        self._queue.clear()
-        self._queued_bytes = 0
-        self._ready.set()
-        self._changed.set()  # never replaced again: waiters return from now on
+        self.state = State.CLOSED
+        self.unsent = (*ending.unsent, *self.queue)
+        self.queue.clear()
+        self.queued_bytes = 0
+        self.ready.set()
+        self.changed.set()  # never replaced again: waiters return from now on
         try:
             if ending.error is None:
-                self._close_code, self._close_reason = ending.code, ending.reason
-                await run_handlers(self.on_closed._handlers, self, ending.code, ending.reason)
+                self.close_code, self.close_reason = ending.code, ending.reason
+                await run_handlers(
+                    self._owner.on_closed._handlers, self._owner, ending.code, ending.reason
+                )
             else:
-                error = self._error = ending.error
-                self._close_code, self._close_reason = ending.code, ending.reason
-                error.unsent = self._unsent
-                await run_handlers(self.on_error._handlers, self, error)
+                error = self.error = ending.error
+                self.close_code, self.close_reason = ending.code, ending.reason
+                error.unsent = self.unsent
+                await run_handlers(self._owner.on_error._handlers, self._owner, error)
         finally:
-            self._done.set()
+            self.done.set()
 
     def _stopped(self) -> ConnectError:
         """The error of an end that came between attempts: close() or cancellation."""
-        if self._close_request is None:
+        if self.close_request is None:
             what = "was cancelled while waiting to reconnect"
-        elif self._abandoned:
+        elif self.abandoned:
             what = "was abandoned: close() was called before open()"
         else:
             what = "was closed while waiting to reconnect"
-        return ConnectError(f"connection to {self._shown_url} {what}", url=self._shown_url)
+        return ConnectError(f"connection to {self.shown_url} {what}", url=self.shown_url)
 
-    def _ended(self) -> bool:
-        return self._state is State.CLOSED
+    def ended(self) -> bool:
+        """Whether the end has come (CLOSED)."""
+        return self.state is State.CLOSED
