@@ -32,6 +32,7 @@ from .._errors import (
 from .._events import Frame, Stats
 from .._handlers import EventHook, must_await, run_handlers
 from .._options import Options
+from .._sansio.closing import CloseHandshake, truncate_reason
 from .._sansio.deflate import Inflater
 from .._sansio.events import (
     BinaryMessage,
@@ -116,15 +117,9 @@ class Connection:
         self._pings: list[bytes] = []  # pings to send (keepalive and ping())
         self.keepalive = Keepalive(options.ping_interval, options.ping_timeout)
         self._pong_waiters: dict[bytes, trio.Event] = {}  # of ping(): set by the pong or the end
-        self._close_request: tuple[int, str] | None = None  # what our close frame will say
-        self._close_sent: tuple[int, str] | None = None  # what our close frame said
-        self._close_written = trio.Event()
+        self._closing = CloseHandshake()  # who sent which close frame; the ending
         self._write_broken = False
-        self._failing = False  # failing without a flush: the queue goes to unsent
-        self._fail_code: int | None = None  # the code _fail chose for the error it set
         self._dispatching = True  # False once delivering events has stopped
-        self._peer_close: tuple[int, str] | None = None
-        self._closed_by_server = False
         self.error: WebSocketError | None = None  # the ending, when it is an error
         self._reraise: BaseException | None = None  # a handler's exception (rule 10)
         self.opened_at: float | None = None  # open() called
@@ -447,34 +442,34 @@ class Connection:
         self.fail(error, 1011, flush=True)
 
     def _on_close_frame(self, code: int, reason: str) -> None:
-        self._peer_close = (code, reason)
-        self._closed_by_server = self._close_sent is None
         if self.state is State.OPEN:
             self._set_state(State.CLOSING)
         self._logger.debug("close frame from %s: %d %r", self._url.for_log, code, reason)
-        if self._close_sent is None:
-            # Echo the server's code (RFC 6455 5.5.1); 1005 means its frame had none.
-            self._request_close(code, reason)
+        if self._closing.received(code, reason):
+            self.wake.set()  # our close frame echoes it (CloseHandshake.received)
+            self._arm_close_timeout(None)
         else:
             self._await_eof()
 
     def _on_failure(self, failure: Failure) -> None:
         cls = MessageTooBig if failure.code == 1009 else ProtocolError
         error = cls(f"{failure.reason} ({self.shown_url})", url=self.shown_url)
-        self.fail(error, failure.code, _truncate_reason(failure.reason))
+        self.fail(error, failure.code, truncate_reason(failure.reason))
 
     def _lost(self, what: str) -> None:
         # After the server's close frame, the end of TCP is the expected last step.
-        if self.error is None and self._peer_close is None:
+        if self._closing.claim_failure():
             self.error = ConnectionLost(f"{what} ({self.shown_url})", url=self.shown_url)
 
     # ------------------------------------------------------------------ closing
 
     def _request_close(self, code: int, reason: str, limit: float | None = None) -> None:
         """Ask the sender for a close frame; arm ``close_timeout`` (or ``limit`` if shorter)."""
-        if self._close_sent is None:
-            self._close_request = (code, reason)
+        if self._closing.ask(code, reason):
             self.wake.set()
+        self._arm_close_timeout(limit)
+
+    def _arm_close_timeout(self, limit: float | None) -> None:
         timeout = self._close_timeout
         if limit is not None:
             timeout = limit if timeout is None else min(timeout, limit)
@@ -490,14 +485,12 @@ class Connection:
         whole attempt is bounded by ``FAIL_TIMEOUT``. The error's message gets what
         happened to the close frame at the end (``_finish``).
         """
-        if self.error is None and self._peer_close is None:
+        drop_queue = not flush and self.outbox.queued_bytes > CHUNK_SIZE
+        if self._closing.fail(code, drop_queue=drop_queue):
             self.error = error
-            self._fail_code = code
         self._dispatching = False
         if self.state is State.OPEN:
             self._set_state(State.CLOSING)
-        if not flush and self.outbox.queued_bytes > CHUNK_SIZE:
-            self._failing = True  # no more messages: straight to the close frame
         self._request_close(code, reason, None if flush else FAIL_TIMEOUT)
 
     def _await_eof(self) -> None:
@@ -506,11 +499,12 @@ class Connection:
         self._recv_scope.deadline = min(self._recv_scope.deadline, deadline)
 
     def _note_close_timeout(self) -> None:
-        if self.error is not None or self._peer_close is not None:
+        if not self._closing.claim_failure():
             return  # the handshake completed; only the wait for the server's EOF ran out
-        sent = f" after sending close {self._close_sent[0]}" if self._close_sent else ""
+        sent = self._closing.sent
+        after = f" after sending close {sent[0]}" if sent else ""
         self.error = CloseTimeout(
-            f"close handshake with {self.shown_url} timed out{sent} "
+            f"close handshake with {self.shown_url} timed out{after} "
             f"(close_timeout={self._close_timeout}s)",
             url=self.shown_url,
         )
@@ -518,36 +512,48 @@ class Connection:
     # ------------------------------------------------------------------ sending
 
     async def _send_loop(self) -> None:
-        outbox = self.outbox
         while True:
             await self.wake.wait()
             self.wake = trio.Event()
             # A cancellation already pending must land here, before a batch is taken: once
             # send_all has started, a cancelled write leaves frame boundaries unknown.
             await trio.lowlevel.checkpoint_if_cancelled()
-            while True:
-                try:
-                    # Framing inside the guard: a batch taken but never written must not be
-                    # confirmed by anyone (the abort path checks _write_broken).
-                    frames = self._frame_batch()
-                    if not frames:
-                        break
-                    await self._write(frames)
-                except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                    self._write_broken = True
-                    self._lost(f"writing failed: {exc.__cause__ or exc}")
-                    self._recv_scope.cancel()
-                    return
-                except BaseException:
-                    self._write_broken = True
-                    raise
-                outbox.written()
-                self._note_written()
-                if self._close_sent is not None:
-                    self._close_written.set()
-                    if self._peer_close is not None or self.error is not None:
-                        self._await_eof()
-                    return
+            try:
+                closed = await self._write_due()
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                self._lost(f"writing failed: {exc.__cause__ or exc}")
+                self._recv_scope.cancel()
+                return
+            if closed:
+                if self._closing.close_written():
+                    self._await_eof()
+                return
+
+    async def _write_due(self) -> bool:
+        """Frame and write what is due, batch by batch, until nothing is or our close is out.
+
+        Returns:
+            True once the batch holding our close frame was written.
+
+        Cancellation: a batch cut short leaves ``_write_broken`` set: the wire may be
+        mid-frame, so nothing more is written, and the batch stays in ``unsent``.
+        """
+        outbox = self.outbox
+        while True:
+            try:
+                # Framing inside the guard: a batch taken but never written must not be
+                # confirmed by anyone (the abort path checks _write_broken).
+                frames = self._frame_batch()
+                if not frames:
+                    return False
+                await self._write(frames)
+            except BaseException:
+                self._write_broken = True
+                raise
+            outbox.written()
+            self._note_written()
+            if self._closing.sent is not None:
+                return True
 
     async def _write(self, frames: list[Wire]) -> None:
         """Write ``frames`` in order: small ones gathered into one ``send_all``, large
@@ -559,7 +565,7 @@ class Connection:
         pending: list[bytes] = []
         size = 0
         for frame in frames:
-            if protocol.pongs and self._close_sent is None and frame is not frames[0]:
+            if protocol.pongs and self._closing.sent is None and frame is not frames[0]:
                 # Pings that arrived while a long batch was being written are answered
                 # between two of its frames, not after the whole batch.
                 # A pong (125 bytes at most) is always framed as one piece of bytes.
@@ -586,12 +592,12 @@ class Connection:
         assert protocol is not None
         frames: list[Wire] = []
         outbox = self.outbox
-        failing = self._failing
-        if self._close_sent is None and not failing:
+        closing = self._closing
+        if closing.owes_pongs:
             # Pings that arrived before the server's close (even in the same read) are
             # still answered, before our close frame (RFC 6455 5.5.2).
             frames.extend(protocol.pong_frames())
-        if self._close_sent is None and self._peer_close is None and not failing:
+        if closing.sends_data:
             for payload in self._pings:
                 frames.append(protocol.ping(payload))
             if outbox:
@@ -602,18 +608,10 @@ class Connection:
                         frames.extend(protocol.message(message))  # type: ignore[arg-type]
         protocol.pongs.take()  # none is owed once our close frame is out
         self._pings = []
-        # Our own close waits for the queue. Answering the server's close does not: RFC 6455
-        # 5.5.1 allows finishing one message at most, so what is queued stays in `unsent`;
-        # nor does failing the connection, which must not wait on the peer that broke it.
-        request = self._close_request
-        if (
-            request is not None
-            and self._close_sent is None
-            and (self._peer_close is not None or failing or not outbox)
-        ):
-            frames.append(protocol.close(request[0], request[1]))
-            self._logger.debug("sending close %d to %s", request[0], self._url.for_log)
-            self._close_sent = request
+        close = closing.close_due(queue_empty=not outbox)
+        if close is not None:
+            frames.append(protocol.close(close[0], close[1]))
+            self._logger.debug("sending close %d to %s", close[0], self._url.for_log)
         return frames
 
     def _note_written(self) -> None:
@@ -629,7 +627,7 @@ class Connection:
         keepalive = self.keepalive
         while True:
             await trio.sleep_until(at)
-            if self._close_request is not None or self._peer_close is not None:
+            if self._closing.closing:
                 return
             tick = keepalive.tick(trio.current_time())
             if tick.ping is not None:
@@ -675,18 +673,11 @@ class Connection:
             # A batch still in flight was never written (the sender stopped mid-way): the
             # wire may be mid-frame, and the batch must stay in unsent, so nothing is written.
             writable = not self._write_broken and not self.outbox.in_flight
-            if self.error is None and self._peer_close is None and writable:
-                if self._close_request is None:
-                    self._close_request = (1001, "")
-                while not self._close_written.is_set():
-                    frames = self._frame_batch()
-                    if not frames:
-                        break
-                    await self._write(frames)
-                    self.outbox.written()
-                    if self._close_sent is not None:
-                        self._close_written.set()
-                if self._close_written.is_set():
+            closing = self._closing
+            if not closing.failed and closing.peer is None and writable:
+                closing.going_away()
+                if closing.written or await self._write_due():
+                    closing.written = True
                     await self._read_close_reply(stream)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
@@ -697,7 +688,7 @@ class Connection:
         protocol = self._protocol
         assert protocol is not None
         self._dispatching = False
-        while self._peer_close is None and not protocol.closed:
+        while self._closing.peer is None and not protocol.closed:
             data = await stream.receive_some(CHUNK_SIZE)
             if not data:
                 return
@@ -708,19 +699,10 @@ class Connection:
         if self.opened is not None:
             await _close(self.opened.stream)
         error = self.error
-        cancelled = error is None and self._peer_close is None
+        peer = self._closing.peer
+        cancelled = error is None and peer is None
         if cancelled:
-            # Cancelled before any close handshake completed.
-            if self.opened is None:
-                error = ConnectError(
-                    f"connection attempt to {self.shown_url} was cancelled", url=self.shown_url
-                )
-            else:
-                error = ConnectionLost(
-                    f"connection to {self.shown_url} was cancelled before the close "
-                    "handshake completed",
-                    url=self.shown_url,
-                )
+            error = self._cancelled_error()
         self._set_state(State.CLOSED)
         self.closed_at = trio.current_time()
         self.unsent = self.outbox.unsent()
@@ -731,34 +713,35 @@ class Connection:
         self.written.set()
         self.ready.set()
         if error is None:
-            assert self._peer_close is not None
-            self.close_code, self.close_reason = self._peer_close
+            assert peer is not None
+            self.close_code, self.close_reason = peer
             self._logger.info(
                 "closed %s: %d (close started by %s)",
                 self._url.for_log,
-                self._peer_close[0],
-                "the server" if self._closed_by_server else "the client",
+                peer[0],
+                "the server" if self._closing.by_server else "the client",
             )
-            await self._run_terminal(self._ws.on_closed, self._peer_close)
+            await self._run_terminal(self._ws.on_closed, peer)
         else:
             self.error = error
-            sent = self._close_sent if self._close_written.is_set() else None
-            self.close_code, self.close_reason = sent if sent is not None else (1006, "")
+            self.close_code, self.close_reason = self._closing.reported()
             error.code = self.close_code
             error.unsent = self.unsent
-            if self._fail_code is not None and error is self.error:
-                error.args = (error.message + self._close_outcome(self._fail_code),)
+            if self._closing.fail_code is not None:
+                # The message agrees with .code: what became of the failure's close frame.
+                error.args = (error.message + self._closing.failure_note(),)
             self._log_error_end(error, cancelled)
             await self._run_terminal(self._ws.on_error, (error,))
 
-    def _close_outcome(self, code: int) -> str:
-        """What became of the close frame that failing the connection (with ``code``) asked
-        for, so that the message agrees with ``.code``."""
-        if self._close_written.is_set() and self._close_sent is not None:
-            return f"; closed with {self._close_sent[0]}"
-        return (
-            f"; the close frame {code} could not be written in time, so the socket was "
-            "closed without one (1006)"
+    def _cancelled_error(self) -> WebSocketError:
+        """The error of an end by cancellation, before any close handshake completed."""
+        if self.opened is None:
+            return ConnectError(
+                f"connection attempt to {self.shown_url} was cancelled", url=self.shown_url
+            )
+        return ConnectionLost(
+            f"connection to {self.shown_url} was cancelled before the close handshake completed",
+            url=self.shown_url,
         )
 
     def _log_error_end(self, error: WebSocketError, cancelled: bool) -> None:
@@ -808,8 +791,3 @@ async def _close(stream: trio.abc.Stream) -> None:
 
 def _piece_frames(protocol: ClientProtocol, piece: Piece) -> list[Wire]:
     return protocol.piece(piece.data, piece.text, piece.first, piece.final)
-
-
-def _truncate_reason(reason: str) -> str:
-    encoded = reason.encode("utf-8")[:123]
-    return encoded.decode("utf-8", "ignore")
