@@ -367,7 +367,7 @@ class ReconnectingWebSocket:
         """
         if self._loop.state is not State.INITIAL:
             raise InvalidStateError(self._refusal("enter", "was already opened"))
-        await enter_own_nursery(self)
+        await enter_own_nursery(self, self._loop)
         return self
 
     async def __aexit__(
@@ -377,21 +377,8 @@ class ReconnectingWebSocket:
         tb: TracebackType | None,
     ) -> bool:
         """Close (1000, or 1011 when leaving by an exception), wait for the end, re-raise."""
-        await leave_own_nursery(self, exc, self.close)
+        await leave_own_nursery(self, self._loop, exc, self.close)
         return False
-
-    # The async-with helper (nursery.py) reads these on both clients.
-    @property
-    def _ready(self) -> trio.Event:
-        return self._loop.ready
-
-    @property
-    def _done(self) -> trio.Event:
-        return self._loop.done
-
-    @property
-    def _error(self) -> WebSocketError | None:
-        return self._loop.error
 
     def _refusal(self, what: str, why: str) -> str:
         return f"cannot {what}: ReconnectingWebSocket {self._loop.shown_url} {why}"

@@ -581,7 +581,7 @@ class WebSocket:
                 f"WebSocket {self._shown_url} cannot be reused: it was already opened",
                 url=self._shown_url,
             )
-        await enter_own_nursery(self, self._engine.entered)
+        await enter_own_nursery(self, self._engine, self._engine.entered)
         return self
 
     async def __aexit__(
@@ -592,23 +592,10 @@ class WebSocket:
     ) -> bool:
         """Close (1000, or 1011 when leaving by an exception), wait for the end, re-raise."""
         self._check_thread("__aexit__")
-        await leave_own_nursery(self, exc, self._close_if_open)
+        await leave_own_nursery(self, self._engine, exc, self._close_if_open)
         return False
 
     # ------------------------------------------------------------------ internals
-
-    # The async-with helper (nursery.py) reads these on both clients.
-    @property
-    def _ready(self) -> trio.Event:
-        return self._engine.ready
-
-    @property
-    def _done(self) -> trio.Event:
-        return self._engine.done
-
-    @property
-    def _error(self) -> WebSocketError | None:
-        return self._engine.error
 
     def _check_thread(self, what: str) -> None:
         """Refuse a call from outside the Trio thread, before it changes anything.

@@ -12,7 +12,14 @@ import trio
 
 from .._errors import WebSocketError
 
-__all__ = ["OwnsNursery", "enter_own_nursery", "exit_nursery", "leave_own_nursery", "single_leaf"]
+__all__ = [
+    "OwnsNursery",
+    "Runner",
+    "enter_own_nursery",
+    "exit_nursery",
+    "leave_own_nursery",
+    "single_leaf",
+]
 
 
 class OwnsNursery(Protocol):
@@ -21,23 +28,27 @@ class OwnsNursery(Protocol):
     _nursery_cm: Any
 
     @property
-    def _ready(self) -> trio.Event: ...
-    @property
-    def _done(self) -> trio.Event: ...
-    @property
-    def _error(self) -> WebSocketError | None: ...
-
-    @property
     def is_open(self) -> bool: ...
 
     def open(self, nursery: trio.Nursery) -> None: ...
 
 
-async def enter_own_nursery(owner: OwnsNursery, entered: trio.Event | None = None) -> None:
+class Runner(Protocol):
+    """What runs a client (its engine, or the reconnecting loop): the events of its end."""
+
+    ready: trio.Event
+    done: trio.Event
+    error: WebSocketError | None
+
+
+async def enter_own_nursery(
+    owner: OwnsNursery, runner: Runner, entered: trio.Event | None = None
+) -> None:
     """Open ``owner`` in a nursery of its own and wait until it is open (or has ended).
 
     Args:
         owner: the client, not yet opened (the caller checked).
+        runner: what runs it: ``ready`` once open or over, ``done`` and ``error`` at the end.
         entered: set once the caller may use the instance (the connection then reads on).
 
     Raises:
@@ -49,7 +60,7 @@ async def enter_own_nursery(owner: OwnsNursery, entered: trio.Event | None = Non
     nursery = await owner._nursery_cm.__aenter__()
     try:
         owner.open(nursery)
-        await owner._ready.wait()
+        await runner.ready.wait()
     except BaseException as exc:
         if entered is not None:
             entered.set()
@@ -59,14 +70,14 @@ async def enter_own_nursery(owner: OwnsNursery, entered: trio.Event | None = Non
         entered.set()
     if not owner.is_open:
         # The attempt failed, or on_open already ended the connection.
-        await owner._done.wait()
+        await runner.done.wait()
         await _leave(owner, None)  # raises a handler's exception, if one did
-        if owner._error is not None:
-            raise owner._error
+        if runner.error is not None:
+            raise runner.error
 
 
 async def leave_own_nursery(
-    owner: OwnsNursery, exc: BaseException | None, close: Callable[[int], None]
+    owner: OwnsNursery, runner: Runner, exc: BaseException | None, close: Callable[[int], None]
 ) -> None:
     """Close with 1000 (1011 when leaving by an exception), wait for the end, leave.
 
@@ -75,7 +86,7 @@ async def leave_own_nursery(
     if not isinstance(exc, trio.Cancelled):
         close(1000 if exc is None else 1011)
         try:
-            await owner._done.wait()
+            await runner.done.wait()
         except BaseException as inner:
             await _leave(owner, inner)
             raise
