@@ -21,7 +21,10 @@ import trio
 
 from .._errors import ConnectError, HandshakeRejected, map_exceptions
 from .._options import DEFAULT, ConnectOptions, Default
+from .._sansio.compression import Compression
+from .._sansio.deflate import Inflater
 from .._sansio.handshake import MAX_REJECT_BODY, Accepted, ClientHandshake, HandshakeError, Rejected
+from .._sansio.protocol import ClientProtocol
 from .._sansio.url import WebSocketURL
 from .._version import __version__
 from .hook import HandshakeRequest, run_hook
@@ -36,6 +39,7 @@ __all__ = [
     "ConnectOptions",
     "Default",
     "Opened",
+    "make_protocol",
     "open_connection",
 ]
 
@@ -304,3 +308,41 @@ def _rejected(answer: Rejected, where: str, max_redirects: int) -> HandshakeReje
     return HandshakeRejected(
         message, status=answer.status, headers=answer.headers, body=answer.body
     )
+
+
+def make_protocol(
+    opened: Opened,
+    compression: Compression | None,
+    max_message_size: int | None,
+    max_fragment_size: int | None,
+    shown_url: str,
+) -> tuple[ClientProtocol, str | None]:
+    """The frame protocol for ``opened``, with the extension the server accepted.
+
+    Returns:
+        The protocol and the negotiated extension (``str`` of its parameters) or ``None``.
+
+    Raises:
+        ConnectError: the server's extension answer was not offered or is invalid.
+    """
+    answer = opened.extensions
+    if answer is None:
+        protocol = ClientProtocol(
+            max_message_size=max_message_size, max_fragment_size=max_fragment_size
+        )
+        return protocol, None
+    try:
+        if compression is None:
+            raise ValueError(f"the server accepted {answer!r}, which was not offered")
+        params = compression.accept(answer)
+    except ValueError as exc:
+        raise ConnectError(
+            f"invalid extension answer from {shown_url}: {exc}", url=shown_url
+        ) from None
+    protocol = ClientProtocol(
+        max_message_size=max_message_size,
+        inflater=Inflater(params),
+        deflater=compression.deflater(params),
+        max_fragment_size=max_fragment_size,
+    )
+    return protocol, str(params)

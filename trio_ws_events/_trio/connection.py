@@ -33,12 +33,10 @@ from .._events import Frame, Stats
 from .._handlers import EventHook, must_await, run_handlers
 from .._options import Options
 from .._sansio.closing import CloseHandshake, truncate_reason
-from .._sansio.deflate import Inflater
 from .._sansio.events import (
     BinaryMessage,
     CloseReceived,
     Failure,
-    MaskedPayload,
     Ping,
     Pong,
     ProtocolEvent,
@@ -51,11 +49,12 @@ from .._sansio.outbox import Outbox, Piece
 from .._sansio.protocol import ClientProtocol
 from .._sansio.state import State, check_transition
 from .._typing import Address, LoggerLike
-from .connect import Opened, open_connection
+from .connect import Opened, make_protocol, open_connection
+from .ending import close_stream, log_error_end
 from .engine import Owner
 from .iterate import Feed
 from .net import stream_addresses
-from .writer import Writer
+from .writer import Writer, write_frames
 
 __all__ = ["Connection"]
 
@@ -256,7 +255,13 @@ class Connection:
                     await trio.aclose_forcefully(opened.stream)
                     await trio.lowlevel.checkpoint()
                 try:
-                    self._protocol = self._make_protocol(opened)
+                    self._protocol, self.extensions = make_protocol(
+                        opened,
+                        self._compression,
+                        self._max_message_size,
+                        self._max_fragment_size,
+                        self.shown_url,
+                    )
                 except ConnectError:
                     await trio.aclose_forcefully(opened.stream)
                     raise
@@ -279,28 +284,6 @@ class Connection:
                 url=self.shown_url,
             )
         return None
-
-    def _make_protocol(self, opened: Opened) -> ClientProtocol:
-        """The frame protocol for ``opened``, with the extension the server accepted."""
-        inflater = deflater = None
-        answer = opened.extensions
-        if answer is not None:
-            try:
-                if self._compression is None:
-                    raise ValueError(f"the server accepted {answer!r}, which was not offered")
-                params = self._compression.accept(answer)
-            except ValueError as exc:
-                raise ConnectError(
-                    f"invalid extension answer from {self.shown_url}: {exc}", url=self.shown_url
-                ) from None
-            inflater, deflater = Inflater(params), self._compression.deflater(params)
-            self.extensions = str(params)
-        return ClientProtocol(
-            max_message_size=self._max_message_size,
-            inflater=inflater,
-            deflater=deflater,
-            max_fragment_size=self._max_fragment_size,
-        )
 
     async def _session(self, opened: Opened) -> None:
         self.opened = opened
@@ -546,7 +529,9 @@ class Connection:
                 frames = self._frame_batch()
                 if not frames:
                     return False
-                await self._write(frames)
+                assert self._writer is not None
+                assert self._protocol is not None
+                await write_frames(self._writer, self._protocol, frames, self._closing)
             except BaseException:
                 self._write_broken = True
                 raise
@@ -554,37 +539,6 @@ class Connection:
             self._note_written()
             if self._closing.sent is not None:
                 return True
-
-    async def _write(self, frames: list[Wire]) -> None:
-        """Write ``frames`` in order: small ones gathered into one ``send_all``, large
-        payloads on their own (no copy), and pongs due meanwhile slipped between frames."""
-        writer = self._writer
-        protocol = self._protocol
-        assert writer is not None
-        assert protocol is not None
-        pending: list[bytes] = []
-        size = 0
-        for frame in frames:
-            if protocol.pongs and self._closing.sent is None and frame is not frames[0]:
-                # Pings that arrived while a long batch was being written are answered
-                # between two of its frames, not after the whole batch.
-                # A pong (125 bytes at most) is always framed as one piece of bytes.
-                pending.extend(wire[0] for wire in protocol.pong_frames())
-            for part in frame:
-                if isinstance(part, MaskedPayload):
-                    if pending:
-                        await writer.send_all(b"".join(pending))
-                        pending, size = [], 0
-                    for masked in part.slices(CHUNK_SIZE):
-                        await writer.send_all(masked)
-                else:
-                    pending.append(part)
-                    size += len(part)
-            if size >= CHUNK_SIZE:
-                await writer.send_all(b"".join(pending) if len(pending) > 1 else pending[0])
-                pending, size = [], 0
-        if pending:
-            await writer.send_all(b"".join(pending) if len(pending) > 1 else pending[0])
 
     def _frame_batch(self) -> list[Wire]:
         """Frame what is due: pongs and pings, queued messages, then the close frame."""
@@ -682,7 +636,7 @@ class Connection:
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
         finally:
-            await _close(stream)
+            await close_stream(stream)
 
     async def _read_close_reply(self, stream: trio.abc.Stream) -> None:
         protocol = self._protocol
@@ -697,7 +651,7 @@ class Connection:
     async def _finish(self) -> None:
         """Close the socket, settle the state and the accounting, fire the terminal event."""
         if self.opened is not None:
-            await _close(self.opened.stream)
+            await close_stream(self.opened.stream)
         error = self.error
         peer = self._closing.peer
         cancelled = error is None and peer is None
@@ -730,7 +684,12 @@ class Connection:
             if self._closing.fail_code is not None:
                 # The message agrees with .code: what became of the failure's close frame.
                 error.args = (error.message + self._closing.failure_note(),)
-            self._log_error_end(error, cancelled)
+            # Nobody hears of an error without on_error, unless async with or `async for`
+            # raises it (open() does not).
+            heard = bool(self._ws.on_error) or self._ws._nursery_cm is not None
+            log_error_end(
+                self._logger, self._url.for_log, error, cancelled, heard or self._iterating()
+            )
             await self._run_terminal(self._ws.on_error, (error,))
 
     def _cancelled_error(self) -> WebSocketError:
@@ -744,33 +703,6 @@ class Connection:
             url=self.shown_url,
         )
 
-    def _log_error_end(self, error: WebSocketError, cancelled: bool) -> None:
-        # Above DEBUG, only the kind of error and the code: messages may quote payloads
-        # (a handler's exception text) and URLs their query strings.
-        if cancelled:
-            # The caller's own cancellation (a cancel scope, or an exception in the nursery's
-            # body, which the caller sees as a traceback): nothing to look up in on_error.
-            self._logger.info(
-                "connection to %s ended: %s, cancelled from outside (close code %d)",
-                self._url.for_log,
-                type(error).__name__,
-                self.close_code,
-            )
-        else:
-            level = logging.INFO
-            if not self._ws.on_error and self._ws._nursery_cm is None and not self._iterating():
-                # Nobody will hear of it otherwise: async with and `async for` raise it,
-                # open() does not.
-                level = logging.WARNING
-            self._logger.log(
-                level,
-                "connection to %s ended: %s (close code %d); register on_error for details",
-                self._url.for_log,
-                type(error).__name__,
-                self.close_code,
-            )
-        self._logger.debug("connection to %s ended: %s", self._url.for_log, error)
-
     async def _run_terminal(self, hook: EventHook[Any], args: tuple[Any, ...]) -> None:
         try:
             await run_handlers(hook._handlers, self._ws, *args)
@@ -778,15 +710,6 @@ class Connection:
             self.done.set()
             if self.feed is not None:
                 self.feed.send.close()  # a waiting `async for` ends (or raises) now
-
-
-async def _close(stream: trio.abc.Stream) -> None:
-    """Close ``stream`` at once. A plain socket closes without a checkpoint: this runs at the
-    very end of the connection's task, where one more scheduler tick buys nothing."""
-    if isinstance(stream, trio.SocketStream):
-        stream.socket.close()
-    else:
-        await trio.aclose_forcefully(stream)
 
 
 def _piece_frames(protocol: ClientProtocol, piece: Piece) -> list[Wire]:

@@ -1,4 +1,4 @@
-"""Writing to the connection: one direct non-blocking ``write(2)``, trio for what is left."""
+"""Writing to the connection: batches of frames, one direct ``write(2)``, trio for the rest."""
 
 from __future__ import annotations
 
@@ -6,7 +6,12 @@ import os
 
 import trio
 
-__all__ = ["Writer"]
+from .._sansio.closing import CloseHandshake
+from .._sansio.events import MaskedPayload, Wire
+from .._sansio.frames import CHUNK_SIZE
+from .._sansio.protocol import ClientProtocol
+
+__all__ = ["Writer", "write_frames"]
 
 
 class Writer:
@@ -54,3 +59,39 @@ class Writer:
                 return
             data = memoryview(data)[sent:]
         await self._stream.send_all(data)
+
+
+async def write_frames(
+    writer: Writer, protocol: ClientProtocol, frames: list[Wire], closing: CloseHandshake
+) -> None:
+    """Write ``frames`` in order: small ones gathered into one ``send_all``, large
+    payloads on their own (no copy), and pongs due meanwhile slipped between frames.
+
+    Raises:
+        trio.BrokenResourceError, trio.ClosedResourceError: as ``send_all``.
+
+    Cancellation: part of the frames may have been written; the wire may be mid-frame.
+    """
+    pending: list[bytes] = []
+    size = 0
+    for frame in frames:
+        if protocol.pongs and closing.sent is None and frame is not frames[0]:
+            # Pings that arrived while a long batch was being written are answered
+            # between two of its frames, not after the whole batch.
+            # A pong (125 bytes at most) is always framed as one piece of bytes.
+            pending.extend(wire[0] for wire in protocol.pong_frames())
+        for part in frame:
+            if isinstance(part, MaskedPayload):
+                if pending:
+                    await writer.send_all(b"".join(pending))
+                    pending, size = [], 0
+                for masked in part.slices(CHUNK_SIZE):
+                    await writer.send_all(masked)
+            else:
+                pending.append(part)
+                size += len(part)
+        if size >= CHUNK_SIZE:
+            await writer.send_all(b"".join(pending) if len(pending) > 1 else pending[0])
+            pending, size = [], 0
+    if pending:
+        await writer.send_all(b"".join(pending) if len(pending) > 1 else pending[0])
