@@ -510,8 +510,8 @@ def test_masked_payload_slices_equal_the_whole_mask() -> None:
 def test_piece_frames_split_by_max_fragment_size() -> None:
     """A piece longer than max_fragment_size is split; only the final piece's last frame has FIN."""
     proto = ClientProtocol(max_fragment_size=4)
-    first = proto.piece(b"abcdefghij", False, True, False)
-    last = proto.piece(b"xyz", False, False, True)
+    first = proto.framer.piece(b"abcdefghij", False, True, False)
+    last = proto.framer.piece(b"xyz", False, False, True)
     heads = [wire[0][0] for wire in first + last]
     assert heads == [0x02, 0x00, 0x00, 0x80]
 

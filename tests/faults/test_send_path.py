@@ -29,7 +29,7 @@ from trio.testing import wait_all_tasks_blocked
 
 from faults.support import run_case
 from trio_ws_events import ProtocolError, State, WebSocket
-from trio_ws_events._sansio.protocol import ClientProtocol
+from trio_ws_events._sansio.framing import FrameWriter
 from trio_ws_events._trio.connection import FAIL_TIMEOUT
 
 MiB = 2**20
@@ -150,11 +150,11 @@ async def test_a_batch_that_failed_to_frame_is_unsent_not_written(
     server = await raw_server(script)
     ws = WebSocket(server.url, compression=None)
 
-    def boom(self: ClientProtocol, data: str | bytes) -> list[Any]:
+    def boom(self: FrameWriter, data: str | bytes) -> list[Any]:
         raise RuntimeError("framing bug")
 
     def send_two(ws: WebSocket) -> None:
-        monkeypatch.setattr(ClientProtocol, "message", boom)
+        monkeypatch.setattr(FrameWriter, "message", boom)
         ws.send("one")
         ws.send(b"two")
 

@@ -222,12 +222,12 @@ def test_max_message_size_fails_fast_and_counts_utf8_bytes() -> None:
 def test_outgoing_frames_are_masked_and_fragmented() -> None:
     """message() masks every frame and splits by max_fragment_size."""
     proto = ClientProtocol(max_fragment_size=4)
-    frames = proto.message("hello world")
+    frames = proto.framer.message("hello world")
     parsed = [unmask_client_frame(f) for f in frames]
     assert [p[0] for p in parsed] == [1, 0, 0]
     assert b"".join(p[1] for p in parsed) == b"hello world"
     assert [p[2] for p in parsed] == [False, False, True]
-    (one,) = ClientProtocol().message(b"\x00" * 70000)
+    (one,) = ClientProtocol().framer.message(b"\x00" * 70000)
     assert unmask_client_frame(one)[:3] == (2, b"\x00" * 70000, True)
     assert unmask_client_frame(ClientProtocol().close(4000, "ok"))[1] == b"\x0f\xa0ok"
     assert unmask_client_frame(ClientProtocol().close(None))[1] == b""
@@ -308,11 +308,11 @@ def test_deflater_round_trip_and_no_context_takeover() -> None:
     """Our compressed frames inflate back; small messages are sent uncompressed."""
     params = DeflateParams(client_no_context_takeover=True)
     proto = ClientProtocol(deflater=Deflater(params))
-    (small,) = proto.message("tiny")
+    (small,) = proto.framer.message("tiny")
     assert unmask_client_frame(small)[3] == 0
     text = "compress me " * 100
     for _ in range(2):
-        (big,) = proto.message(text)
+        (big,) = proto.framer.message(text)
         _opcode, payload, _fin, rsv = unmask_client_frame(big)
         assert rsv == 4
         inflated = zlib.decompressobj(-15).decompress(payload + b"\x00\x00\xff\xff")

@@ -12,7 +12,6 @@ to send (1002, 1007, 1009); the events before it in the same read come first.
 from __future__ import annotations
 
 import codecs
-import os
 import struct
 import zlib
 from typing import Any, Final
@@ -21,10 +20,8 @@ from .._events import Frame
 from .deflate import Deflater, Inflater
 from .events import (
     BinaryMessage,
-    Buffer,
     CloseReceived,
     Failure,
-    MaskedPayload,
     PendingPongs,
     Ping,
     Pong,
@@ -42,10 +39,10 @@ from .frames import (
     OP_PONG,
     OP_TEXT,
     FrameError,
-    apply_mask,
     decode_close,
     encode_close,
 )
+from .framing import FrameWriter
 
 __all__ = ["BATCH_FRAMES", "ClientProtocol"]
 
@@ -96,16 +93,12 @@ class ClientProtocol:
         "_buf",
         "_close_framed",
         "_decoder",
-        "_deflater",
         "_final_chunk",
         "_frame_fin",
         "_frame_left",
         "_inflated",
         "_inflater",
         "_inflating",
-        "_keys",
-        "_keys_used",
-        "_max_fragment",
         "_max_size",
         "_msg_compressed",
         "_msg_opcode",
@@ -118,6 +111,7 @@ class ClientProtocol:
         "backlog",
         "bytes_received",
         "closed",
+        "framer",
         "messages_received",
         "pongs",
         "streaming",
@@ -135,8 +129,6 @@ class ClientProtocol:
         self._pos = 0  # where parsing resumes in _buf when a batch stopped early
         self._max_size = max_message_size
         self._inflater = inflater
-        self._deflater = deflater
-        self._max_fragment = max_fragment_size
         self._frame_left = 0
         self._frame_fin = False
         self._msg_opcode = 0
@@ -153,10 +145,8 @@ class ClientProtocol:
         self._inflating = False  # the inflater holds output of the current frame still
         self._final_chunk = False  # the compressed piece being inflated ends its message
         self._inflated = 0  # inflated bytes the current batch's events hold
-        # Masking keys come from the OS's CSPRNG, fetched in bulk to spare a system call
-        # per frame; each key is used once (RFC 6455 5.3).
-        self._keys = b""
-        self._keys_used = 0
+        #: Builds the outgoing frames: ``framer.message(data)``, ``framer.piece(...)``.
+        self.framer = FrameWriter(deflater, max_fragment_size)
         #: Totals of data messages and their payload bytes (inflated), for ``ws.stats``.
         self.messages_received = 0
         self.bytes_received = 0
@@ -518,94 +508,23 @@ class ClientProtocol:
 
     # ------------------------------------------------------------------ sending
 
-    def _mask_key(self) -> bytes:
-        used = self._keys_used
-        if used + 4 > len(self._keys):
-            self._keys = os.urandom(4096)
-            used = 0
-        self._keys_used = used + 4
-        return self._keys[used : used + 4]
-
-    def frame(self, opcode: int, payload: Buffer, fin: bool = True, rsv1: bool = False) -> Wire:
-        """One masked frame with ``payload``, as one or two pieces of bytes (see ``Wire``)."""
-        length = len(payload)
-        b0 = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode
-        if length < 126:
-            header = bytes((b0, 0x80 | length))
-        elif length < 65536:
-            header = bytes((b0, 0xFE)) + _pack_h(length)
-        else:
-            header = bytes((b0, 0xFF)) + _pack_q(length)
-        key = self._mask_key()
-        if length < CHUNK_SIZE:
-            return (header + key + apply_mask(payload, key),)
-        return (header + key, MaskedPayload(payload, key))
-
-    def message(self, data: str | bytes) -> list[Wire]:
-        """The frames of one message: several when ``max_fragment_size`` asks for it."""
-        if type(data) is str:
-            opcode = OP_TEXT
-            payload = data.encode()
-        else:
-            opcode = OP_BINARY
-            payload = data  # type: ignore[assignment]
-        deflater = self._deflater
-        compressed = False
-        if deflater is not None and deflater.enabled and len(payload) >= deflater.min_size:
-            payload = deflater.deflate(payload)
-            compressed = True
-        return self._split(opcode, payload, True, compressed)
-
-    def piece(self, data: bytes, text: bool, first: bool, final: bool) -> list[Wire]:
-        """The frames of one piece of a message sent in pieces (``send_stream``).
-
-        With permessage-deflate, every piece is compressed (the size of the whole message is
-        not known in advance) and only the first frame carries RSV1.
-        """
-        opcode = (OP_TEXT if text else OP_BINARY) if first else OP_CONT
-        deflater = self._deflater
-        compressed = deflater is not None and deflater.enabled
-        if compressed:
-            assert deflater is not None
-            data = deflater.deflate_piece(data, final)
-        return self._split(opcode, data, final, compressed and first)
-
-    def _split(self, opcode: int, payload: Buffer, fin: bool, rsv1: bool) -> list[Wire]:
-        """``payload`` as one frame, or several when ``max_fragment_size`` asks for it."""
-        size = self._max_fragment
-        if size is None or len(payload) <= size:
-            return [self.frame(opcode, payload, fin, rsv1)]
-        frames = []
-        view = memoryview(payload)
-        for offset in range(0, len(payload), size):
-            last = offset + size >= len(payload)
-            frames.append(
-                self.frame(
-                    opcode if offset == 0 else OP_CONT,
-                    view[offset : offset + size],
-                    fin and last,
-                    rsv1 and offset == 0,
-                )
-            )
-        return frames
-
     def ping(self, payload: bytes = b"") -> Wire:
         """A ping frame."""
-        return self.frame(OP_PING, payload)
+        return self.framer.frame(OP_PING, payload)
 
     def pong(self, payload: bytes) -> Wire:
         """A pong frame answering a ping with ``payload``."""
-        return self.frame(OP_PONG, payload)
+        return self.framer.frame(OP_PONG, payload)
 
     def pong_frames(self) -> list[Wire]:
         """The frames answering every pong owed, oldest first; none is owed afterwards."""
-        return [self.frame(OP_PONG, payload) for payload in self.pongs.take()]
+        return [self.framer.frame(OP_PONG, payload) for payload in self.pongs.take()]
 
     def close(self, code: int | None, reason: str = "") -> Wire:
         """A close frame; ``code=None`` (or 1005) sends an empty one. No pong is owed after it."""
         self._close_framed = True
         self.pongs.take()
-        return self.frame(OP_CLOSE, encode_close(code, reason))
+        return self.framer.frame(OP_CLOSE, encode_close(code, reason))
 
 
 def _parse_close(payload: bytes) -> CloseReceived:

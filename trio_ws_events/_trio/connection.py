@@ -44,6 +44,7 @@ from .._sansio.events import (
     Wire,
 )
 from .._sansio.frames import CHUNK_SIZE
+from .._sansio.framing import FrameWriter
 from .._sansio.keepalive import Keepalive
 from .._sansio.outbox import Outbox, Piece
 from .._sansio.protocol import ClientProtocol
@@ -555,11 +556,12 @@ class Connection:
             for payload in self._pings:
                 frames.append(protocol.ping(payload))
             if outbox:
+                framer = protocol.framer
                 for message in outbox.take(CHUNK_SIZE):
                     if type(message) is Piece:
-                        frames.extend(_piece_frames(protocol, message))
+                        frames.extend(_piece_frames(framer, message))
                     else:
-                        frames.extend(protocol.message(message))  # type: ignore[arg-type]
+                        frames.extend(framer.message(message))  # type: ignore[arg-type]
         protocol.pongs.take()  # none is owed once our close frame is out
         self._pings = []
         close = closing.close_due(queue_empty=not outbox)
@@ -712,5 +714,5 @@ class Connection:
                 self.feed.send.close()  # a waiting `async for` ends (or raises) now
 
 
-def _piece_frames(protocol: ClientProtocol, piece: Piece) -> list[Wire]:
-    return protocol.piece(piece.data, piece.text, piece.first, piece.final)
+def _piece_frames(framer: FrameWriter, piece: Piece) -> list[Wire]:
+    return framer.piece(piece.data, piece.text, piece.first, piece.final)
