@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import ssl
+import threading
 from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
@@ -138,6 +139,7 @@ class ReconnectingWebSocket:
         if rng is not None and not isinstance(rng, random.Random):
             raise TypeError(f"rng must be a random.Random or None, got {type(rng).__name__}")
         self._nursery_cm: Any = None  # the nursery of the `async with` form
+        self._thread: int | None = None  # the thread that called open(), running Trio
         self._loop = ReconnectLoop(
             self,
             WebSocket(url, **websocket_options),
@@ -218,6 +220,8 @@ class ReconnectingWebSocket:
         Raises:
             InvalidStateError: ``open`` was already called: an instance is used once.
             TypeError: ``nursery`` is not a trio nursery.
+            RuntimeError: called outside the Trio thread, or ``nursery`` no longer accepts
+                tasks; nothing changed (the instance can still be opened).
         """
         if self._loop.state is not State.INITIAL:
             raise InvalidStateError(
@@ -227,7 +231,18 @@ class ReconnectingWebSocket:
             )
         if not isinstance(nursery, trio.Nursery):
             raise TypeError(f"open() takes a trio.Nursery, got {type(nursery).__name__}")
-        self._loop.start(nursery)
+        try:
+            trio.lowlevel.current_trio_token()
+        except RuntimeError:
+            raise RuntimeError(self._wrong_thread("open")) from None
+        try:
+            self._loop.start(nursery)
+        except RuntimeError as exc:
+            raise RuntimeError(
+                f"open() could not start {self._loop.shown_url}: {exc}; call open() while the "
+                "nursery's async with block is still running"
+            ) from exc
+        self._thread = threading.get_ident()
 
     def send(self, data: str | bytes | bytearray | memoryview) -> None:
         """Queue one message and return at once: ``str`` as text, bytes-like as binary.
@@ -245,6 +260,7 @@ class ReconnectingWebSocket:
                 ``max_buffered_amount``; nothing was queued.
         """
         message = _as_message(data)
+        self._check_thread("send")
         if self._loop.state is State.INITIAL:
             raise InvalidStateError(
                 self._refusal("send", "is not open yet (INITIAL); open() first")
@@ -280,6 +296,7 @@ class ReconnectingWebSocket:
         low, and when the end has come: check ``unsent`` then. Cancellation: safe; it
         only waits.
         """
+        self._check_thread("drain")
         await trio.lowlevel.checkpoint()
         low = self._loop.max_buffered // 4
         while self.buffered_amount > low and not self._loop.done.is_set():
@@ -302,6 +319,7 @@ class ReconnectingWebSocket:
                 came while waiting.
         """
         message = _as_message(data)
+        self._check_thread("send_wait")
         while True:
             try:
                 self.send(message)
@@ -331,6 +349,7 @@ class ReconnectingWebSocket:
             TypeError: the code is not an ``int`` or the reason not a ``str``.
         """
         check_close_args(code, reason)
+        self._check_thread("close")
         if self._loop.close_request is not None or self._loop.ended():
             return
         self._loop.close_request = (code, reason)
@@ -353,6 +372,7 @@ class ReconnectingWebSocket:
         """
         if self._loop.state is State.INITIAL:
             raise InvalidStateError(self._refusal("wait_closed", "was never opened"))
+        self._check_thread("wait_closed")
         await trio.lowlevel.checkpoint()
         await self._loop.done.wait()
 
@@ -379,6 +399,19 @@ class ReconnectingWebSocket:
         """Close (1000, or 1011 when leaving by an exception), wait for the end, re-raise."""
         await leave_own_nursery(self, self._loop, exc, self.close)
         return False
+
+    def _check_thread(self, what: str) -> None:
+        """Refuse, before anything changes, a call from a thread that is not running Trio."""
+        if self._thread is not None and threading.get_ident() != self._thread:
+            raise RuntimeError(self._wrong_thread(what))
+
+    def _wrong_thread(self, what: str) -> str:
+        runner = "run_sync" if what in ("send", "close", "open") else "run"
+        return (
+            f"{what}() was called from a thread that is not running this ReconnectingWebSocket's "
+            f"Trio loop; nothing changed. From another thread use "
+            f"trio.from_thread.{runner}(rws.{what}, ...)"
+        )
 
     def _refusal(self, what: str, why: str) -> str:
         return f"cannot {what}: ReconnectingWebSocket {self._loop.shown_url} {why}"

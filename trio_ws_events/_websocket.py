@@ -469,10 +469,13 @@ class WebSocket:
             ValueError: a ``str`` piece has a lone surrogate.
             InvalidStateError: the connection is not OPEN, or it ended before the whole
                 message was written.
+            RuntimeError: called from a thread other than the one running Trio; nothing
+                was sent.
 
         Cancellation: before the first piece is queued nothing was sent; after it, the
         connection is closed with 1011 as above.
         """
+        self._check_thread("send_stream")
         next_piece = piece_source(pieces)
         if self._engine.state is not State.OPEN:
             raise InvalidStateError(self._not_open("send_stream"), url=self._shown_url)

@@ -973,3 +973,67 @@ async def test_reconnecting_100_random_drops_lose_nothing_unreported() -> None:
         f"{len(unsent)} unsent, {elapsed:.2f}s"
     )
     assert rws.connections == DROPS + 1
+
+
+async def test_reconnecting_open_on_a_closed_nursery_raises_and_stays_usable() -> None:
+    """open() on a nursery closed to new arrivals raises before changing state; the instance
+    stays INITIAL and opens (and ends with one terminal event) in another nursery."""
+    async with open_scripted_server() as server:
+        rws = ReconnectingWebSocket(server.url, backoff=STEADY)
+        async with trio.open_nursery() as closed:
+            pass
+        with pytest.raises(RuntimeError, match="while the nursery's async with block"):
+            rws.open(closed)
+        assert rws.state is State.INITIAL
+        rec = Recorder(rws)
+        with trio.fail_after(5):
+            async with trio.open_nursery() as nursery:
+                rws.open(nursery)
+                await server.accept()
+                await until(lambda: rws.is_open)
+                rws.close()
+        assert rec.names == ["open", "closed"]
+
+
+def _from_thread(call: Callable[[], object]) -> BaseException | None:
+    try:
+        call()
+    except BaseException as exc:  # the test inspects whatever came out
+        return exc
+    return None
+
+
+@pytest.mark.parametrize("name", ["send", "close", "drain", "send_wait", "wait_closed"])
+async def test_reconnecting_calls_from_another_thread_are_refused(name: str) -> None:
+    """A call from outside the Trio thread raises RuntimeError and queues or changes nothing."""
+
+    def bounded(method: Callable[..., Any], *args: object) -> Callable[[], object]:
+        async def run() -> object:
+            with trio.fail_after(2):
+                return await method(*args)
+
+        return lambda: trio.run(run)
+
+    async with open_scripted_server() as server:
+        rws = ReconnectingWebSocket(server.url, backoff=STEADY)
+        calls: dict[str, Callable[[], object]] = {
+            "send": lambda: rws.send("from a thread"),
+            "close": lambda: rws.close(),
+            "drain": bounded(rws.drain),
+            "send_wait": bounded(rws.send_wait, "from a thread"),
+            "wait_closed": bounded(rws.wait_closed),
+        }
+        with trio.fail_after(5):
+            async with trio.open_nursery() as nursery:
+                rws.open(nursery)
+                conn = await server.accept()
+                await until(lambda: rws.is_open)
+                error = await trio.to_thread.run_sync(_from_thread, calls[name])
+                assert isinstance(error, RuntimeError), error
+                assert str(error).startswith(f"{name}(")
+                assert "trio.from_thread" in str(error)
+                assert rws.state is State.OPEN
+                assert rws.buffered_amount == 0
+                rws.send("still works")
+                assert await conn.receive() == "still works"
+                rws.close()

@@ -200,11 +200,14 @@ def _misuse(name: str, ws: WebSocket) -> Callable[[], object]:
         "send_wait": lambda: _in_own_run(ws.send_wait, "from a thread"),
         "ping": lambda: _in_own_run(ws.ping),
         "wait_closed": lambda: _in_own_run(ws.wait_closed),
+        "send_stream": lambda: _in_own_run(ws.send_stream, ["from ", "a thread"]),
     }
     return calls[name]
 
 
-@pytest.mark.parametrize("name", ["send", "close", "drain", "send_wait", "ping", "wait_closed"])
+@pytest.mark.parametrize(
+    "name", ["send", "close", "drain", "send_wait", "ping", "wait_closed", "send_stream"]
+)
 async def test_calls_from_another_thread_are_refused_before_anything_changes(
     echo_url: str, name: str
 ) -> None:

@@ -99,9 +99,13 @@ class ReconnectLoop:
         self.changed = trio.Event()  # a connection opened or closed, or the end came
 
     def start(self, nursery: trio.Nursery) -> None:
-        """Start the task of the attempts in ``nursery`` (INITIAL to CONNECTING)."""
-        self.state = State.CONNECTING
+        """Start the task of the attempts in ``nursery`` (INITIAL to CONNECTING).
+
+        Raises:
+            RuntimeError: ``nursery`` takes no new task; the state did not change.
+        """
         nursery.start_soon(self._run, name=f"trio_ws_events reconnecting {self.shown_url}")
+        self.state = State.CONNECTING
 
     # ------------------------------------------------------------------ the task
 
