@@ -11,11 +11,19 @@ import hashlib
 import socket
 import tracemalloc
 import zlib
+from collections.abc import Sequence
 
 import pytest
 import trio
 from conftest import StartRawServer, StartWebSocketsServer
-from peers.raw_server import Frame, Opcode, RawConnection, build_frame, read_until_close
+from peers.raw_server import (
+    Frame,
+    Opcode,
+    RawConnection,
+    Script,
+    build_frame,
+    read_until_close,
+)
 from recorder import run_to_end
 
 from faults.support import run_case
@@ -162,13 +170,7 @@ async def packed_run(raw_server: StartRawServer, count: int) -> int:
     )
     assert len(wire) < 1100 * count
 
-    async def script(conn: RawConnection) -> None:
-        await conn.accept_handshake(headers=DEFLATE_ANSWER)
-        await conn.send_raw(wire)
-        await conn.send_close(1000)
-        await read_until_close(conn, answer=False)
-
-    server = await raw_server(script, script_timeout=30)
+    server = await raw_server(sends_then_closes(wire, headers=DEFLATE_ANSWER), script_timeout=30)
     ws = WebSocket(server.url)
     received = 0
 
@@ -226,13 +228,7 @@ async def test_streamed_bomb_in_compressed_fragments_stays_bounded(
         for i, cut in enumerate(cuts)
     )
 
-    async def script(conn: RawConnection) -> None:
-        await conn.accept_handshake(headers=DEFLATE_ANSWER)
-        await conn.send_raw(wire)
-        await conn.send_close(1000)
-        await read_until_close(conn, answer=False)
-
-    server = await raw_server(script, script_timeout=60)
+    server = await raw_server(sends_then_closes(wire, headers=DEFLATE_ANSWER), script_timeout=60)
     ws = WebSocket(server.url)
     pieces = Pieces(ws)
     grown = await traced_run(ws, limit=60)
@@ -242,6 +238,19 @@ async def test_streamed_bomb_in_compressed_fragments_stays_bounded(
     assert pieces.finals == 1
     assert pieces.largest <= CHUNK_SIZE
     assert grown < 32 * MiB, f"traced memory grew by {grown / MiB:.1f} MiB"
+
+
+def sends_then_closes(wire: bytes, headers: Sequence[tuple[str, str]] = ()) -> Script:
+    """A script that accepts (with ``headers``), writes ``wire`` in one write, closes with
+    1000 and reads until the client's close, without answering it."""
+
+    async def script(conn: RawConnection) -> None:
+        await conn.accept_handshake(headers=headers)
+        await conn.send_raw(wire)
+        await conn.send_close(1000)
+        await read_until_close(conn, answer=False)
+
+    return script
 
 
 def pattern(size: int) -> bytes:
@@ -256,13 +265,10 @@ async def test_48_mib_in_one_compressed_frame_streams(raw_server: StartRawServer
     data = pattern(48 * MiB)
     body = compressed(data)
 
-    async def script(conn: RawConnection) -> None:
-        await conn.accept_handshake(headers=DEFLATE_ANSWER)
-        await conn.send_raw(build_frame(Opcode.BINARY, body, rsv=4))
-        await conn.send_close(1000)
-        await read_until_close(conn, answer=False)
-
-    server = await raw_server(script, script_timeout=60)
+    server = await raw_server(
+        sends_then_closes(build_frame(Opcode.BINARY, body, rsv=4), headers=DEFLATE_ANSWER),
+        script_timeout=60,
+    )
     ws = WebSocket(server.url)
     pieces = Pieces(ws)
     grown = await traced_run(ws, limit=60)
@@ -311,13 +317,7 @@ async def test_million_one_byte_fragments_leave_other_tasks_running(
         + build_frame(Opcode.CONTINUATION, b"c")
     )
 
-    async def script(conn: RawConnection) -> None:
-        await conn.accept_handshake()
-        await conn.send_raw(wire)
-        await conn.send_close(1000)
-        await read_until_close(conn, answer=False)
-
-    server = await raw_server(script, script_timeout=60)
+    server = await raw_server(sends_then_closes(wire), script_timeout=60)
     ws = WebSocket(server.url, compression=None)
     got: list[int] = []
     ws.on_binary += lambda ws, data: got.append(len(data))
@@ -360,16 +360,14 @@ async def test_whole_compressed_message_over_the_limit_streams(
     arriving whole never reaches on_binary: it comes as pieces; a small one fires whole."""
     big = pattern(10 * MiB)
 
-    async def script(conn: RawConnection) -> None:
-        await conn.accept_handshake(headers=DEFLATE_ANSWER)
-        await conn.send_raw(
+    server = await raw_server(
+        sends_then_closes(
             build_frame(Opcode.BINARY, compressed(big), rsv=4)
-            + build_frame(Opcode.BINARY, compressed(b"small" * 100), rsv=4)
-        )
-        await conn.send_close(1000)
-        await read_until_close(conn, answer=False)
-
-    server = await raw_server(script, script_timeout=30)
+            + build_frame(Opcode.BINARY, compressed(b"small" * 100), rsv=4),
+            headers=DEFLATE_ANSWER,
+        ),
+        script_timeout=30,
+    )
     ws = WebSocket(server.url, max_message_size=MiB)
     pieces = Pieces(ws)
     whole: list[int] = []
@@ -413,13 +411,7 @@ async def test_messages_after_a_bfinal_block_decode_intact(
         else [("Sec-WebSocket-Extensions", "permessage-deflate; server_no_context_takeover")]
     )
 
-    async def script(conn: RawConnection) -> None:
-        await conn.accept_handshake(headers=answer)
-        await conn.send_raw(wire)
-        await conn.send_close(1000)
-        await read_until_close(conn, answer=False)
-
-    server = await raw_server(script)
+    server = await raw_server(sends_then_closes(wire, headers=answer))
     ws = WebSocket(server.url)
     rec = await run_case(ws, limit=10)
     await server.wait_finished()
