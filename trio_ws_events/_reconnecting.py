@@ -27,7 +27,7 @@ from ._trio.hook import HandshakeHook
 from ._trio.nursery import enter_own_nursery, leave_own_nursery
 from ._trio.reconnect_loop import ReconnectLoop
 from ._typing import HeadersLike, LoggerLike
-from ._websocket import WebSocket, _as_message
+from ._websocket import WebSocket, _as_message, _wrong_thread
 
 if TYPE_CHECKING:
     from typing import Self
@@ -234,7 +234,7 @@ class ReconnectingWebSocket:
         try:
             trio.lowlevel.current_trio_token()
         except RuntimeError:
-            raise RuntimeError(self._wrong_thread("open")) from None
+            raise RuntimeError(_wrong_thread("open", "rws")) from None
         try:
             self._loop.start(nursery)
         except RuntimeError as exc:
@@ -403,15 +403,7 @@ class ReconnectingWebSocket:
     def _check_thread(self, what: str) -> None:
         """Refuse, before anything changes, a call from a thread that is not running Trio."""
         if self._thread is not None and threading.get_ident() != self._thread:
-            raise RuntimeError(self._wrong_thread(what))
-
-    def _wrong_thread(self, what: str) -> str:
-        runner = "run_sync" if what in ("send", "close", "open") else "run"
-        return (
-            f"{what}() was called from a thread that is not running this ReconnectingWebSocket's "
-            f"Trio loop; nothing changed. From another thread use "
-            f"trio.from_thread.{runner}(rws.{what}, ...)"
-        )
+            raise RuntimeError(_wrong_thread(what, "rws"))
 
     def _refusal(self, what: str, why: str) -> str:
         return f"cannot {what}: ReconnectingWebSocket {self._loop.shown_url} {why}"

@@ -631,22 +631,26 @@ class WebSocket:
 _get_ident: Final = threading.get_ident
 
 
-def _wrong_thread(what: str) -> str:
+def _wrong_thread(what: str, owner: str = "ws") -> str:
+    """The refusal of a call to ``owner.what`` from a thread that is not running Trio."""
     if what == "send":
+        threadsafe = "ws.send_threadsafe(msg) or " if owner == "ws" else ""
         return (
             "send(msg) was called from a thread that is not running this connection's Trio "
-            "loop; nothing was queued. From another thread use ws.send_threadsafe(msg) or "
-            "trio.from_thread.run_sync(ws.send, msg)"
+            f"loop; nothing was queued. From another thread use {threadsafe}"
+            f"trio.from_thread.run_sync({owner}.send, msg)"
         )
     runner = "run" if what in _ASYNC_METHODS else "run_sync"
     return (
         f"{what}() was called from a thread that is not running this connection's Trio "
-        f"loop; nothing changed. From another thread use trio.from_thread.{runner}(ws.{what}, "
-        "...), as for sending: trio.from_thread.run_sync(ws.send, msg)"
+        f"loop; nothing changed. From another thread use trio.from_thread.{runner}("
+        f"{owner}.{what}, ...), as for sending: trio.from_thread.run_sync({owner}.send, msg)"
     )
 
 
-_ASYNC_METHODS: Final = frozenset({"drain", "send_wait", "ping", "wait_closed", "__aexit__"})
+_ASYNC_METHODS: Final = frozenset(
+    {"drain", "send_wait", "send_stream", "ping", "wait_closed", "__aexit__"}
+)
 
 
 def _unencodable(exc: UnicodeEncodeError) -> ValueError:
