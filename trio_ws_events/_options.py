@@ -6,6 +6,7 @@ import dataclasses
 import enum
 import logging
 import math
+import os
 import re
 import ssl
 from collections.abc import Iterable, Mapping, Sequence
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     import trio
 
     from ._trio.hook import HandshakeHook
+    from ._trio.transports import StreamFactory
 
     #: Opens the byte stream to a URL in place of TCP, the proxy and TLS.
     StreamOpener = Callable[[WebSocketURL], Awaitable[trio.abc.Stream]]
@@ -300,6 +302,8 @@ class Options:
         compression: the permessage-deflate settings, or ``None`` to offer nothing.
         logger: where the connection's records go.
         connect: how to open the connection (with the extension offer of ``compression``).
+        engine: what runs the connection: ``"default"`` (our own protocol) or
+            ``"trio-websocket"``.
     """
 
     url: WebSocketURL
@@ -313,6 +317,7 @@ class Options:
     compression: Compression | None
     logger: LoggerLike
     connect: ConnectOptions
+    engine: str = "default"
 
     @classmethod
     def build(
@@ -326,7 +331,7 @@ class Options:
         max_message_size: int | None,
         max_fragment_size: int | None,
         max_buffered_amount: int,
-        compression: str | Compression | None,
+        compression: str | Compression | Default | None,
         logger: LoggerLike | None,
         protocols: Sequence[str],
         headers: HeadersLike | None,
@@ -338,6 +343,9 @@ class Options:
         handshake_hook: HandshakeHook | None,
         proxy_ssl_context: ssl.SSLContext | None,
         server_hostname: str | None,
+        engine: str = "default",
+        unix_socket: str | os.PathLike[str] | None = None,
+        stream_factory: StreamFactory | None = None,
     ) -> Options:
         """Check every option, in the order of the signature, and freeze them.
 
@@ -355,6 +363,10 @@ class Options:
         limit = _check_size("max_buffered_amount", max_buffered_amount)
         if limit is None:
             raise TypeError("max_buffered_amount must be a positive int, got None")
+        checked_engine = _check_engine(engine)
+        if compression is DEFAULT:
+            # The documented default: deflate where the engine can do it.
+            compression = "deflate" if checked_engine == "default" else None
         checked_compression = check_compression(compression)
         checked_logger = check_logger(logger)
         connect = ConnectOptions.build(
@@ -371,6 +383,16 @@ class Options:
             server_hostname=server_hostname,
             logger=checked_logger,
         )
+        connect = _with_transport(connect, unix_socket, stream_factory)
+        if checked_engine == "trio-websocket":
+            _check_trio_websocket(
+                parsed,
+                connect,
+                checked_compression,
+                max_fragment,
+                unix_socket=unix_socket,
+                stream_factory=stream_factory,
+            )
         return cls(
             parsed,
             connect_after,
@@ -383,6 +405,145 @@ class Options:
             checked_compression,
             checked_logger,
             connect,
+            checked_engine,
+        )
+
+    @classmethod
+    def adopted(
+        cls,
+        url: str,
+        *,
+        close_timeout: float | None,
+        ping_interval: float | None,
+        ping_timeout: float | None,
+        max_buffered_amount: int,
+        logger: LoggerLike | None,
+    ) -> Options:
+        """The options of events over a connection already open (``from_trio_websocket``).
+
+        Raises:
+            TypeError: an option has the wrong type.
+            ValueError: an option has an invalid value; the message says what is allowed.
+        """
+        limit = _check_size("max_buffered_amount", max_buffered_amount)
+        if limit is None:
+            raise TypeError("max_buffered_amount must be a positive int, got None")
+        checked_logger = check_logger(logger)
+        return cls(
+            parse_url(url),
+            None,
+            _check_timeout("close_timeout", close_timeout),
+            _check_timeout("ping_interval", ping_interval),
+            _check_timeout("ping_timeout", ping_timeout),
+            None,
+            None,
+            limit,
+            None,
+            checked_logger,
+            ConnectOptions(proxy=None, logger=checked_logger),
+            "trio-websocket",
+        )
+
+
+#: The engines ``engine=`` accepts.
+ENGINES: Final = ("default", "trio-websocket")
+
+
+def _check_engine(engine: object) -> str:
+    if not isinstance(engine, str):
+        raise TypeError(f"engine must be a str, got {type(engine).__name__}")
+    if engine not in ENGINES:
+        raise ValueError(f"engine {engine!r} is unknown; use 'default' or 'trio-websocket'")
+    return engine
+
+
+def _with_transport(
+    connect: ConnectOptions, unix_socket: object, stream_factory: object
+) -> ConnectOptions:
+    """``connect`` with the opener of ``unix_socket=`` or ``stream_factory=``, if given.
+
+    Raises:
+        TypeError, ValueError: the option is invalid, or conflicts with another.
+    """
+    from ._trio.transports import check_unix_socket, factory_opener, unix_opener
+
+    if unix_socket is None and stream_factory is None:
+        return connect
+    given = "unix_socket" if unix_socket is not None else "stream_factory"
+    if unix_socket is not None and stream_factory is not None:
+        raise ValueError("give either unix_socket= or stream_factory=, not both")
+    if connect.proxy is not None and connect.proxy is not DEFAULT:
+        raise ValueError(
+            f"{given}= cannot be combined with proxy=: the stream goes where {given} says; "
+            "drop the proxy, or open the tunnel in a stream_factory"
+        )
+    if connect.proxy_ssl_context is not None:
+        raise ValueError(f"{given}= cannot be combined with proxy_ssl_context= (no proxy)")
+    context, name = connect.ssl_context, connect.server_hostname
+    if stream_factory is not None:
+        if not callable(stream_factory):
+            raise TypeError(
+                "stream_factory must be a callable taking the URL and returning a "
+                f"trio.abc.Stream (or an awaitable of one), got {type(stream_factory).__name__}"
+            )
+        opener = factory_opener(stream_factory, context, name)
+    else:
+        opener = unix_opener(check_unix_socket(unix_socket), context, name)
+    # The environment's proxies are for TCP: a stream of the user's own never goes through one.
+    return dataclasses.replace(connect, proxy=None, open_stream=opener)
+
+
+#: The options the trio-websocket engine cannot honour, with what to do instead.
+_NOT_WITH_TRIO_WEBSOCKET: Final = {
+    "unix_socket": "it connects over TCP only; use the default engine",
+    "stream_factory": "it connects over TCP only; use the default engine",
+    "compression": "trio-websocket has no permessage-deflate; leave compression out or None",
+    "max_fragment_size": "trio-websocket sends each message as one frame",
+    "proxy": "trio-websocket connects directly; use proxy=None or the default engine",
+    "proxy_ssl_context": "trio-websocket connects directly (no proxy)",
+    "max_redirects": "trio-websocket follows no redirects; leave max_redirects out",
+    "handshake_hook": "trio-websocket builds the request itself",
+    "server_hostname": "trio-websocket sends the URL's host as SNI",
+}
+
+
+def _check_trio_websocket(
+    url: WebSocketURL,
+    connect: ConnectOptions,
+    compression: Compression | None,
+    max_fragment: int | None,
+    *,
+    unix_socket: object,
+    stream_factory: object,
+) -> None:
+    """Refuse, naming the engine and the option, what ``engine="trio-websocket"`` cannot do.
+
+    Raises:
+        ValueError: an option that engine cannot honour was given.
+    """
+    from ._trio.proxy import proxy_from_environment
+
+    given = {
+        "unix_socket": unix_socket is not None,
+        "stream_factory": stream_factory is not None,
+        "compression": compression is not None,
+        "max_fragment_size": max_fragment is not None,
+        "proxy": isinstance(connect.proxy, ProxyURL),
+        "proxy_ssl_context": connect.proxy_ssl_context is not None,
+        "max_redirects": connect.max_redirects != 10,
+        "handshake_hook": connect.handshake_hook is not None,
+        "server_hostname": connect.server_hostname is not None,
+    }
+    for option, used in given.items():
+        if used:
+            raise ValueError(
+                f"engine='trio-websocket' cannot honour {option}=: "
+                f"{_NOT_WITH_TRIO_WEBSOCKET[option]}"
+            )
+    if connect.proxy is DEFAULT and proxy_from_environment(url, os.environ) is not None:
+        raise ValueError(
+            f"engine='trio-websocket' cannot honour the proxy the environment names for {url}: "
+            "it connects directly; pass proxy=None to connect directly, or use the default engine"
         )
 
 

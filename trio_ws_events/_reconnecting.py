@@ -6,6 +6,7 @@ argument checks, properties, and the methods users call.
 
 from __future__ import annotations
 
+import os
 import random
 import ssl
 import threading
@@ -32,6 +33,8 @@ from ._websocket import WebSocket, _as_message, _wrong_thread
 if TYPE_CHECKING:
     from typing import Self
 
+    from ._trio.transports import StreamFactory
+
 __all__ = ["ReconnectingWebSocket", "WebSocketOptions"]
 
 
@@ -49,7 +52,7 @@ class WebSocketOptions(TypedDict, total=False):
     user_agent: str | Default | None
     proxy: str | Default | None
     max_redirects: int
-    compression: str | Compression | None
+    compression: str | Compression | Default | None
     max_fragment_size: int | None
     ping_interval: float | None
     ping_timeout: float | None
@@ -58,6 +61,9 @@ class WebSocketOptions(TypedDict, total=False):
     proxy_ssl_context: ssl.SSLContext | None
     server_hostname: str | None
     logger: LoggerLike | None
+    engine: str
+    unix_socket: str | os.PathLike[str] | None
+    stream_factory: StreamFactory | None
 
 
 class ReconnectingWebSocket:

@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
 
 import trio
+import trio_websocket
 
 from ._errors import InvalidStateError, SendBufferFull, WebSocketError
 from ._events import Frame, Stats
@@ -26,10 +27,14 @@ from ._trio.hook import HandshakeHook
 from ._trio.iterate import MessageIterator, start_iteration
 from ._trio.nursery import enter_own_nursery, leave_own_nursery
 from ._trio.send_stream import piece_source, send_pieces
+from ._trio.tw_engine import TrioWebsocketEngine, refuse_incomplete_frames
+from ._trio.tw_tap import WsprotoTap
 from ._typing import Address, HeadersLike, LoggerLike, PieceSource
 
 if TYPE_CHECKING:
     from typing import Self
+
+    from ._trio.transports import StreamFactory
 
 __all__ = ["WebSocket"]
 
@@ -63,8 +68,9 @@ class WebSocket:
             ``socks5://...``; by default the standard proxy environment variables are honoured
             as curl does; ``None`` connects directly.
         max_redirects: how many 301/302/303/307/308 answers to the handshake to follow.
-        compression: ``"deflate"`` (the default) offers permessage-deflate with default
-            parameters, a [`Compression`][] offers it with yours; ``None`` offers nothing.
+        compression: ``"deflate"`` (the default engine's default) offers permessage-deflate
+            with default parameters, a [`Compression`][] offers it with yours; ``None``
+            offers nothing (the default with ``engine="trio-websocket"``).
         max_fragment_size: when set, outgoing messages longer than this many bytes go out as
             several frames, so that pings and close frames can pass between them.
         ping_interval: seconds between keepalive pings; ``None`` sends none.
@@ -83,6 +89,16 @@ class WebSocket:
         logger: a `logging.Logger` or `logging.LoggerAdapter` that receives
             this connection's log records instead of the ``trio_ws_events`` logger (an
             adapter can add the connection's context to each record); ``None`` for that one.
+        engine: ``"default"`` runs our own protocol; ``"trio-websocket"`` connects with
+            ``trio_websocket.connect_websocket_url`` in the nursery given to [`open`][] and
+            runs the same events over it (see the Engines page). Options that engine cannot
+            honour raise ``ValueError`` here, naming the engine and the option.
+        unix_socket: the path of a unix socket to connect to instead of TCP; the URL still
+            gives the ``Host`` header, the path and, for ``wss://``, the TLS server name.
+        stream_factory: called with the URL of each attempt (the first, each redirect,
+            each reconnection) and returns the ``trio.abc.Stream`` to run over, or an
+            awaitable of one, instead of TCP; for ``wss://`` TLS runs over it. Its
+            exception ends the attempt with a [`ConnectError`][] whose ``__cause__`` it is.
 
     Raises:
         ValueError: the URL or an option is invalid; the message says what is allowed.
@@ -122,7 +138,7 @@ class WebSocket:
         user_agent: str | Default | None = DEFAULT,
         proxy: str | Default | None = DEFAULT,
         max_redirects: int = 10,
-        compression: str | Compression | None = "deflate",
+        compression: str | Compression | Default | None = DEFAULT,
         max_fragment_size: int | None = None,
         ping_interval: float | None = 20.0,
         ping_timeout: float | None = 20.0,
@@ -131,6 +147,9 @@ class WebSocket:
         proxy_ssl_context: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
         logger: LoggerLike | None = None,
+        engine: str = "default",
+        unix_socket: str | os.PathLike[str] | None = None,
+        stream_factory: StreamFactory | None = None,
     ) -> None:
         options = Options.build(
             url,
@@ -153,13 +172,79 @@ class WebSocket:
             handshake_hook=handshake_hook,
             proxy_ssl_context=proxy_ssl_context,
             server_hostname=server_hostname,
+            engine=engine,
+            unix_socket=unix_socket,
+            stream_factory=stream_factory,
         )
+        engine_ = (
+            Connection(self, options)
+            if options.engine == "default"
+            else TrioWebsocketEngine(self, options)
+        )
+        self._setup(options, engine_)
+
+    def _setup(self, options: Options, engine: Engine) -> None:
         self._options = options  # read by ReconnectingWebSocket for its own attempts
         self._nursery_cm: Any = None  # the nursery of the `async with` form
         # The engine keeps the state and the tasks; send() reads its attributes directly.
-        self._engine: Engine = Connection(self, options)
-        self._shown_url = self._engine.shown_url
+        self._engine: Engine = engine
+        self._shown_url = engine.shown_url
         self._stream_lock = trio.Lock()  # one send_stream() at a time, in call order
+        if isinstance(engine, TrioWebsocketEngine):
+            refuse_incomplete_frames(self)
+
+    @classmethod
+    def from_trio_websocket(
+        cls,
+        connection: trio_websocket.WebSocketConnection,
+        *,
+        close_timeout: float | None = 10.0,
+        ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 20.0,
+        max_buffered_amount: int = 16 * 2**20,
+        logger: LoggerLike | None = None,
+    ) -> Self:
+        """The events over a trio-websocket connection that is already open.
+
+        ``connection`` comes from ``trio_websocket.open_websocket_url`` or
+        ``connect_websocket_url`` (client side) or from ``await request.accept()`` in a
+        ``trio_websocket.serve_websocket`` handler (server side). [`open`][] then fires
+        ``on_open`` at once; from there on the instance behaves as any other (see the
+        Engines page for what differs on the server side). Use the connection only through
+        the returned instance from now on: its messages go to the handlers.
+
+        Args:
+            connection: an open ``trio_websocket.WebSocketConnection``, adopted once.
+            close_timeout, ping_interval, ping_timeout, max_buffered_amount, logger: as for
+                [`WebSocket`][]. The message size limit is the one the connection was made
+                with (trio-websocket's ``max_message_size``).
+
+        Raises:
+            TypeError: ``connection`` is not a ``trio_websocket.WebSocketConnection``, or
+                another instance already adopted it; an option has the wrong type.
+            ValueError: an option has an invalid value.
+        """
+        if not isinstance(connection, trio_websocket.WebSocketConnection):
+            raise TypeError(
+                "from_trio_websocket() takes a trio_websocket.WebSocketConnection, got "
+                f"{type(connection).__name__}"
+            )
+        if isinstance(connection._wsproto, WsprotoTap):
+            raise TypeError(
+                "this trio_websocket.WebSocketConnection already runs the events of another "
+                "WebSocket; adopt a connection once"
+            )
+        options = Options.adopted(
+            _connection_url(connection),
+            close_timeout=close_timeout,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            max_buffered_amount=max_buffered_amount,
+            logger=logger,
+        )
+        ws = cls.__new__(cls)
+        ws._setup(options, TrioWebsocketEngine(ws, options, adopt=connection))
+        return ws
 
     # ------------------------------------------------------------------ properties
 
@@ -629,6 +714,14 @@ class WebSocket:
 
 
 _get_ident: Final = threading.get_ident
+
+
+def _connection_url(connection: trio_websocket.WebSocketConnection) -> str:
+    """The URL that names an adopted connection in messages: the peer's address and path."""
+    remote = connection.remote
+    base = remote.url if isinstance(remote, trio_websocket.Endpoint) else "ws://localhost"
+    path = connection.path or "/"
+    return base + (path if path.startswith("/") else "/" + path)
 
 
 def _wrong_thread(what: str, owner: str = "ws") -> str:

@@ -249,7 +249,7 @@ class Connection:
                     self._connect_scope.deadline = trio.current_time() + self._connect_timeout
                 if self._abandoned:  # close() came first
                     self._connect_scope.cancel()
-                opened = await open_connection(self._url, self._connect_options)
+                opened = await self._open()
                 if self._abandoned:
                     # close() came after the handshake's last read, with no checkpoint
                     # left to deliver the cancellation: deliver it here (the scope ends it).
@@ -285,6 +285,10 @@ class Connection:
                 url=self.shown_url,
             )
         return None
+
+    async def _open(self) -> Opened:
+        """TCP or a tunnel, TLS and the handshake (another engine opens its own way)."""
+        return await open_connection(self._url, self._connect_options)
 
     async def _session(self, opened: Opened) -> None:
         self.opened = opened

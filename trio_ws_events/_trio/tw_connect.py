@@ -1,0 +1,114 @@
+"""Opening a client connection with trio-websocket (``engine="trio-websocket"``).
+
+``trio_websocket.connect_websocket_url`` starts its reader task in a nursery it is given and
+waits for the handshake; a rejected handshake raises in that reader task. ``Guard`` is the
+nursery it is given: it runs the reader inside the engine's own task and keeps what the
+reader raises, so that every failure leaves as one of our errors.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import trio
+import trio_websocket
+
+from .._errors import ConnectError, HandshakeRejected
+from .._options import Options
+from .connect import _request_headers
+
+__all__ = ["Guard", "connect_trio_websocket"]
+
+
+class Guard:
+    """The nursery trio-websocket starts its reader in; keeps the reader's exception."""
+
+    def __init__(self, nursery: trio.Nursery) -> None:
+        self._nursery = nursery
+        self.error: Exception | None = None
+        self.failed = trio.Event()
+
+    def start_soon(
+        self, fn: Callable[..., Awaitable[Any]], *args: Any, name: object = None
+    ) -> None:
+        async def guarded() -> None:
+            try:
+                await fn(*args)
+            except Exception as exc:
+                # A rejected handshake, or a fault in trio-websocket: the engine reports it.
+                self.error = exc
+                self.failed.set()
+
+        self._nursery.start_soon(guarded, name=name or fn)
+
+
+async def connect_trio_websocket(
+    guard: Guard, options: Options
+) -> trio_websocket.WebSocketConnection:
+    """Connect to ``options.url`` with trio-websocket, its reader task in ``guard``.
+
+    Raises:
+        ConnectError: TCP, TLS or the handshake failed.
+        HandshakeRejected: the server answered with a status other than 101 (redirects are
+            not followed by this engine).
+
+    Cancellation: safe; a half-open connection is closed by the cancelled reader.
+    """
+    url = options.url
+    connect = options.connect
+    headers = [
+        (name.encode("latin-1"), value.encode("latin-1"))
+        for name, value in _request_headers(url, connect, keep_credentials=True)
+    ]
+    result: list[trio_websocket.WebSocketConnection] = []
+    errors: list[Exception] = []
+
+    async def attempt() -> None:
+        try:
+            result.append(
+                await trio_websocket.connect_websocket_url(
+                    guard,  # type: ignore[arg-type]
+                    str(url),
+                    connect.ssl_context if url.secure else None,
+                    subprotocols=connect.protocols,
+                    extra_headers=headers,
+                    max_message_size=options.max_message_size or sys.maxsize,
+                )
+            )
+        except Exception as exc:
+            errors.append(exc)
+        race.cancel_scope.cancel()
+
+    async def reader_failed() -> None:
+        await guard.failed.wait()
+        race.cancel_scope.cancel()
+
+    async with trio.open_nursery() as race:
+        race.start_soon(attempt)
+        race.start_soon(reader_failed)
+    if result:
+        return result[0]
+    raise _translate(errors[0] if errors else guard.error, str(url))
+
+
+def _translate(exc: Exception | None, shown: str) -> ConnectError:
+    """The one boundary for trio-websocket's opening errors."""
+    if isinstance(exc, trio_websocket.ConnectionRejected):
+        body = exc.body or b""
+        headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in exc.headers or ()]
+        error: ConnectError = HandshakeRejected(
+            f"{shown} rejected the WebSocket handshake with HTTP {exc.status_code} "
+            "(engine='trio-websocket' follows no redirects)",
+            status=exc.status_code,
+            headers=headers,
+            body=body,
+        )
+    elif isinstance(exc, OSError):
+        error = ConnectError(f"cannot connect to {shown}: {exc.strerror or exc}")
+    else:
+        error = ConnectError(f"cannot connect to {shown} with trio-websocket: {exc!r}")
+    error.url = shown
+    error.__cause__ = exc
+    return error

@@ -1,0 +1,142 @@
+"""What the trio-websocket engine sees of a ``trio_websocket.WebSocketConnection``'s wire.
+
+trio-websocket hands out whole messages only (``get_message``). Pings, pongs, the close frames
+both ways and the violations wsproto finds never reach its public API, and it reports a
+violation as a close from the peer, without sending a close frame. ``WsprotoTap`` stands in for
+the connection's wsproto object (the private ``_wsproto`` attribute, see
+``TRIO_WEBSOCKET_INTERNALS``), passes every call through, and tells the engine what it saw.
+A violation is made right here: trio-websocket is shown the state of a peer's close, so it
+answers with the violation's code (1002, 1007) as it answers a close frame.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+import wsproto
+from wsproto.connection import ConnectionState
+from wsproto.events import BytesMessage, CloseConnection, Event, Ping, Pong, TextMessage
+
+from .._sansio.closing import truncate_reason
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    import trio_websocket
+
+__all__ = ["TRIO_WEBSOCKET_INTERNALS", "Listener", "WsprotoTap", "install_tap"]
+
+#: Every private part of ``trio_websocket.WebSocketConnection`` this engine relies on; a test
+#: (tests/engines/test_tw_internals.py) checks each against the installed trio-websocket.
+TRIO_WEBSOCKET_INTERNALS: Final = (
+    "_wsproto",  # replaced by the tap; read by its reader task on every use
+    "_send",  # writes one wsproto event (pings, close frames, pieces of a message)
+    "_stream",  # the byte stream, closed at the end and asked for its addresses
+    "_handle_close_connection_event",  # answers a close seen in REMOTE_CLOSING
+)
+
+_CLOSED_BY_PEER: Final = (ConnectionState.REMOTE_CLOSING, ConnectionState.CLOSED)
+
+
+class Listener(Protocol):
+    """The engine's side of the tap: called synchronously, from trio-websocket's reader."""
+
+    def tap_received(self) -> None:
+        """Bytes arrived (keepalive counts any of them as a sign of life)."""
+
+    def tap_control(self, kind: str, payload: bytes, after: int) -> None:
+        """A ping or pong arrived after ``after`` whole messages."""
+
+
+class WsprotoTap:
+    """Passes every call to the wsproto connection it wraps, noting the frames that pass.
+
+    Attributes:
+        peer_close: the peer's close frame (code, reason), once it arrived.
+        violation: the code and reason of the peer's protocol violation, once found.
+        own_close: the first close frame written to the peer (ours, trio-websocket's own
+            1009, or the answer to the peer's or the violation's).
+        messages: whole messages seen so far, to order pings and pongs among them.
+    """
+
+    def __init__(self, inner: wsproto.WSConnection, listener: Listener) -> None:
+        self._inner = inner
+        self._listener = listener
+        self._answer_violation = False
+        self.peer_close: tuple[int, str] | None = None
+        self.violation: tuple[int, str] | None = None
+        self.own_close: tuple[int, str] | None = None
+        self.messages = 0
+
+    @property
+    def client(self) -> bool:
+        return self._inner.client
+
+    @property
+    def state(self) -> ConnectionState:
+        # Shown as a peer's close while a violation waits for its answer: trio-websocket then
+        # writes the close frame the RFC asks for (7.1.7), as it answers a peer's close.
+        if self._answer_violation:
+            return ConnectionState.REMOTE_CLOSING
+        return self._inner.state
+
+    def send(self, event: Event) -> bytes:
+        if isinstance(event, CloseConnection):
+            self._answer_violation = False
+            if self.own_close is None:
+                self.own_close = (int(event.code), event.reason or "")
+        return self._inner.send(event)
+
+    def receive_data(self, data: bytes | None) -> None:
+        if data:
+            self._listener.tap_received()
+        self._inner.receive_data(data)
+
+    def events(self) -> Iterator[Event]:
+        for event in self._inner.events():
+            kind = type(event)
+            if kind is TextMessage or kind is BytesMessage:
+                self.messages += event.message_finished  # type: ignore[attr-defined]
+            elif kind is Ping or kind is Pong:
+                name = "ping" if kind is Ping else "pong"
+                self._listener.tap_control(name, bytes(event.payload), self.messages)  # type: ignore[attr-defined]
+            elif kind is CloseConnection:
+                assert isinstance(event, CloseConnection)
+                event = self._close_event(event)
+            yield event
+
+    def _close_event(self, event: CloseConnection) -> CloseConnection:
+        reason = event.reason or ""
+        if self._inner.state in _CLOSED_BY_PEER:
+            if self.peer_close is None:
+                self.peer_close = (int(event.code), reason)
+            return event
+        # wsproto reports a violation as a close event without a close frame having come:
+        # its state did not move.
+        reason = truncate_reason(reason)
+        if self.violation is None and self.peer_close is None:
+            self.violation = (int(event.code), reason)
+        if self._inner.state is ConnectionState.OPEN:
+            self._answer_violation = True
+        return CloseConnection(code=event.code, reason=reason)
+
+    def __getattr__(self, name: str) -> Any:
+        # Anything else trio-websocket asks of wsproto goes to wsproto itself.
+        return getattr(self._inner, name)
+
+
+def install_tap(conn: trio_websocket.WebSocketConnection, listener: Listener) -> WsprotoTap:
+    """Put a tap in place of ``conn``'s wsproto connection (once) and return it.
+
+    Raises:
+        TypeError: ``conn`` already has a tap: it runs the events of another ``WebSocket``.
+    """
+    inner = conn._wsproto
+    if isinstance(inner, WsprotoTap):
+        raise TypeError(
+            "this trio_websocket.WebSocketConnection already runs the events of another "
+            "WebSocket; adopt a connection once"
+        )
+    tap = WsprotoTap(inner, listener)
+    conn._wsproto = tap  # type: ignore[assignment]
+    return tap
