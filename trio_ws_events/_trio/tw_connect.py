@@ -23,24 +23,40 @@ __all__ = ["Guard", "connect_trio_websocket"]
 
 
 class Guard:
-    """The nursery trio-websocket starts its reader in; keeps the reader's exception."""
+    """The nursery trio-websocket starts its reader in; keeps the reader's exception.
 
-    def __init__(self, nursery: trio.Nursery) -> None:
+    ``prepare`` is called with the connection before its reader task starts.
+    """
+
+    def __init__(self, nursery: trio.Nursery, prepare: Callable[[Any], None]) -> None:
         self._nursery = nursery
+        self._prepare = prepare
         self.error: Exception | None = None
         self.failed = trio.Event()
+        # Shielded: after a cancellation the engine's shielded cleanup still reads the peer's
+        # answer to its 1001 through this reader; ``stop`` ends it.
+        self._scope = trio.CancelScope(shield=True)
+
+    def stop(self) -> None:
+        """End the reader task (the connection is over)."""
+        self._scope.cancel()
 
     def start_soon(
         self, fn: Callable[..., Awaitable[Any]], *args: Any, name: object = None
     ) -> None:
         async def guarded() -> None:
             try:
-                await fn(*args)
+                with self._scope:
+                    await fn(*args)
             except Exception as exc:
                 # A rejected handshake, or a fault in trio-websocket: the engine reports it.
                 self.error = exc
                 self.failed.set()
 
+        connection = getattr(fn, "__self__", None)
+        if isinstance(connection, trio_websocket.WebSocketConnection):
+            # Before its reader reads a byte: the frames in the handshake answer's read too.
+            self._prepare(connection)
         self._nursery.start_soon(guarded, name=name or fn)
 
 

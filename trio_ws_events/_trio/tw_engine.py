@@ -72,17 +72,18 @@ class TrioWebsocketEngine(Connection):
         self._delivered = 0  # whole messages taken from get_message()
         self._waiting: trio.CancelScope | None = None  # get_message() with no control due
         self._counts = (0, 0)  # messages, payload bytes
+        self._close_out = trio.Event()  # our close frame was written, or the sender ended
 
     # ------------------------------------------------------------------ opening
 
     async def _run(self) -> None:
         try:
             async with trio.open_nursery() as nursery:
-                self._guard = Guard(nursery)
+                self._guard = Guard(nursery, self._install)
                 try:
                     await super()._run()
                 finally:
-                    nursery.cancel_scope.cancel()  # trio-websocket's reader, if ours
+                    self._guard.stop()  # trio-websocket's reader, if ours
         except BaseExceptionGroup as group:
             leaf = single_leaf(group)
             if leaf is None:
@@ -97,8 +98,7 @@ class TrioWebsocketEngine(Connection):
         else:
             assert self._guard is not None
             conn = await connect_trio_websocket(self._guard, self._options)
-        self._conn = conn
-        self._tap = install_tap(conn, self)
+        self._install(conn)
         headers = [
             (name.decode("latin-1").lower(), value.decode("latin-1"))
             for name, value in conn.handshake_headers
@@ -111,6 +111,11 @@ class TrioWebsocketEngine(Connection):
             trailing=b"",
             url=self._url,
         )
+
+    def _install(self, conn: trio_websocket.WebSocketConnection) -> None:
+        if self._tap is None:
+            self._conn = conn
+            self._tap = install_tap(conn, self)
 
     def stats(self) -> Stats:
         messages, size = self._counts
@@ -162,7 +167,7 @@ class TrioWebsocketEngine(Connection):
                 message = await self._next_message(conn)
             except trio_websocket.ConnectionClosed:
                 await self._run_controls(math.inf)
-                self._ended()
+                await self._ended()
                 return
             if message is None:
                 continue  # a ping or pong came first
@@ -196,7 +201,7 @@ class TrioWebsocketEngine(Connection):
             hook: EventHook[Any] = self._ws.on_ping if kind == "ping" else self._ws.on_pong
             await self._dispatch(hook, (payload,))
 
-    def _ended(self) -> None:
+    async def _ended(self) -> None:
         """``get_message()`` raised ``ConnectionClosed``: settle which ending it was."""
         tap = self._tap
         assert tap is not None
@@ -214,6 +219,10 @@ class TrioWebsocketEngine(Connection):
             code, reason = tap.violation or tap.own_close or (1002, "")
             self._echoed(code, reason)
             self._on_failure(Failure(code, reason or "the server broke the protocol"))
+            if not self._closing.written:
+                # Found before the tap (an adopted connection): no close frame went out yet;
+                # the sender writes it, within the failure's bound (FAIL_TIMEOUT).
+                await self._close_out.wait()
         else:
             self._lost("the connection broke or the server closed it without a close frame")
 
@@ -227,6 +236,12 @@ class TrioWebsocketEngine(Connection):
     # ------------------------------------------------------------------ sending
 
     async def _send_loop(self) -> None:
+        try:
+            await self._send_until_closed()
+        finally:
+            self._close_out.set()
+
+    async def _send_until_closed(self) -> None:
         while True:
             await self.wake.wait()
             self.wake = trio.Event()

@@ -83,7 +83,9 @@ class WsprotoTap:
     def send(self, event: Event) -> bytes:
         if isinstance(event, CloseConnection):
             self._answer_violation = False
-            if self.own_close is None:
+            # 1006 is trio-websocket moving wsproto's state when the stream broke: its bytes
+            # are never written.
+            if self.own_close is None and event.code != 1006:
                 self.own_close = (int(event.code), event.reason or "")
         return self._inner.send(event)
 
@@ -139,4 +141,14 @@ def install_tap(conn: trio_websocket.WebSocketConnection, listener: Listener) ->
         )
     tap = WsprotoTap(inner, listener)
     conn._wsproto = tap  # type: ignore[assignment]
+    closed = conn.closed
+    if closed is not None and inner.state in _CLOSED_BY_PEER:
+        # The peer's close came before the tap (right after the handshake): trio-websocket
+        # answered it (CLOSED) or will (REMOTE_CLOSING, its answer then passes the tap).
+        tap.peer_close = (int(closed.code), closed.reason or "")
+        if inner.state is ConnectionState.CLOSED:
+            tap.own_close = tap.peer_close
+    elif closed is not None and closed.code != 1006 and inner.state is ConnectionState.OPEN:
+        # A violation found before the tap: trio-websocket reported it and sent nothing.
+        tap.violation = (int(closed.code), truncate_reason(closed.reason or ""))
     return tap
