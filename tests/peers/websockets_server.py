@@ -27,6 +27,8 @@ prints that port alone on the first line of stdout, and serves until killed. Mod
     Echo the first message, then close with 4000 and ``"done"``.
 ``reject STATUS [BODY]``
     Refuse the upgrade with HTTP ``STATUS`` and ``BODY`` (default ``"rejected"``).
+
+``unix PATH MODE...`` serves ``MODE`` on the unix socket ``PATH`` instead, and prints ``PATH``.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import ServerConnection, serve, unix_serve
 from websockets.exceptions import ConnectionClosed
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from websockets.http11 import Request, Response
@@ -137,7 +139,24 @@ def _extensions(args: Sequence[str]) -> dict[str, object]:
     return {"compression": "deflate"}
 
 
+async def _serve_unix(path: str, args: Sequence[str]) -> None:
+    handler, process_request = _parse_mode(args)
+    async with unix_serve(
+        handler,
+        path,
+        process_request=process_request,
+        max_size=MAX_SIZE,
+        **_extensions(args),  # type: ignore[arg-type]
+        ping_interval=None,
+    ) as server:
+        print(path, flush=True)
+        await server.serve_forever()
+
+
 async def _serve(args: Sequence[str]) -> None:
+    if list(args[:1]) == ["unix"]:
+        await _serve_unix(args[1], args[2:])
+        return
     handler, process_request = _parse_mode(args)
     async with serve(
         handler,

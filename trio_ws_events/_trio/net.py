@@ -182,7 +182,8 @@ def stream_addresses(stream: trio.abc.Stream) -> tuple[Address, Address] | None:
     """The ``(host, port)`` of both ends of the TCP socket under ``stream``: local, remote.
 
     TLS layers are looked through. Through a proxy, the socket's peer is the proxy. ``None``
-    when there is no socket under ``stream`` (a test's memory stream) or it is closed.
+    when there is no socket under ``stream`` (a test's memory stream), it is closed, or it
+    is a unix socket.
     """
     while not isinstance(stream, trio.SocketStream):
         inner = getattr(stream, "transport_stream", None)
@@ -193,5 +194,7 @@ def stream_addresses(stream: trio.abc.Stream) -> tuple[Address, Address] | None:
         local, remote = stream.socket.getsockname(), stream.socket.getpeername()
     except OSError:
         return None
+    if not isinstance(local, tuple) or not isinstance(remote, tuple):
+        return None  # a unix socket: its addresses are paths, not (host, port)
     # IPv6 names carry flow info and scope id too; (host, port) is what callers compare.
     return (str(local[0]), int(local[1])), (str(remote[0]), int(remote[1]))
