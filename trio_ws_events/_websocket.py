@@ -27,8 +27,14 @@ from ._trio.hook import HandshakeHook
 from ._trio.iterate import MessageIterator, start_iteration
 from ._trio.nursery import enter_own_nursery, leave_own_nursery
 from ._trio.send_stream import piece_source, send_pieces
+from ._trio.tw_adopt import (
+    accept_request,
+    adopted_engine,
+    adopted_options,
+    check_accept_args,
+    check_connection,
+)
 from ._trio.tw_engine import TrioWebsocketEngine, refuse_incomplete_frames
-from ._trio.tw_tap import WsprotoTap
 from ._typing import Address, HeadersLike, LoggerLike, PieceSource
 
 if TYPE_CHECKING:
@@ -208,10 +214,13 @@ class WebSocket:
 
         ``connection`` comes from ``trio_websocket.open_websocket_url`` or
         ``connect_websocket_url`` (client side) or from ``await request.accept()`` in a
-        ``trio_websocket.serve_websocket`` handler (server side). [`open`][] then fires
+        ``trio_websocket.serve_websocket`` handler (server side; there
+        [`accept_trio_websocket`][] is better: it sees every frame). [`open`][] then fires
         ``on_open`` at once; from there on the instance behaves as any other (see the
-        Engines page for what differs on the server side). Use the connection only through
-        the returned instance from now on: its messages go to the handlers.
+        Engines page for what differs). Use the connection only through the returned
+        instance from now on: its messages go to the handlers. Messages trio-websocket
+        queued before are delivered; pings, pongs and violations it read before it are not
+        seen.
 
         Args:
             connection: an open ``trio_websocket.WebSocketConnection``, adopted once.
@@ -224,18 +233,9 @@ class WebSocket:
                 another instance already adopted it; an option has the wrong type.
             ValueError: an option has an invalid value.
         """
-        if not isinstance(connection, trio_websocket.WebSocketConnection):
-            raise TypeError(
-                "from_trio_websocket() takes a trio_websocket.WebSocketConnection, got "
-                f"{type(connection).__name__}"
-            )
-        if isinstance(connection._wsproto, WsprotoTap):
-            raise TypeError(
-                "this trio_websocket.WebSocketConnection already runs the events of another "
-                "WebSocket; adopt a connection once"
-            )
-        options = Options.adopted(
-            _connection_url(connection),
+        connection = check_connection(connection)
+        options = adopted_options(
+            connection,
             close_timeout=close_timeout,
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,
@@ -243,7 +243,54 @@ class WebSocket:
             logger=logger,
         )
         ws = cls.__new__(cls)
-        ws._setup(options, TrioWebsocketEngine(ws, options, adopt=connection))
+        ws._setup(options, adopted_engine(ws, connection, options))
+        return ws
+
+    @classmethod
+    async def accept_trio_websocket(
+        cls,
+        request: trio_websocket.WebSocketRequest,
+        *,
+        subprotocol: str | None = None,
+        headers: HeadersLike | None = None,
+        close_timeout: float | None = 10.0,
+        ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 20.0,
+        max_buffered_amount: int = 16 * 2**20,
+        logger: LoggerLike | None = None,
+    ) -> Self:
+        """Accept a ``trio_websocket.serve_websocket`` request and return its events.
+
+        The server side's way in: ``ws = await WebSocket.accept_trio_websocket(request)``
+        in the handler, then ``ws.open(nursery)``. Unlike ``request.accept()`` followed by
+        [`from_trio_websocket`][], nothing the client sends after the answer escapes the
+        events (a client that pings or breaks the protocol at once).
+
+        Args:
+            request: the handler's ``trio_websocket.WebSocketRequest``.
+            subprotocol: the subprotocol to answer with; one the client offered, or ``None``.
+            headers: extra response headers, as for [`WebSocket`][].
+            close_timeout, ping_interval, ping_timeout, max_buffered_amount, logger: as for
+                [`from_trio_websocket`][].
+
+        Raises:
+            TypeError, ValueError: an argument is invalid; nothing was answered.
+            ConnectError: the client went away before the answer was written.
+
+        Cancellation: the request may then have been answered or not; the connection is
+        trio-websocket's to close, as after ``request.accept()``.
+        """
+        encoded = check_accept_args(request, subprotocol, headers)
+        connection = check_connection(request._connection)
+        ws = cls.from_trio_websocket(
+            connection,
+            close_timeout=close_timeout,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            max_buffered_amount=max_buffered_amount,
+            logger=logger,
+        )
+        await accept_request(request, subprotocol, encoded)
         return ws
 
     # ------------------------------------------------------------------ properties
@@ -714,14 +761,6 @@ class WebSocket:
 
 
 _get_ident: Final = threading.get_ident
-
-
-def _connection_url(connection: trio_websocket.WebSocketConnection) -> str:
-    """The URL that names an adopted connection in messages: the peer's address and path."""
-    remote = connection.remote
-    base = remote.url if isinstance(remote, trio_websocket.Endpoint) else "ws://localhost"
-    path = connection.path or "/"
-    return base + (path if path.startswith("/") else "/" + path)
 
 
 def _wrong_thread(what: str, owner: str = "ws") -> str:
