@@ -33,7 +33,12 @@ async def test_ways_echo_keeps_order_and_close_code_reason(way: Way, echo_url: s
     """Text and binary echo in order; the close code and reason come back as sent."""
     ws = await way.connect(echo_url)
     rec = Recorder(ws)
-    ws.on_open += lambda ws: [ws.send(m) for m in ("a", b"b", "c")]
+
+    def on_open(ws: WebSocket) -> None:
+        for message in ("a", b"b", "c"):
+            ws.send(message)
+
+    ws.on_open += on_open
 
     def on_message(ws: WebSocket, data: str | bytes) -> None:
         if data == "c":

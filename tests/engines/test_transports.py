@@ -7,6 +7,7 @@ import sys
 import tempfile
 from functools import partial
 from pathlib import Path
+from typing import cast
 
 import pytest
 import trio
@@ -67,7 +68,7 @@ async def test_stream_factory_memory_pair_against_the_scripted_server() -> None:
         async def factory(url: str) -> trio.abc.Stream:
             urls.append(url)
             client, server_side = trio.testing.memory_stream_pair()
-            nursery.start_soon(server._handle, server_side)
+            nursery.start_soon(server._handle, cast(trio.SocketStream, server_side))
             return client
 
         ws = WebSocket("ws://memory.test/room?x=1", stream_factory=factory)
@@ -93,7 +94,7 @@ async def test_stream_factory_is_called_once_per_attempt_on_redirect() -> None:
         def factory(url: str) -> trio.abc.Stream:  # a plain function works too
             urls.append(url)
             client, server_side = trio.testing.memory_stream_pair()
-            nursery.start_soon(server._handle, server_side)
+            nursery.start_soon(server._handle, cast(trio.SocketStream, server_side))
             return client
 
         ws = WebSocket("ws://memory.test/old", stream_factory=factory)
@@ -148,7 +149,7 @@ async def test_stream_factory_exception_is_connect_error() -> None:
 
 async def test_stream_factory_returning_no_stream_is_connect_error() -> None:
     """A factory that returns something other than a trio stream is reported, not used."""
-    ws = WebSocket("ws://memory.test/", stream_factory=lambda url: "not a stream")
+    ws = WebSocket("ws://memory.test/", stream_factory=lambda url: "not a stream")  # type: ignore[arg-type,return-value]
     rec = Recorder(ws)
     await run_to_end(ws)
     assert type(rec.error) is ConnectError

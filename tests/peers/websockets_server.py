@@ -146,7 +146,7 @@ async def _serve_unix(path: str, args: Sequence[str]) -> None:
         path,
         process_request=process_request,
         max_size=MAX_SIZE,
-        **_extensions(args),  # type: ignore[arg-type]
+        **_extensions(args),
         ping_interval=None,
     ) as server:
         print(path, flush=True)

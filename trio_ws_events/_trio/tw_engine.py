@@ -205,6 +205,8 @@ class TrioWebsocketEngine(Connection):
         """``get_message()`` raised ``ConnectionClosed``: settle which ending it was."""
         tap = self._tap
         assert tap is not None
+        assert self._conn is not None
+        tap.catch_up(self._conn)
         closing = self._closing
         if tap.peer_close is not None:
             code, reason = tap.peer_close

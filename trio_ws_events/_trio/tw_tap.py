@@ -29,10 +29,18 @@ __all__ = ["TRIO_WEBSOCKET_INTERNALS", "Listener", "WsprotoTap", "install_tap"]
 #: Every private part of ``trio_websocket.WebSocketConnection`` this engine relies on; a test
 #: (tests/engines/test_tw_internals.py) checks each against the installed trio-websocket.
 TRIO_WEBSOCKET_INTERNALS: Final = (
-    "_wsproto",  # replaced by the tap; read by its reader task on every use
-    "_send",  # writes one wsproto event (pings, close frames, pieces of a message)
-    "_stream",  # the byte stream, closed at the end and asked for its addresses
-    "_handle_close_connection_event",  # answers a close seen in REMOTE_CLOSING
+    # Replaced by the tap; its reader task looks it up on every use.
+    "WebSocketConnection._wsproto",
+    # Writes one wsproto event: pings, close frames, the pieces of a message.
+    "WebSocketConnection._send",
+    # The byte stream: closed at the end, asked for its addresses.
+    "WebSocketConnection._stream",
+    # Answers a close seen in REMOTE_CLOSING: how a violation gets its close frame.
+    "WebSocketConnection._handle_close_connection_event",
+    # Started with start_soon as a bound method: the tap goes in before it runs.
+    "WebSocketConnection._reader_task",
+    # The connection a server's request accepts: its tap goes in before the 101.
+    "WebSocketRequest._connection",
 )
 
 _CLOSED_BY_PEER: Final = (ConnectionState.REMOTE_CLOSING, ConnectionState.CLOSED)
@@ -122,6 +130,23 @@ class WsprotoTap:
             self._answer_violation = True
         return CloseConnection(code=event.code, reason=reason)
 
+    def catch_up(self, conn: trio_websocket.WebSocketConnection) -> None:
+        """Learn how ``conn`` ended when it ended unseen: before the tap was installed, or
+        in a batch of events trio-websocket took from wsproto before it."""
+        closed = conn.closed
+        if closed is None or self.peer_close or self.violation or self.own_close:
+            return
+        state = self._inner.state
+        if state in _CLOSED_BY_PEER:
+            # trio-websocket answered the peer's close (CLOSED), or will (REMOTE_CLOSING: its
+            # answer then passes the tap).
+            self.peer_close = (int(closed.code), closed.reason or "")
+            if state is ConnectionState.CLOSED:
+                self.own_close = self.peer_close
+        elif closed.code != 1006 and state is ConnectionState.OPEN:
+            # A violation: trio-websocket reported it and sent nothing.
+            self.violation = (int(closed.code), truncate_reason(closed.reason or ""))
+
     def __getattr__(self, name: str) -> Any:
         # Anything else trio-websocket asks of wsproto goes to wsproto itself.
         return getattr(self._inner, name)
@@ -141,14 +166,5 @@ def install_tap(conn: trio_websocket.WebSocketConnection, listener: Listener) ->
         )
     tap = WsprotoTap(inner, listener)
     conn._wsproto = tap  # type: ignore[assignment]
-    closed = conn.closed
-    if closed is not None and inner.state in _CLOSED_BY_PEER:
-        # The peer's close came before the tap (right after the handshake): trio-websocket
-        # answered it (CLOSED) or will (REMOTE_CLOSING, its answer then passes the tap).
-        tap.peer_close = (int(closed.code), closed.reason or "")
-        if inner.state is ConnectionState.CLOSED:
-            tap.own_close = tap.peer_close
-    elif closed is not None and closed.code != 1006 and inner.state is ConnectionState.OPEN:
-        # A violation found before the tap: trio-websocket reported it and sent nothing.
-        tap.violation = (int(closed.code), truncate_reason(closed.reason or ""))
+    tap.catch_up(conn)
     return tap
