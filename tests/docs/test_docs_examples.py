@@ -61,6 +61,11 @@ EXPECTED_OUTPUT = {
     "handle_errors.py": ["could not connect: "],
     "handler_raises.py": ["on_error: KeyError closed with 1011", "a handler raised: (KeyError"],
     "keepalive.py": ["round trip: ", "latency "],
+    "own_transport.py": ["echo: over my own stream"],
+    "server_broadcast.py": ["heard by 3 clients: news for everyone"],
+    "server_chat.py": ["* alice joined\n<alice> hi bob\n* alice left"],
+    "server_echo.py": ["client got: HELLO", "client left: 1000 thanks"],
+    "ways_in.py": ["default: 1000 bye", "trio-websocket: 1000 bye", "adopted: 1000 bye"],
     "logging_and_stats.py": [
         "sent 2 messages (1005 bytes)",
         "received 2 messages (1005 bytes)",
