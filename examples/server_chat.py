@@ -47,20 +47,26 @@ async def main() -> None:
         url = f"ws://127.0.0.1:{server.port}/"
         alice, bob = WebSocket(url, compression=None), WebSocket(url, compression=None)
         seen_by_bob: list[str] = []
-        bob.on_message += lambda ws, message: seen_by_bob.append(message)
+        alice_gone = trio.Event()
+
+        def bob_hears(ws: WebSocket, message: str) -> None:
+            seen_by_bob.append(message)
+            if message.endswith(" left"):
+                alice_gone.set()
+
+        bob.on_message += bob_hears
         alice.on_open += lambda ws: ws.send("alice")
         bob.on_open += lambda ws: ws.send("bob")
         bob.open(nursery)
-        while len(members) < 1:
+        while len(members) < 1:  # noqa: ASYNC110 (the demo waits for the server's side)
             await trio.sleep(0.01)
         alice.open(nursery)
-        while len(members) < 2:
+        while len(members) < 2:  # noqa: ASYNC110
             await trio.sleep(0.01)
         alice.send("hi bob")
         alice.close()
         await alice.wait_closed()
-        while len(seen_by_bob) < 3:
-            await trio.sleep(0.01)
+        await alice_gone.wait()
         print("\n".join(seen_by_bob))
         bob.close()
         await bob.wait_closed()
