@@ -10,6 +10,10 @@
     (``peers/raw_server.py``) and returns its :class:`~peers.raw_server.RawServer`, with
     ``server.url``; call ``await server.wait_finished()`` so the script's assertions run.
 
+``way``
+    The way in (``ways.py``): a test taking it runs with our engine, with
+    ``engine="trio-websocket"`` and over an adopted trio-websocket connection.
+
 ``node_server``
     A factory: ``url = await node_server("deflate")`` starts Node's ws server
     (``peers/node/server.js``) in a subprocess; the test skips where Node or its ws package
@@ -36,6 +40,7 @@ from peers.raw_server import RawServer, Script, StartRawServer, serve_raw
 from peers.tls_server import TLSServer, serve_tls_echo
 from peers.websockets_server import StartWebSocketsServer
 from recorder import read_line
+from ways import WAYS, Way
 
 from trio_ws_events.testing import serve_echo
 
@@ -52,6 +57,12 @@ async def echo_url(nursery: trio.Nursery) -> str:
     """The ``ws://127.0.0.1:<port>/`` URL of an in-process trio-websocket echo server."""
     url: str = await nursery.start(serve_echo)
     return url
+
+
+@pytest.fixture(params=WAYS)
+def way(request: pytest.FixtureRequest, nursery: trio.Nursery) -> Way:
+    """One of the three ways in (``ways.py``): tests taking it run once per way."""
+    return Way(request.param, nursery)
 
 
 @pytest.fixture

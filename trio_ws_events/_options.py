@@ -36,6 +36,7 @@ __all__ = [
     "Default",
     "Options",
     "check_close_args",
+    "check_engine_close_code",
     "check_headers",
     "check_logger",
 ]
@@ -578,6 +579,20 @@ def check_close_args(code: object, reason: object) -> bytes:
             f"close reason is {len(encoded)} bytes of UTF-8; at most {MAX_CLOSE_REASON} are allowed"
         )
     return encoded
+
+
+def check_engine_close_code(engine: str, code: int) -> None:
+    """Refuse a close code ``engine`` cannot send (``code`` passed ``check_close_args``).
+
+    Raises:
+        ValueError: 1014 with the trio-websocket engine: wsproto rejects it in a close frame
+            it receives, so the peer's echo would end the connection as a protocol error.
+    """
+    if code == 1014 and engine == "trio-websocket":
+        raise ValueError(
+            "engine='trio-websocket' cannot honour close code 1014: wsproto does not know it, "
+            "so the peer's echo would fail as a protocol error; use 1011 or 1013"
+        )
 
 
 def _check_size(name: str, value: object) -> int | None:

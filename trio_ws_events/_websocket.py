@@ -16,7 +16,7 @@ import trio_websocket
 from ._errors import InvalidStateError, SendBufferFull, WebSocketError
 from ._events import Frame, Stats
 from ._handlers import EventSlot
-from ._options import Options, check_close_args
+from ._options import Options, check_close_args, check_engine_close_code
 from ._sansio.compression import Compression
 from ._sansio.outbox import payload_size as _payload_size
 from ._sansio.state import State
@@ -653,7 +653,8 @@ class WebSocket:
 
         Args:
             code: a code an endpoint may send (RFC 6455 7.4): 1000-1003, 1007-1014 or
-                3000-4999.
+                3000-4999 (not 1014 with ``engine="trio-websocket"``, whose wsproto does
+                not know it).
             reason: at most 123 bytes once encoded as UTF-8.
 
         Raises:
@@ -663,6 +664,7 @@ class WebSocket:
                 ``trio.from_thread.run_sync(ws.close)``); nothing changed.
         """
         check_close_args(code, reason)
+        check_engine_close_code(self._options.engine, code)
         self._check_thread("close")
         self._engine.close(code, reason)
 

@@ -54,7 +54,10 @@ def adopted_options(
     logger: LoggerLike | None,
 ) -> Options:
     """The checked options of an adopted connection, named by the peer's address and path."""
-    remote = connection.remote
+    try:
+        remote = connection.remote
+    except OSError:  # the socket broke already: the connection will end at once
+        remote = None
     base = remote.url if isinstance(remote, trio_websocket.Endpoint) else "ws://localhost"
     path = connection.path or "/"
     return Options.adopted(

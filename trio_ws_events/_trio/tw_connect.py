@@ -10,14 +10,24 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Final
 
+import h11
 import trio
 import trio_websocket
+import wsproto.utilities
 
 from .._errors import ConnectError, HandshakeRejected
 from .._options import Options
 from .connect import _request_headers
+from .net import describe
+
+#: What wsproto (and h11 under it) raise for an answer that is not a valid upgrade.
+_HANDSHAKE_ERRORS: Final = (
+    wsproto.utilities.LocalProtocolError,
+    wsproto.utilities.RemoteProtocolError,
+    h11.ProtocolError,
+)
 
 __all__ = ["Guard", "connect_trio_websocket"]
 
@@ -122,7 +132,9 @@ def _translate(exc: Exception | None, shown: str) -> ConnectError:
             body=body,
         )
     elif isinstance(exc, OSError):
-        error = ConnectError(f"cannot connect to {shown}: {exc.strerror or exc}")
+        error = ConnectError(f"cannot connect to {shown}: {describe(exc)}")
+    elif isinstance(exc, _HANDSHAKE_ERRORS):
+        error = ConnectError(f"invalid handshake response from {shown}: {exc}")
     else:
         error = ConnectError(f"cannot connect to {shown} with trio-websocket: {exc!r}")
     error.url = shown

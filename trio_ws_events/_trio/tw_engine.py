@@ -112,6 +112,12 @@ class TrioWebsocketEngine(Connection):
             url=self._url,
         )
 
+    async def _finish(self) -> None:
+        if self.opened is None and self._conn is not None and self._adopt is None:
+            # The attempt ended before OPEN: the socket trio-websocket opened is ours to close.
+            await close_stream(self._conn._stream)
+        await super()._finish()
+
     def _install(self, conn: trio_websocket.WebSocketConnection) -> None:
         if self._tap is None:
             self._conn = conn
@@ -296,17 +302,15 @@ class TrioWebsocketEngine(Connection):
     async def _abort(self) -> None:
         """Cleanup after cancellation: send 1001, read until the peer's close, close."""
         conn = self._conn
-        if conn is None:
-            return
+        if conn is None or self.opened is None:
+            return  # cancelled while connecting: _finish closes the stream
         closing = self._closing
         try:
             writable = not self._write_broken and not self.outbox.in_flight
             if not closing.failed and closing.peer is None and writable:
                 closing.going_away()
-                if not closing.written:
-                    close = closing.close_due(queue_empty=True)
-                    if close is not None:
-                        await conn._send(CloseConnection(code=close[0], reason=close[1]))
+                # What was queued goes first, then the 1001 (as with the default engine).
+                if closing.written or await self._write_due():
                     closing.written = True
                 self._dispatching = False
                 while True:

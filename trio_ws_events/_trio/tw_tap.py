@@ -134,16 +134,16 @@ class WsprotoTap:
         """Learn how ``conn`` ended when it ended unseen: before the tap was installed, or
         in a batch of events trio-websocket took from wsproto before it."""
         closed = conn.closed
-        if closed is None or self.peer_close or self.violation or self.own_close:
+        if closed is None or self.peer_close or self.violation:
             return
         state = self._inner.state
         if state in _CLOSED_BY_PEER:
             # trio-websocket answered the peer's close (CLOSED), or will (REMOTE_CLOSING: its
             # answer then passes the tap).
             self.peer_close = (int(closed.code), closed.reason or "")
-            if state is ConnectionState.CLOSED:
+            if state is ConnectionState.CLOSED and self.own_close is None:
                 self.own_close = self.peer_close
-        elif closed.code != 1006 and state is ConnectionState.OPEN:
+        elif closed.code != 1006 and state is ConnectionState.OPEN and not self.own_close:
             # A violation: trio-websocket reported it and sent nothing.
             self.violation = (int(closed.code), truncate_reason(closed.reason or ""))
 
