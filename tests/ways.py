@@ -52,11 +52,3 @@ class Way:
         """Skip where the test is about connecting: an adopted connection is open already."""
         if self.name == "adopted":
             pytest.skip("an adopted connection is open already: nothing to connect or abandon")
-
-    def same_read_order(self) -> None:
-        """Skip where the events of one read must precede a violation's close frame."""
-        if self.name != "default":
-            pytest.skip(
-                "trio-websocket answers a violation from its reader, before the replies to "
-                "the messages of the same read (Autobahn NON-STRICT, docs/reliability.md)"
-            )

@@ -387,7 +387,6 @@ async def test_events_before_violation_fire_and_their_sends_go_first(
 ) -> None:
     """Frames before a violation in the same read fire first; what they send (a small queue)
     precedes the close frame."""
-    way.same_read_order()
 
     async def script(conn: RawConnection) -> None:
         await conn.accept_handshake()

@@ -9,9 +9,9 @@ and the ending are the default engine's own; only reading, writing and opening d
 
 Reading: whole messages come from ``get_message()``; pings, pongs, close frames and
 violations from the tap (``tw_tap.py``), which also says after how many messages each ping or
-pong came, so that handlers see them in arrival order. Writing: one message at a time
-(``send_message``), so that ``unsent`` is exact; pings, pieces and close frames through the
-connection's ``_send``.
+pong came, so that handlers see them in arrival order. Writing: one event at a time through
+the connection's ``_send`` (a message, a piece, a ping, the close frame), so that ``unsent``
+is exact and the replies to messages before a violation go out before its close frame.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import trio
 import trio_websocket
-from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
+from wsproto.events import BytesMessage, CloseConnection, Event, Ping, TextMessage
 
 from .._errors import ProtocolError
 from .._events import Stats
@@ -277,12 +277,12 @@ class TrioWebsocketEngine(Connection):
             if closing.sends_data:
                 pings, self._pings = self._pings, []
                 for payload in pings:
-                    await conn._send(Ping(payload=payload))
+                    await self._write(conn, Ping(payload=payload))
                 if outbox:
                     # One message per batch: one cut short leaves the rest listed exactly.
                     message = outbox.take(0)[0]
                     try:
-                        await _write_message(conn, message)
+                        await self._write(conn, _message_event(message))
                     except BaseException:
                         self._write_broken = True
                         raise
@@ -294,8 +294,19 @@ class TrioWebsocketEngine(Connection):
             if close is None:
                 return False
             self._logger.debug("sending close %d to %s", close[0], self._url.for_log)
-            await conn._send(CloseConnection(code=close[0], reason=close[1]))
+            await self._write(conn, CloseConnection(code=close[0], reason=close[1]))
             return True
+
+    async def _write(self, conn: trio_websocket.WebSocketConnection, event: Event) -> None:
+        """Write one event, unless trio-websocket closed (wsproto would refuse it).
+
+        Raises:
+            trio_websocket.ConnectionClosed: the connection closed; the receiver settles it.
+        """
+        assert self._tap is not None
+        if not self._tap.writable(conn):
+            raise trio_websocket.ConnectionClosed(conn.closed)
+        await conn._send(event)
 
     # ------------------------------------------------------------------ the end
 
@@ -323,17 +334,16 @@ class TrioWebsocketEngine(Connection):
             await close_stream(conn._stream)
 
 
-async def _write_message(conn: trio_websocket.WebSocketConnection, message: object) -> None:
+def _message_event(message: object) -> Event:
+    """The wsproto event of a queued message or piece (text pieces are whole characters)."""
     if type(message) is Piece:
         if message.text:
-            event: TextMessage | BytesMessage = TextMessage(
-                data=message.data.decode("utf-8"), message_finished=message.final
-            )
-        else:
-            event = BytesMessage(data=message.data, message_finished=message.final)
-        await conn._send(event)
-    else:
-        await conn.send_message(message)  # type: ignore[arg-type]
+            return TextMessage(data=message.data.decode("utf-8"), message_finished=message.final)
+        return BytesMessage(data=message.data, message_finished=message.final)
+    if type(message) is str:
+        return TextMessage(data=message)
+    assert type(message) is bytes
+    return BytesMessage(data=message)
 
 
 class _RefusedHook(EventHook[Any]):

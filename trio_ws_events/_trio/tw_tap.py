@@ -65,6 +65,9 @@ class WsprotoTap:
         own_close: the first close frame written to the peer (ours, trio-websocket's own
             1009, or the answer to the peer's or the violation's).
         messages: whole messages seen so far, to order pings and pongs among them.
+        close_is_ours: the violation's close frame is left to the engine, to be written
+            after the replies to the messages that came before the violation (client side;
+            a server's trio-websocket closes the socket at once, so it answers itself).
     """
 
     def __init__(self, inner: wsproto.WSConnection, listener: Listener) -> None:
@@ -75,6 +78,7 @@ class WsprotoTap:
         self.violation: tuple[int, str] | None = None
         self.own_close: tuple[int, str] | None = None
         self.messages = 0
+        self.close_is_ours = False
 
     @property
     def client(self) -> bool:
@@ -90,7 +94,13 @@ class WsprotoTap:
 
     def send(self, event: Event) -> bytes:
         if isinstance(event, CloseConnection):
-            self._answer_violation = False
+            if self._answer_violation:
+                self._answer_violation = False
+                if self._inner.client:
+                    # trio-websocket's answer to the violation: not yet; the engine writes
+                    # it once the handlers of the earlier messages have sent their replies.
+                    self.close_is_ours = True
+                    return b""
             # 1006 is trio-websocket moving wsproto's state when the stream broke: its bytes
             # are never written.
             if self.own_close is None and event.code != 1006:
@@ -144,8 +154,14 @@ class WsprotoTap:
             if state is ConnectionState.CLOSED and self.own_close is None:
                 self.own_close = self.peer_close
         elif closed.code != 1006 and state is ConnectionState.OPEN and not self.own_close:
-            # A violation: trio-websocket reported it and sent nothing.
+            # A violation: trio-websocket reported it and sent nothing; the engine will.
             self.violation = (int(closed.code), truncate_reason(closed.reason or ""))
+            self.close_is_ours = True
+
+    def writable(self, conn: trio_websocket.WebSocketConnection) -> bool:
+        """Whether frames may still be written: trio-websocket has not closed, or the
+        violation's close frame (and what goes before it) is ours to write."""
+        return conn.closed is None or self.close_is_ours
 
     def __getattr__(self, name: str) -> Any:
         # Anything else trio-websocket asks of wsproto goes to wsproto itself.
