@@ -8,6 +8,7 @@ of a subprocess's output.
 
 from __future__ import annotations
 
+import tracemalloc
 from typing import Any
 
 import trio
@@ -23,6 +24,16 @@ async def run_to_end(ws: WebSocket, limit: float = 20) -> None:
         async with trio.open_nursery() as nursery:
             ws.open(nursery)
             await ws.wait_closed()
+
+
+async def run_to_end_traced(ws: WebSocket, limit: float = 20) -> int:
+    """``run_to_end``, with tracemalloc on: the peak of traced memory meanwhile, in bytes."""
+    tracemalloc.start()
+    try:
+        await run_to_end(ws, limit)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
 
 
 async def echo_once(url: str, message: str, **options: object) -> list[str]:

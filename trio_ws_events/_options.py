@@ -414,11 +414,11 @@ class Options:
         cls,
         url: str,
         *,
-        close_timeout: float | None,
-        ping_interval: float | None,
-        ping_timeout: float | None,
-        max_buffered_amount: int,
-        logger: LoggerLike | None,
+        close_timeout: float | None = 10.0,
+        ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 20.0,
+        max_buffered_amount: int = 16 * 2**20,
+        logger: LoggerLike | None = None,
     ) -> Options:
         """The options of events over a connection already open (``from_trio_websocket``).
 

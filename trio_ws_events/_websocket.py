@@ -8,7 +8,7 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Unpack
 
 import trio
 import trio_websocket
@@ -28,6 +28,7 @@ from ._trio.iterate import MessageIterator, start_iteration
 from ._trio.nursery import enter_own_nursery, leave_own_nursery
 from ._trio.send_stream import piece_source, send_pieces
 from ._trio.tw_adopt import (
+    AdoptOptions,
     accept_request,
     adopted_engine,
     adopted_options,
@@ -253,11 +254,7 @@ class WebSocket:
         *,
         subprotocol: str | None = None,
         headers: HeadersLike | None = None,
-        close_timeout: float | None = 10.0,
-        ping_interval: float | None = 20.0,
-        ping_timeout: float | None = 20.0,
-        max_buffered_amount: int = 16 * 2**20,
-        logger: LoggerLike | None = None,
+        **options: Unpack[AdoptOptions],
     ) -> Self:
         """Accept a ``trio_websocket.serve_websocket`` request and return its events.
 
@@ -270,8 +267,8 @@ class WebSocket:
             request: the handler's ``trio_websocket.WebSocketRequest``.
             subprotocol: the subprotocol to answer with; one the client offered, or ``None``.
             headers: extra response headers, as for [`WebSocket`][].
-            close_timeout, ping_interval, ping_timeout, max_buffered_amount, logger: as for
-                [`from_trio_websocket`][].
+            **options: ``close_timeout``, ``ping_interval``, ``ping_timeout``,
+                ``max_buffered_amount``, ``logger``, as for [`from_trio_websocket`][].
 
         Raises:
             TypeError, ValueError: an argument is invalid; nothing was answered.
@@ -281,15 +278,7 @@ class WebSocket:
         trio-websocket's to close, as after ``request.accept()``.
         """
         encoded = check_accept_args(request, subprotocol, headers)
-        connection = check_connection(request._connection)
-        ws = cls.from_trio_websocket(
-            connection,
-            close_timeout=close_timeout,
-            ping_interval=ping_interval,
-            ping_timeout=ping_timeout,
-            max_buffered_amount=max_buffered_amount,
-            logger=logger,
-        )
+        ws = cls.from_trio_websocket(check_connection(request._connection), **options)
         await accept_request(request, subprotocol, encoded)
         return ws
 

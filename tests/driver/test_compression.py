@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import tracemalloc
 import zlib
 
 import pytest
 import trio
 from conftest import StartNodeServer, StartRawServer, StartWebSocketsServer
 from peers.raw_server import Opcode, RawConnection, build_frame
-from recorder import Recorder, run_to_end, send_and_collect
+from recorder import Recorder, run_to_end, run_to_end_traced, send_and_collect
 
 from trio_ws_events import MessageTooBig, WebSocket
 
@@ -134,12 +133,7 @@ async def test_decompression_bomb_ends_with_1009(raw_server: StartRawServer) -> 
     server = await raw_server(script)
     ws = WebSocket(server.url)
     rec = Recorder(ws)
-    tracemalloc.start()
-    try:
-        await run_to_end(ws)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    peak = await run_to_end_traced(ws)
     await server.wait_finished()
     assert len(bomb) < 300 * 1024
     assert codes == [1009]

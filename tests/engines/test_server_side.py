@@ -128,8 +128,15 @@ def _close_on_open(ws: WebSocket) -> object:
 
 
 @pytest.mark.parametrize("closer", ["client", "server"])
-async def test_server_with_websockets_client(nursery: trio.Nursery, closer: str) -> None:
-    """websockets' client: echo, and the close code and reason both ways."""
+@pytest.mark.parametrize("peer", ["websockets", "node"])
+async def test_server_with_peer_clients(
+    nursery: trio.Nursery, request: pytest.FixtureRequest, peer: str, closer: str
+) -> None:
+    """websockets' and Node's ws clients: echo, and the close code and reason both ways."""
+    if peer == "node":
+        client = [request.getfixturevalue("node"), str(PEERS / "node" / "client.js")]
+    else:
+        client = [sys.executable, str(PEERS / "websockets_client.py")]
 
     def setup(ws: WebSocket) -> None:
         ws.on_message += lambda ws, m: ws.send(m)
@@ -138,31 +145,10 @@ async def test_server_with_websockets_client(nursery: trio.Nursery, closer: str)
 
     served = await serve(nursery, setup)
     close = ["4004", "from client"] if closer == "client" else []
-    lines = await run_peer(
-        [sys.executable, str(PEERS / "websockets_client.py"), served.url, "hi", *close]
-    )
+    lines = await run_peer([*client, served.url, "hi", *close])
     with trio.fail_after(5):
         await served.ended.wait()
     expected = (4004, "from client") if closer == "client" else (4003, "from server")
-    assert lines == ["hi", f"closed {expected[0]} {expected[1]}"]
-    assert served.recorders[0].events[-1] == ("closed", *expected)
-
-
-@pytest.mark.parametrize("closer", ["client", "server"])
-async def test_server_with_node_client(nursery: trio.Nursery, node: str, closer: str) -> None:
-    """Node's ws client: echo, and the close code and reason both ways."""
-
-    def setup(ws: WebSocket) -> None:
-        ws.on_message += lambda ws, m: ws.send(m)
-        if closer == "server":
-            ws.on_message += lambda ws, m: ws.close(4005, "from server")
-
-    served = await serve(nursery, setup)
-    close = ["4006", "from client"] if closer == "client" else []
-    lines = await run_peer([node, str(PEERS / "node" / "client.js"), served.url, "hi", *close])
-    with trio.fail_after(5):
-        await served.ended.wait()
-    expected = (4006, "from client") if closer == "client" else (4005, "from server")
     assert lines == ["hi", f"closed {expected[0]} {expected[1]}"]
     assert served.recorders[0].events[-1] == ("closed", *expected)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tracemalloc
 from typing import Any
 
 import pytest
@@ -10,7 +9,7 @@ import trio
 import trio_websocket
 from conftest import StartRawServer, StartWebSocketsServer
 from peers.raw_server import Opcode, RawConnection, build_frame
-from recorder import Recorder, run_to_end
+from recorder import Recorder, run_to_end, run_to_end_traced
 
 from trio_ws_events import (
     ConnectError,
@@ -195,12 +194,7 @@ async def test_tw_engine_ping_flood_is_bounded(raw_server: StartRawServer) -> No
         await trio.sleep(0.01)
 
     ws.on_ping += slow
-    tracemalloc.start()
-    try:
-        await run_to_end(ws)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    peak = await run_to_end_traced(ws)
     await server.wait_finished()
     assert seen == [1008]
     assert type(rec.error) is ProtocolError

@@ -3,20 +3,22 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 import trio_websocket
 
 from .._errors import ConnectError
 from .._options import Options, check_headers
+from .._typing import LoggerLike
 from .tw_engine import TrioWebsocketEngine
 from .tw_tap import WsprotoTap
 
 if TYPE_CHECKING:
-    from .._typing import HeadersLike, LoggerLike
+    from .._typing import HeadersLike
     from .engine import Owner
 
 __all__ = [
+    "AdoptOptions",
     "accept_request",
     "adopted_engine",
     "adopted_options",
@@ -44,14 +46,18 @@ def check_connection(connection: object) -> trio_websocket.WebSocketConnection:
     return connection
 
 
+class AdoptOptions(TypedDict, total=False):
+    """The options of an adopted connection (``WebSocket.from_trio_websocket``'s keywords)."""
+
+    close_timeout: float | None
+    ping_interval: float | None
+    ping_timeout: float | None
+    max_buffered_amount: int
+    logger: LoggerLike | None
+
+
 def adopted_options(
-    connection: trio_websocket.WebSocketConnection,
-    *,
-    close_timeout: float | None,
-    ping_interval: float | None,
-    ping_timeout: float | None,
-    max_buffered_amount: int,
-    logger: LoggerLike | None,
+    connection: trio_websocket.WebSocketConnection, **options: Unpack[AdoptOptions]
 ) -> Options:
     """The checked options of an adopted connection, named by the peer's address and path."""
     try:
@@ -60,14 +66,7 @@ def adopted_options(
         remote = None
     base = remote.url if isinstance(remote, trio_websocket.Endpoint) else "ws://localhost"
     path = connection.path or "/"
-    return Options.adopted(
-        base + (path if path.startswith("/") else "/" + path),
-        close_timeout=close_timeout,
-        ping_interval=ping_interval,
-        ping_timeout=ping_timeout,
-        max_buffered_amount=max_buffered_amount,
-        logger=logger,
-    )
+    return Options.adopted(base + (path if path.startswith("/") else "/" + path), **options)
 
 
 def adopted_engine(

@@ -244,24 +244,14 @@ class TrioWebsocketEngine(Connection):
     # ------------------------------------------------------------------ sending
 
     async def _send_loop(self) -> None:
+        # The default engine's loop; trio-websocket reports a closed or broken connection as
+        # ConnectionClosed, whose ending the receiver settles.
         try:
-            await self._send_until_closed()
+            await super()._send_loop()
+        except trio_websocket.ConnectionClosed:
+            pass
         finally:
             self._close_out.set()
-
-    async def _send_until_closed(self) -> None:
-        while True:
-            await self.wake.wait()
-            self.wake = trio.Event()
-            await trio.lowlevel.checkpoint_if_cancelled()
-            try:
-                closed = await self._write_due()
-            except trio_websocket.ConnectionClosed:
-                return  # the receiver hears of the end, and settles it
-            if closed:
-                if self._closing.close_written():
-                    self._await_eof()
-                return
 
     async def _write_due(self) -> bool:
         """Write what is due, a message at a time, until nothing is or our close is out.

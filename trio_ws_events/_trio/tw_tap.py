@@ -161,6 +161,8 @@ class WsprotoTap:
     def writable(self, conn: trio_websocket.WebSocketConnection) -> bool:
         """Whether frames may still be written: trio-websocket has not closed, or the
         violation's close frame (and what goes before it) is ours to write."""
+        if conn.closed is not None and not self.close_is_ours:
+            self.catch_up(conn)  # a violation trio-websocket took from wsproto before the tap
         return conn.closed is None or self.close_is_ours
 
     def __getattr__(self, name: str) -> Any:
