@@ -16,7 +16,7 @@ from conftest import WEBSOCKETS_SERVER
 from peers.tls_server import TLSServer
 from recorder import Recorder, read_line, run_to_end, send_and_collect
 
-from trio_ws_events import ConnectError, WebSocket
+from trio_ws_events import Backoff, ConnectError, ReconnectingWebSocket, WebSocket
 from trio_ws_events.testing import open_scripted_server
 
 
@@ -172,3 +172,27 @@ def test_transport_options_are_checked_at_construction(
     """Bad or conflicting transport options raise when the instance is built."""
     with pytest.raises(error, match=message):
         WebSocket("ws://localhost/", **options)  # type: ignore[arg-type]
+
+
+async def test_stream_factory_is_called_again_on_reconnect() -> None:
+    """ReconnectingWebSocket calls the factory for each connection it makes."""
+    urls: list[str] = []
+    async with open_scripted_server() as server, trio.open_nursery() as nursery:
+
+        def factory(url: str) -> trio.abc.Stream:
+            urls.append(url)
+            client, server_side = trio.testing.memory_stream_pair()
+            nursery.start_soon(server._handle, cast(trio.SocketStream, server_side))
+            return client
+
+        rws = ReconnectingWebSocket(
+            "ws://memory.test/feed", backoff=Backoff(initial=0), stream_factory=factory
+        )
+        rws.open(nursery)
+        with trio.fail_after(10):
+            first = await server.accept()
+            await first.drop()  # no close frame: a reconnect
+            second = await server.accept()
+            await second.close(1000, "done")
+            await rws.wait_closed()
+    assert urls == ["ws://memory.test/feed", "ws://memory.test/feed"]
