@@ -9,6 +9,7 @@ import random
 import tracemalloc
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -808,6 +809,55 @@ async def _flaky_server(
         log.append((kind, got))
 
 
+@dataclass
+class _Tally:
+    """What the server's log of the 100-drop run shows, checked message by message."""
+
+    received: set[int] = field(default_factory=set)
+    lost: set[int] = field(default_factory=set)
+    duplicates: int = 0
+    expected_next: int = 0
+
+
+def _tally(log: list[tuple[str, list[int]]]) -> _Tally:
+    """Walk the server's log in order; a gap or a duplicate may only follow an abrupt drop,
+    and a gap only at the start of a connection (what was in flight was lost)."""
+    tally = _Tally()
+    for index, (_, got) in enumerate(log):
+        abrupt_before = index > 0 and log[index - 1][0] in ("reset", "fin")
+        for position, number in enumerate(got):
+            if number in tally.received:
+                assert abrupt_before, f"{number} received twice after a clean drop"
+                assert number < tally.expected_next
+                tally.duplicates += 1
+                continue
+            if number != tally.expected_next:
+                assert abrupt_before, f"gap before {number} after a clean drop"
+                assert position == 0, f"gap before {number} mid-connection"
+                assert number > tally.expected_next
+                tally.lost.update(range(tally.expected_next, number))
+            tally.received.add(number)
+            tally.expected_next = number + 1
+    return tally
+
+
+async def _send_numbered(rws: ReconnectingWebSocket) -> None:
+    """Send 0 to MESSAGES - 1 as a stream, waiting while the buffer is full; then wait until
+    a connection is open with nothing buffered, and close."""
+    for number in range(MESSAGES):
+        while True:
+            try:
+                rws.send(str(number))
+                break
+            except SendBufferFull:
+                await trio.sleep(0.001)
+        if number % 2 == 0:  # a stream, not one burst: let the server run
+            await trio.lowlevel.checkpoint()
+    while not (rws.is_open and rws.buffered_amount == 0):
+        await trio.sleep(0.005)
+    rws.close()
+
+
 async def test_reconnecting_100_random_drops_lose_nothing_unreported() -> None:
     """10,000 numbered messages over 100 random drops: each is received or unsent, in order.
 
@@ -817,69 +867,36 @@ async def test_reconnecting_100_random_drops_lose_nothing_unreported() -> None:
     """
     rng = random.Random(14)
     log: list[tuple[str, list[int]]] = []
+    # What each dropped connection reported as never written: resend_unsent sends it
+    # again, so none of it may be among the losses (only what was written may be).
+    reported_unsent: set[int] = set()
+
+    def note_unsent(rws: ReconnectingWebSocket, n: int, d: float, why: Ending) -> None:
+        reported_unsent.update(int(message) for message in why.unsent)
+
     started = trio.current_time()
+    options: dict[str, Any] = {
+        "backoff": Backoff(initial=0, max=0.001),
+        "max_buffered_amount": 256,  # a few dozen messages queue during a reconnect
+        "rng": random.Random(1),
+    }
     with trio.fail_after(60):
-        async with open_scripted_server() as server:
-            rws = ReconnectingWebSocket(
-                server.url,
-                backoff=Backoff(initial=0, max=0.001),
-                max_buffered_amount=256,  # a few dozen messages queue during a reconnect
-                rng=random.Random(1),
-            )
-            # What each dropped connection reported as never written: resend_unsent sends it
-            # again, so none of it may be among the losses (only what was written may be).
-            reported_unsent: set[int] = set()
-
-            @rws.on_reconnecting
-            def note_unsent(rws: ReconnectingWebSocket, n: int, d: float, why: Ending) -> None:
-                reported_unsent.update(int(message) for message in why.unsent)
-
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(_flaky_server, server, rng, log)
-                rws.open(nursery)
-                for number in range(MESSAGES):
-                    while True:
-                        try:
-                            rws.send(str(number))
-                            break
-                        except SendBufferFull:
-                            await trio.sleep(0.001)
-                    if number % 2 == 0:  # a stream, not one burst: let the server run
-                        await trio.lowlevel.checkpoint()
-                while not (rws.is_open and rws.buffered_amount == 0):
-                    await trio.sleep(0.005)
-                rws.close()
+        async with reconnecting(**options) as (server, rws, _, nursery):
+            rws.on_reconnecting += note_unsent
+            nursery.start_soon(_flaky_server, server, rng, log)
+            await _send_numbered(rws)
     elapsed = trio.current_time() - started
     assert sum(kind != "client" for kind, _ in log) == DROPS
-    seen: set[int] = set()
-    duplicates = lost = 0
-    lost_numbers: set[int] = set()
-    expected_next = 0
-    for index, (_, got) in enumerate(log):
-        abrupt_before = index > 0 and log[index - 1][0] in ("reset", "fin")
-        for position, number in enumerate(got):
-            if number in seen:
-                assert abrupt_before, f"{number} received twice after a clean drop"
-                assert number < expected_next
-                duplicates += 1
-                continue
-            if number != expected_next:
-                assert abrupt_before, f"gap before {number} after a clean drop"
-                assert position == 0, f"gap before {number} mid-connection"
-                assert number > expected_next
-                lost += number - expected_next
-                lost_numbers.update(range(expected_next, number))
-            seen.add(number)
-            expected_next = number + 1
-    assert not lost_numbers & reported_unsent, "a message reported unsent was never resent"
+    tally = _tally(log)
+    assert not tally.lost & reported_unsent, "a message reported unsent was never resent"
     unsent = [int(m) for m in rws.unsent]
-    assert unsent == list(range(expected_next, expected_next + len(unsent)))
-    assert expected_next + len(unsent) == MESSAGES
+    assert unsent == list(range(tally.expected_next, tally.expected_next + len(unsent)))
+    assert tally.expected_next + len(unsent) == MESSAGES
     abrupt = sum(kind in ("reset", "fin") for kind, _ in log)
     print(
         f"\n100-drop: {DROPS} drops ({abrupt} abrupt), {rws.connections - 1} reconnects, "
-        f"{len(seen)} received, {lost} lost in flight, {duplicates} duplicates, "
-        f"{len(unsent)} unsent, {elapsed:.2f}s"
+        f"{len(tally.received)} received, {len(tally.lost)} lost in flight, "
+        f"{tally.duplicates} duplicates, {len(unsent)} unsent, {elapsed:.2f}s"
     )
     assert rws.connections == DROPS + 1
 
