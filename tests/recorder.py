@@ -3,18 +3,28 @@
 ``Recorder`` keeps every event; ``run_to_end`` opens a WebSocket and waits for its terminal
 event; ``echo_once`` connects, sends one message and returns the echo; ``send_and_collect``
 sends messages on an open WebSocket and collects as many replies; ``read_line`` reads one line
-of a subprocess's output.
+of a subprocess's output; ``error_from_thread`` makes a call from a worker thread and returns
+what it raised, with ``in_own_run`` for the async methods.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trio
 
 from trio_ws_events import ReconnectingWebSocket, WebSocket, WebSocketError
 
-__all__ = ["Recorder", "echo_once", "read_line", "run_to_end", "send_and_collect"]
+__all__ = [
+    "Recorder",
+    "echo_once",
+    "error_from_thread",
+    "in_own_run",
+    "read_line",
+    "run_to_end",
+    "send_and_collect",
+]
 
 
 async def run_to_end(ws: WebSocket, limit: float = 20) -> None:
@@ -75,6 +85,30 @@ async def read_line(stream: trio.abc.ReceiveStream) -> str:
             break
         data += chunk
     return data.decode().rstrip("\n")
+
+
+def _call_catching(call: Callable[[], object]) -> BaseException | None:
+    try:
+        call()
+    except BaseException as exc:  # the test inspects whatever came out
+        return exc
+    return None
+
+
+async def error_from_thread(call: Callable[[], object]) -> BaseException | None:
+    """Make ``call()`` in a worker thread; return what it raised, or ``None``."""
+    return await trio.to_thread.run_sync(_call_catching, call)
+
+
+def in_own_run(method: Callable[..., Awaitable[object]], *args: object) -> Callable[[], object]:
+    """A call for a worker thread: ``await method(*args)`` in a trio run of that thread,
+    bounded to 2 s (a thread cannot be cancelled from outside; a regression must not hang)."""
+
+    async def bounded() -> object:
+        with trio.fail_after(2):
+            return await method(*args)
+
+    return lambda: trio.run(bounded)
 
 
 class Recorder:

@@ -17,7 +17,7 @@ import trio
 import trio.lowlevel
 import trio.testing
 from peers.tls_server import TLSServer
-from recorder import Recorder
+from recorder import Recorder, error_from_thread, in_own_run
 
 from trio_ws_events import (
     Backoff,
@@ -921,40 +921,25 @@ async def test_reconnecting_open_on_a_closed_nursery_raises_and_stays_usable() -
         assert rec.names == ["open", "closed"]
 
 
-def _from_thread(call: Callable[[], object]) -> BaseException | None:
-    try:
-        call()
-    except BaseException as exc:  # the test inspects whatever came out
-        return exc
-    return None
-
-
 @pytest.mark.parametrize("name", ["send", "close", "drain", "send_wait", "wait_closed"])
 async def test_reconnecting_calls_from_another_thread_are_refused(name: str) -> None:
     """A call from outside the Trio thread raises RuntimeError and queues or changes nothing."""
-
-    def bounded(method: Callable[..., Any], *args: object) -> Callable[[], object]:
-        async def run() -> object:
-            with trio.fail_after(2):
-                return await method(*args)
-
-        return lambda: trio.run(run)
 
     async with open_scripted_server() as server:
         rws = ReconnectingWebSocket(server.url, backoff=STEADY)
         calls: dict[str, Callable[[], object]] = {
             "send": lambda: rws.send("from a thread"),
             "close": lambda: rws.close(),
-            "drain": bounded(rws.drain),
-            "send_wait": bounded(rws.send_wait, "from a thread"),
-            "wait_closed": bounded(rws.wait_closed),
+            "drain": in_own_run(rws.drain),
+            "send_wait": in_own_run(rws.send_wait, "from a thread"),
+            "wait_closed": in_own_run(rws.wait_closed),
         }
         with trio.fail_after(5):
             async with trio.open_nursery() as nursery:
                 rws.open(nursery)
                 conn = await server.accept()
                 await until(lambda: rws.is_open)
-                error = await trio.to_thread.run_sync(_from_thread, calls[name])
+                error = await error_from_thread(calls[name])
                 assert isinstance(error, RuntimeError), error
                 assert str(error).startswith(f"{name}(")
                 assert "trio.from_thread" in str(error)

@@ -17,12 +17,13 @@ from functools import partial
 from pathlib import Path
 
 import trio
+from peers.raw_server import Frame, RawConnection, RawServer, read_all_frames
 from recorder import Recorder
 from trio.testing import wait_all_tasks_blocked
 
 from trio_ws_events import State, WebSocket
 
-__all__ = ["HERE", "Peer", "open_fds", "run_case", "start_peer"]
+__all__ = ["HERE", "DeafServer", "Peer", "open_fds", "run_case", "start_peer", "until_open"]
 
 HERE = Path(__file__).parent
 #: How long a subprocess peer may take to start and print its port.
@@ -114,3 +115,54 @@ async def run_case(
         assert rec.error.unsent == ws.unsent
     assert open_fds() <= fds, "the client's socket was not closed"
     return rec
+
+
+async def until_open(ws: WebSocket) -> None:
+    """Wait for the next ``on_open`` of ``ws`` (the handler is registered now)."""
+    opened = trio.Event()
+    ws.on_open += lambda ws: opened.set()
+    await opened.wait()
+
+
+class DeafServer:
+    """A raw-server script for a peer that stops reading: it accepts the handshake, runs
+    ``then`` (if given), and reads nothing more until the client has ended (``finish``), or
+    with ``deaf=False`` reads on at once; either way every frame until EOF goes to ``frames``.
+
+    Use ``raw_server(deaf.script)``, then ``run_case(..., before_fd_check=deaf.finish(server))``.
+    """
+
+    def __init__(
+        self,
+        then: Callable[[RawConnection], Awaitable[None]] | None = None,
+        *,
+        deaf: bool = True,
+    ) -> None:
+        self.client_done = trio.Event()
+        self.frames: list[Frame] = []
+        self._then = then
+        self._deaf = deaf
+
+    async def script(self, conn: RawConnection) -> None:
+        """The script, run on the server's connection."""
+        await conn.accept_handshake()
+        if self._then is not None:
+            await self._then(conn)
+        if self._deaf:
+            await self.client_done.wait()  # not a byte read until the client has ended
+        got, _partial = await read_all_frames(conn)  # what TCP buffers held, until EOF
+        self.frames.extend(got)
+
+    def finish(self, server: RawServer) -> Callable[[], Awaitable[None]]:
+        """What ``run_case`` awaits once the client ended: the server reads, then finishes."""
+
+        async def finish() -> None:
+            self.client_done.set()
+            await server.wait_finished()
+
+        return finish
+
+    @property
+    def payloads(self) -> list[bytes]:
+        """The payloads of the frames read, in order."""
+        return [frame.payload for frame in self.frames]
