@@ -30,6 +30,17 @@ def _texts(records: list[logging.LogRecord]) -> list[str]:
     return [record.getMessage() for record in records]
 
 
+def _assert_discreet(records: list[logging.LogRecord]) -> None:
+    """No record shows a password (plain or in Basic auth); none above DEBUG shows a payload."""
+    texts = _texts(records)
+    for secret in _secrets():
+        assert not any(secret in text for text in texts), texts
+    above_debug = _texts([r for r in records if r.levelno > logging.DEBUG])
+    for payload in PAYLOADS:
+        shown = payload if isinstance(payload, str) else payload.decode()
+        assert not any(shown in text for text in above_debug), above_debug
+
+
 async def test_connect_close_cycle_logs(
     ws_server: ScriptedServerFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -58,13 +69,7 @@ async def test_connect_close_cycle_logs(
     shown = ws.url
     assert PASSWORD not in shown
     assert all(record.name == "trio_ws_events" for record in caplog.records)
-    texts = _texts(caplog.records)
-    for secret in _secrets():
-        assert not any(secret in text for text in texts), texts
-    above_debug = _texts([r for r in caplog.records if r.levelno > logging.DEBUG])
-    for payload in PAYLOADS:
-        shown_payload = payload if isinstance(payload, str) else payload.decode()
-        assert not any(shown_payload in text for text in above_debug), above_debug
+    _assert_discreet(caplog.records)
     debug = _texts([r for r in caplog.records if r.levelno == logging.DEBUG])
     assert f"connecting to {shown}" in debug
     assert f"sending close 4000 to {shown}" in debug
@@ -240,12 +245,7 @@ async def test_logger_option_receives_every_record_under_the_same_rules(
     texts = _texts(caplog.records)
     assert f"connecting to {ws.url}" in texts  # the handshake's records too
     assert f"closed {ws.url}: 4000 (close started by the client)" in texts
-    for secret in _secrets():
-        assert not any(secret in text for text in texts), texts
-    above_debug = _texts([r for r in caplog.records if r.levelno > logging.DEBUG])
-    for payload in PAYLOADS:
-        shown = payload if isinstance(payload, str) else payload.decode()
-        assert not any(shown in text for text in above_debug), above_debug
+    _assert_discreet(caplog.records)
 
 
 async def test_logger_adapter_adds_its_context_to_each_record(
