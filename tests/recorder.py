@@ -1,10 +1,12 @@
 """Helpers shared by the client's tests: an event recorder, running to the end, round trips.
 
 ``Recorder`` keeps every event; ``run_to_end`` opens a WebSocket and waits for its terminal
-event; ``echo_once`` connects, sends one message and returns the echo; ``send_and_collect``
-sends messages on an open WebSocket and collects as many replies; ``read_line`` reads one line
-of a subprocess's output; ``error_from_thread`` makes a call from a worker thread and returns
-what it raised, with ``in_own_run`` for the async methods.
+event (``run_on_open`` also runs a task of the test's once it is open, ``run_script`` against a
+raw server's script); ``echo_once`` connects,
+sends one message and returns the echo; ``send_and_collect`` sends messages on an open
+WebSocket and collects as many replies; ``read_line`` reads one line of a subprocess's output;
+``error_from_thread`` makes a call from a worker thread and returns what it raised, with
+``in_own_run`` for the async methods.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trio
+from peers.raw_server import Script, StartRawServer
 
 from trio_ws_events import ReconnectingWebSocket, WebSocket, WebSocketError
 
@@ -22,6 +25,8 @@ __all__ = [
     "error_from_thread",
     "in_own_run",
     "read_line",
+    "run_on_open",
+    "run_script",
     "run_to_end",
     "send_and_collect",
 ]
@@ -33,6 +38,30 @@ async def run_to_end(ws: WebSocket, limit: float = 20) -> None:
         async with trio.open_nursery() as nursery:
             ws.open(nursery)
             await ws.wait_closed()
+
+
+async def run_on_open(
+    ws: WebSocket, body: Callable[[WebSocket], Awaitable[object]], limit: float = 20
+) -> None:
+    """Like ``run_to_end``; once ``ws`` is open, ``body(ws)`` runs beside it in its nursery."""
+    with trio.fail_after(limit):
+        async with trio.open_nursery() as nursery:
+            ws.on_open += lambda ws: nursery.start_soon(body, ws)
+            ws.open(nursery)
+            await ws.wait_closed()
+
+
+async def run_script(
+    raw_server: StartRawServer, script: Script, **options: Any
+) -> tuple[WebSocket, Recorder]:
+    """Start a raw server running ``script``, run a recorded WebSocket with ``options`` against
+    it to its end (``run_to_end``), then wait for the script, so that its assertions run."""
+    server = await raw_server(script)
+    ws = WebSocket(server.url, **options)
+    rec = Recorder(ws)
+    await run_to_end(ws)
+    await server.wait_finished()
+    return ws, rec
 
 
 async def echo_once(url: str, message: str, **options: object) -> list[str]:
