@@ -4,14 +4,17 @@
 event (``run_on_open`` also runs a task of the test's once it is open, ``run_script`` against a
 raw server's script); ``echo_once`` connects,
 sends one message and returns the echo; ``send_and_collect`` sends messages on an open
-WebSocket and collects as many replies; ``read_line`` reads one line of a subprocess's output;
+WebSocket and collects as many replies; ``read_line`` reads one line of a subprocess's output,
+``start_port_printer`` starts a peer that prints its port;
 ``error_from_thread`` makes a call from a worker thread and returns what it raised, with
 ``in_own_run`` for the async methods.
 """
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import trio
@@ -29,6 +32,7 @@ __all__ = [
     "run_script",
     "run_to_end",
     "send_and_collect",
+    "start_port_printer",
 ]
 
 
@@ -138,6 +142,26 @@ def in_own_run(method: Callable[..., Awaitable[object]], *args: object) -> Calla
             return await method(*args)
 
     return lambda: trio.run(bounded)
+
+
+async def start_port_printer(
+    nursery: trio.Nursery, command: list[str], limit: float = 15.0
+) -> tuple[trio.Process, int]:
+    """Run ``command`` in ``nursery`` (terminated when it is cancelled) and read the port it
+    prints on its first line, within ``limit`` seconds; return the process and the port.
+
+    Raises:
+        RuntimeError: the process printed something else, or exited first.
+    """
+    process: trio.Process = await nursery.start(
+        partial(trio.run_process, command, stdout=subprocess.PIPE, check=False)
+    )
+    assert process.stdout is not None
+    with trio.fail_after(limit):
+        port = await read_line(process.stdout)
+    if not port.isdigit():
+        raise RuntimeError(f"{command} exited before printing its port (got {port!r})")
+    return process, int(port)
 
 
 class Recorder:

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from functools import partial
 from pathlib import Path
 
 import trio
 from peers.raw_server import Frame, RawConnection, RawServer, read_all_frames
-from recorder import Recorder
+from recorder import Recorder, read_line, start_port_printer
 from trio.testing import wait_all_tasks_blocked
 
 from trio_ws_events import State, WebSocket
@@ -50,14 +48,8 @@ class Peer:
     async def read_line(self) -> str:
         """The next line the peer printed (empty at end of output)."""
         assert self.process.stdout is not None
-        data = b""
         with trio.fail_after(STARTUP_TIMEOUT):
-            while not data.endswith(b"\n"):
-                chunk = await self.process.stdout.receive_some(1)
-                if not chunk:
-                    break
-                data += chunk
-        return data.decode().strip()
+            return (await read_line(self.process.stdout)).strip()
 
     async def kill(self) -> None:
         """SIGKILL the peer and reap it."""
@@ -69,16 +61,8 @@ class Peer:
 
 async def start_peer(nursery: trio.Nursery, argv: Sequence[str]) -> Peer:
     """Run ``python argv...`` in ``nursery`` (killed when it is cancelled); wait for its port."""
-    command = [sys.executable, *argv]
-    process: trio.Process = await nursery.start(
-        partial(trio.run_process, command, stdout=subprocess.PIPE, check=False)
-    )
-    peer = Peer(process, "")
-    port = await peer.read_line()
-    if not port.isdigit():
-        raise RuntimeError(f"{command} exited before printing its port (got {port!r})")
-    peer.url = f"ws://127.0.0.1:{port}/"
-    return peer
+    process, port = await start_port_printer(nursery, [sys.executable, *argv], STARTUP_TIMEOUT)
+    return Peer(process, str(port))
 
 
 async def run_case(
