@@ -1,13 +1,12 @@
 """Helpers shared by the client's tests: an event recorder, running to the end, round trips.
 
-``Recorder`` keeps every event; ``run_to_end`` opens a WebSocket and waits for its terminal
-event (``run_on_open`` also runs a task of the test's once it is open, ``run_script`` against a
-raw server's script); ``echo_once`` connects,
-sends one message and returns the echo; ``send_and_collect`` sends messages on an open
-WebSocket and collects as many replies; ``read_line`` reads one line of a subprocess's output,
-``start_port_printer`` starts a peer that prints its port;
-``error_from_thread`` makes a call from a worker thread and returns what it raised, with
-``in_own_run`` for the async methods.
+``Recorder`` keeps every event, ``collect`` what one event hands over; ``run_to_end`` opens a
+WebSocket and waits for its terminal event (``run_on_open`` also runs a task of the test's once
+it is open, ``run_script`` against a raw server's script); ``echo_once`` connects, sends one
+message and returns the echo; ``send_and_collect`` sends messages on an open WebSocket and
+collects as many replies; ``read_line`` reads one line of a subprocess's output,
+``start_port_printer`` starts a peer that prints its port; ``error_from_thread`` makes a call
+from a worker thread and returns what it raised, with ``in_own_run`` for the async methods.
 """
 
 from __future__ import annotations
@@ -15,15 +14,17 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import trio
 from peers.raw_server import Script, StartRawServer
 
 from trio_ws_events import ReconnectingWebSocket, WebSocket, WebSocketError
+from trio_ws_events._handlers import EventHook
 
 __all__ = [
     "Recorder",
+    "collect",
     "echo_once",
     "error_from_thread",
     "in_own_run",
@@ -34,6 +35,23 @@ __all__ = [
     "send_and_collect",
     "start_port_printer",
 ]
+
+
+T = TypeVar("T")
+
+
+def collect(hook: EventHook[Callable[[Any, T], object]]) -> tuple[list[T], trio.Event]:
+    """Keep what ``hook``'s event hands over (``ws.on_message``: each text); the event is set
+    at each one, so a test waits for the first with ``await event.wait()``."""
+    got: list[T] = []
+    arrived = trio.Event()
+
+    def keep(ws: object, value: T) -> None:
+        got.append(value)
+        arrived.set()
+
+    hook += keep
+    return got, arrived
 
 
 async def run_to_end(ws: WebSocket, limit: float = 20) -> None:

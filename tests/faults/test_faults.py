@@ -14,7 +14,7 @@ import pytest
 import trio
 from conftest import StartRawServer
 from peers.raw_server import Opcode, RawConnection, read_all_frames, read_until_close
-from recorder import Recorder
+from recorder import Recorder, collect
 from trio.testing import wait_all_tasks_blocked
 
 from faults.support import HERE, DeafServer, run_case, start_peer, until_open
@@ -55,14 +55,7 @@ async def test_server_killed_mid_message_it_was_sending(nursery: trio.Nursery) -
     the piece that arrived was handed over, and no final piece or message ever fires."""
     peer = await start_peer(nursery, [RAW_PROCESS, "partial"])
     ws = WebSocket(peer.url)
-    pieces: list[Piece] = []
-    first = trio.Event()
-
-    def on_piece(ws: WebSocket, piece: Piece) -> None:
-        pieces.append(piece)
-        first.set()
-
-    ws.on_incomplete_frame += on_piece
+    pieces, first = collect(ws.on_incomplete_frame)
 
     async def body(ws: WebSocket) -> None:
         assert await peer.read_line() == "SENT"
@@ -109,19 +102,10 @@ async def test_server_killed_while_client_sends(nursery: trio.Nursery) -> None:
     ws = WebSocket(peer.url, compression=None)
     sent = [numbered(i) for i in range(64)]
     accepted: list[bytes] = []
-    echoes: list[bytes] = []
-    first_echo = trio.Event()
-
-    def on_binary(ws: WebSocket, data: bytes) -> None:
-        echoes.append(data)
-        first_echo.set()
-
-    ws.on_binary += on_binary
-    opened = trio.Event()
-    ws.on_open += lambda ws: opened.set()
+    echoes, first_echo = collect(ws.on_binary)
 
     async def body(ws: WebSocket) -> None:
-        await opened.wait()
+        await until_open(ws)
         async with trio.open_nursery() as inner:
 
             async def produce() -> None:
