@@ -467,7 +467,7 @@ async def terminal(tmp_path: Path) -> AsyncIterator[Callable[..., Tmux]]:
 
 def _content(screen: list[str]) -> list[str]:
     """The non-empty lines of ``screen`` without their timestamps."""
-    return _lines("\n".join(line for line in screen if line))
+    return [re.sub(rf"^{STAMP} ", "", line) for line in screen if line]
 
 
 Connected = Callable[..., Awaitable[tuple[Tmux, ScriptedConnection]]]
