@@ -924,27 +924,23 @@ async def test_reconnecting_open_on_a_closed_nursery_raises_and_stays_usable() -
 @pytest.mark.parametrize("name", ["send", "close", "drain", "send_wait", "wait_closed"])
 async def test_reconnecting_calls_from_another_thread_are_refused(name: str) -> None:
     """A call from outside the Trio thread raises RuntimeError and queues or changes nothing."""
-
-    async with open_scripted_server() as server:
-        rws = ReconnectingWebSocket(server.url, backoff=STEADY)
-        calls: dict[str, Callable[[], object]] = {
-            "send": lambda: rws.send("from a thread"),
-            "close": lambda: rws.close(),
-            "drain": in_own_run(rws.drain),
-            "send_wait": in_own_run(rws.send_wait, "from a thread"),
-            "wait_closed": in_own_run(rws.wait_closed),
-        }
-        with trio.fail_after(5):
-            async with trio.open_nursery() as nursery:
-                rws.open(nursery)
-                conn = await server.accept()
-                await until(lambda: rws.is_open)
-                error = await error_from_thread(calls[name])
-                assert isinstance(error, RuntimeError), error
-                assert str(error).startswith(f"{name}(")
-                assert "trio.from_thread" in str(error)
-                assert rws.state is State.OPEN
-                assert rws.buffered_amount == 0
-                rws.send("still works")
-                assert await conn.receive() == "still works"
-                rws.close()
+    with trio.fail_after(5):
+        async with reconnecting() as (server, rws, _, _):
+            calls: dict[str, Callable[[], object]] = {
+                "send": lambda: rws.send("from a thread"),
+                "close": lambda: rws.close(),
+                "drain": in_own_run(rws.drain),
+                "send_wait": in_own_run(rws.send_wait, "from a thread"),
+                "wait_closed": in_own_run(rws.wait_closed),
+            }
+            conn = await server.accept()
+            await until(lambda: rws.is_open)
+            error = await error_from_thread(calls[name])
+            assert isinstance(error, RuntimeError), error
+            assert str(error).startswith(f"{name}(")
+            assert "trio.from_thread" in str(error)
+            assert rws.state is State.OPEN
+            assert rws.buffered_amount == 0
+            rws.send("still works")
+            assert await conn.receive() == "still works"
+            rws.close()
