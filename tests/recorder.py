@@ -5,14 +5,16 @@ WebSocket and waits for its terminal event (``run_on_open`` also runs a task of 
 it is open, ``run_script`` against a raw server's script); ``echo_once`` connects, sends one
 message and returns the echo; ``send_and_collect`` sends messages on an open WebSocket and
 collects as many replies; ``read_line`` reads one line of a subprocess's output,
-``start_port_printer`` starts a peer that prints its port; ``error_from_thread`` makes a call
-from a worker thread and returns what it raised, with ``in_own_run`` for the async methods.
+``start_port_printer`` starts a peer that prints its port, ``piped_process`` runs a command with
+its pipes for a block; ``error_from_thread`` makes a call from a worker thread and returns what
+it raised, with ``in_own_run`` for the async methods.
 """
 
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any, TypeVar
 
@@ -28,6 +30,7 @@ __all__ = [
     "echo_once",
     "error_from_thread",
     "in_own_run",
+    "piped_process",
     "read_line",
     "run_on_open",
     "run_script",
@@ -180,6 +183,31 @@ async def start_port_printer(
     if not port.isdigit():
         raise RuntimeError(f"{command} exited before printing its port (got {port!r})")
     return process, int(port)
+
+
+@asynccontextmanager
+async def piped_process(
+    command: list[str], env: dict[str, str] | None = None
+) -> AsyncIterator[trio.Process]:
+    """``command`` running for the block, its stdin, stdout and stderr piped.
+
+    Leaving the block kills the process if it is still running, waits for it (shielded, so a
+    failed test leaves nothing behind) and closes the pipes.
+    """
+    pipe = subprocess.PIPE
+    process = await trio.lowlevel.open_process(
+        command, stdin=pipe, stdout=pipe, stderr=pipe, env=env
+    )
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+        with trio.CancelScope(shield=True):
+            await process.wait()
+            for stream in (process.stdin, process.stdout, process.stderr):
+                if stream is not None:
+                    await stream.aclose()
 
 
 class Recorder:

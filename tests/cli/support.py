@@ -7,10 +7,11 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 import trio
+from recorder import piped_process
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Starting a Python subprocess is slow on a loaded CI machine; the work itself takes ms.
@@ -40,28 +41,9 @@ async def run_cli(*argv: str, stdin: bytes = b"") -> subprocess.CompletedProcess
         )
 
 
-@asynccontextmanager
-async def cli_process(*argv: str) -> AsyncIterator[trio.Process]:
-    """``python -m trio_ws_events ARGV`` running for the block, stdin, stdout and stderr piped.
-
-    Leaving the block kills the process if it is still running, waits for it (shielded, so a
-    failed test leaves nothing behind) and closes the pipes.
-    """
-    command = [sys.executable, "-m", "trio_ws_events", *argv]
-    pipe = subprocess.PIPE
-    process = await trio.lowlevel.open_process(
-        command, stdin=pipe, stdout=pipe, stderr=pipe, env=cli_env()
-    )
-    try:
-        yield process
-    finally:
-        if process.returncode is None:
-            process.kill()
-        with trio.CancelScope(shield=True):
-            await process.wait()
-            for stream in (process.stdin, process.stdout, process.stderr):
-                if stream is not None:
-                    await stream.aclose()
+def cli_process(*argv: str) -> AbstractAsyncContextManager[trio.Process]:
+    """``python -m trio_ws_events ARGV`` running for the block (``piped_process``)."""
+    return piped_process([sys.executable, "-m", "trio_ws_events", *argv], env=cli_env())
 
 
 class Unanswered:
