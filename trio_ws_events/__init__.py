@@ -27,6 +27,7 @@ from ._errors import (
     WebSocketTimeout,
 )
 from ._events import Frame, Stats
+from ._h2 import H2Pool, open_h2_pool
 from ._handlers import EventHook
 from ._reconnecting import ReconnectingWebSocket
 from ._sansio.compression import Compression
@@ -48,6 +49,7 @@ __all__ = [
     "Ending",
     "EventHook",
     "Frame",
+    "H2Pool",
     "HandlerError",
     "HandshakeRejected",
     "HandshakeRequest",
@@ -65,6 +67,7 @@ __all__ = [
     "WebSocketError",
     "WebSocketTimeout",
     "__version__",
+    "open_h2_pool",
 ]
 
 # Tracebacks and generated docs name the public module, not the private one.

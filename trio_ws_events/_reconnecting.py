@@ -17,6 +17,7 @@ import trio
 
 from ._errors import InvalidStateError, SendBufferFull, WebSocketError
 from ._events import Frame
+from ._h2 import H2Pool
 from ._handlers import EventSlot
 from ._options import Default, check_close_args
 from ._sansio.compression import Compression
@@ -58,6 +59,7 @@ class WebSocketOptions(TypedDict, total=False):
     proxy_ssl_context: ssl.SSLContext | None
     server_hostname: str | None
     logger: LoggerLike | None
+    http2: H2Pool | None
 
 
 class ReconnectingWebSocket:

@@ -88,9 +88,28 @@ class H2Pool:
         self._ping_timeout = ping_timeout
         self._connections: dict[Origin, list[H2Connection]] = {}
         self._connecting: dict[Origin, trio.Event] = {}
+        # Origins found unable to take WebSockets over HTTP/2, for the pool's lifetime: the
+        # next WebSocket to them goes straight to HTTP/1.1 instead of paying a handshake.
+        self._unavailable: dict[Origin, Http2Unavailable] = {}
         self._changed = trio.Event()
         self._closed = False
         self.connections_opened = 0
+
+    @property
+    def h2c(self) -> bool:
+        """Whether ``ws://`` URLs are opened as cleartext HTTP/2 with prior knowledge."""
+        return self._h2c
+
+    def may_carry(self, url: str) -> bool:
+        """Whether a WebSocket to ``url`` may be tried over HTTP/2: ``wss://`` (or ``ws://``
+        with ``h2c``) to an origin not yet found without HTTP/2 WebSockets.
+
+        Raises:
+            ValueError: ``url`` is not a ``ws://`` or ``wss://`` URL.
+        """
+        target = parse_url(url)
+        key = (target.secure, target.host, target.port)
+        return (target.secure or self._h2c) and key not in self._unavailable
 
     def connections(self, url: str) -> list[H2Connection]:
         """The live HTTP/2 connections to ``url``'s origin.
@@ -126,7 +145,8 @@ class H2Pool:
         Raises:
             ValueError: a bad URL or header, or ``ws://`` without ``h2c`` (before any I/O).
             trio.ClosedResourceError: the pool is closed.
-            Http2Unavailable: fall back to HTTP/1.1 (no h2 by ALPN, or no extended CONNECT).
+            Http2Unavailable: fall back to HTTP/1.1 (no h2 by ALPN, or no extended CONNECT);
+                the pool remembers the origin and raises it at once from then on.
             HandshakeRejected: the server answered another status than 200.
             ConnectError: the connection or the stream failed while opening.
 
@@ -152,6 +172,9 @@ class H2Pool:
         while True:
             if self._closed:
                 raise trio.ClosedResourceError("the HTTP/2 pool is closed")
+            known = self._unavailable.get(key)
+            if known is not None:
+                raise Http2Unavailable(known.message, reason=known.reason, alpn=known.alpn)
             connection = self._pick(key)
             if connection is not None:
                 return await connection.open_websocket(request, subprotocols)
@@ -173,6 +196,9 @@ class H2Pool:
         self._connecting[key] = done = trio.Event()
         try:
             await self._connect(key)
+        except Http2Unavailable as exc:
+            self._unavailable[key] = exc
+            raise
         finally:
             del self._connecting[key]
             done.set()

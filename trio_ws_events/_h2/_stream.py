@@ -58,6 +58,13 @@ class H2WebSocketStream(trio.abc.Stream):
         return self._connection
 
     @property
+    def transport_stream(self) -> trio.abc.Stream:
+        """The TCP (or TLS) stream of the connection this stream rides on, shared with the
+        other WebSockets on it; named as ``trio.SSLStream`` names its own, so that the
+        socket's addresses can be found under either."""
+        return self._connection._transport
+
+    @property
     def buffered(self) -> int:
         """Received bytes not yet taken by ``receive_some`` (at most ``STREAM_WINDOW``)."""
         return len(self._buffer)
