@@ -6,7 +6,15 @@ import os
 
 import trio
 
+from trio_ws_events import WebSocket
+from trio_ws_events._h2 import H2WebSocketStream
 from trio_ws_events._sansio.frames import FrameReader, RawFrame, encode_frame
+
+
+def rode_http2(ws: WebSocket) -> bool:
+    """Whether ``ws`` opened as an HTTP/2 stream (the driver's stream is one), not HTTP/1.1."""
+    opened = getattr(ws._engine, "opened", None)
+    return opened is not None and isinstance(opened.stream, H2WebSocketStream)
 
 
 class FrameIO:
