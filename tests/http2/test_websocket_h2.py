@@ -18,6 +18,7 @@ from http2.conftest import StartH2Node, start_hypercorn
 from http2.wire import rode_http2
 from trio_ws_events import (
     Backoff,
+    ConnectError,
     Frame,
     H2Pool,
     HandshakeRejected,
@@ -184,6 +185,36 @@ async def test_websocket_http2_rejected_is_handshake_rejected(h2_node: StartH2No
     assert (error.status, error.body) == (403, b"no websocket for you")
     assert ("x-why", "forbidden here") in error.headers
     assert url in str(error)
+    assert rec.names == ["error"]
+
+
+async def test_websocket_http2_hook_adding_a_forbidden_header_is_connect_error(
+    h2_node: StartH2Node,
+) -> None:
+    """A hook that adds a header HTTP/2 forbids ends the attempt with a ConnectError."""
+    url = f"ws://127.0.0.1:{await h2_node()}/echo"
+
+    def add_host(request: HandshakeRequest) -> None:
+        request.set_header("Host", "elsewhere")
+
+    async with open_h2_pool(h2c=True) as pool:
+        ws = WebSocket(url, http2=pool, handshake_hook=add_host)
+        rec = Recorder(ws)
+        await run_to_end(ws, limit=10)
+    assert isinstance(rec.error, ConnectError)
+    assert "cannot write the extended CONNECT" in str(rec.error)
+    assert "'Host'" in str(rec.error)
+
+
+async def test_websocket_h2c_to_an_http1_server_is_connect_error(echo_url: str) -> None:
+    """h2c is prior knowledge: a server that does not speak HTTP/2 fails the attempt (no
+    silent fallback for what was asked for explicitly)."""
+    async with open_h2_pool(h2c=True) as pool:
+        ws = WebSocket(echo_url, http2=pool)
+        rec = Recorder(ws)
+        await run_to_end(ws, limit=10)
+    assert isinstance(rec.error, ConnectError)
+    assert "HTTP/2" in str(rec.error)
     assert rec.names == ["error"]
 
 
