@@ -25,9 +25,9 @@ from typing import Any
 
 import trio
 
-#: Streams one HTTP/2 connection may carry: above W5's 1,000 WebSockets, so that the pool
-#: keeps them all on one connection (Hypercorn's default is 100).
-MAX_STREAMS = 2048
+#: Streams one HTTP/2 connection may carry (Go and many servers use 250; Hypercorn refuses
+#: more than 1,000 at once, whatever this says): W5 1,000 WebSockets take 4 connections.
+MAX_STREAMS = 256
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
