@@ -7,10 +7,12 @@ import trio
 from recorder import Recorder, run_to_end
 
 from http2.conftest import StartH2Node
+from http2.test_misuse import start_silent
 from trio_ws_events import (
     CloseTimeout,
     ConnectError,
     ConnectionLost,
+    ConnectTimeout,
     H2Pool,
     WebSocket,
     open_h2_pool,
@@ -174,3 +176,39 @@ async def test_websocket_http2_slow_handler_does_not_stall_the_other(
         assert pool.connections_opened == 1
     assert got == [f"m{i}" for i in range(20)]
     assert (slow.close_code, fast.close_code) == (1000, 1000)
+
+
+async def test_websocket_http2_connect_timeout_resets_only_its_stream(
+    nursery: trio.Nursery,
+) -> None:
+    """No answer to the extended CONNECT: ConnectTimeout after connect_timeout; the stream
+    is reset and the shared connection lives on for the next WebSocket."""
+    url = await start_silent(nursery)
+    async with open_h2_pool(h2c=True, ping_interval=None) as pool:
+        ws = WebSocket(url, http2=pool, connect_timeout=0.2)
+        rec = Recorder(ws)
+        await run_to_end(ws, limit=5)
+        (connection,) = pool.connections(url)
+        assert connection.open_streams == 0
+        assert not connection.is_ended
+    assert isinstance(rec.error, ConnectTimeout)
+    assert rec.names == ["error"]
+
+
+async def test_websocket_http2_close_while_connecting_abandons(nursery: trio.Nursery) -> None:
+    """close() while the extended CONNECT waits: the attempt is abandoned (ConnectError),
+    the stream reset, the connection kept."""
+    url = await start_silent(nursery)
+    async with open_h2_pool(h2c=True, ping_interval=None) as pool:
+        ws = WebSocket(url, http2=pool)
+        rec = Recorder(ws)
+        with trio.fail_after(5):
+            async with trio.open_nursery() as inner:
+                ws.open(inner)
+                while not pool.connections(url) or not pool.connections(url)[0].open_streams:
+                    await trio.sleep(0.01)
+                ws.close()
+        (connection,) = pool.connections(url)
+        assert connection.open_streams == 0
+    assert isinstance(rec.error, ConnectError)
+    assert "abandoned" in str(rec.error)
