@@ -15,7 +15,8 @@ from peers.tls_server import TLSServer
 from recorder import Recorder, run_to_end
 
 from http2.conftest import StartH2Node, start_hypercorn
-from http2.wire import rode_http2
+from http2.test_pool import close_seen_by_server
+from http2.wire import h2_stream, rode_http2
 from trio_ws_events import (
     Backoff,
     ConnectError,
@@ -216,6 +217,38 @@ async def test_websocket_h2c_to_an_http1_server_is_connect_error(echo_url: str) 
     assert isinstance(rec.error, ConnectError)
     assert "HTTP/2" in str(rec.error)
     assert rec.names == ["error"]
+
+
+async def test_websocket_http2_server_close_reports_its_code_and_reason(
+    h2_node: StartH2Node,
+) -> None:
+    """A close started by the server over HTTP/2: on_closed gets its code and reason. The
+    stream is closed once our reply is written, before the server's END_STREAM can come
+    back: RST_STREAM(CANCEL), code 8 (the decision in docs/http2.md, for servers that never
+    end theirs)."""
+    url = f"ws://127.0.0.1:{await h2_node()}"
+    async with open_h2_pool(h2c=True) as pool:
+        ws = WebSocket(f"{url}/close", http2=pool)
+        rec = Recorder(ws)
+        await run_to_end(ws, limit=10)
+        stream = h2_stream(ws)
+        assert stream is not None
+        assert await close_seen_by_server(pool, f"{url}/echo", stream.stream_id) == 8
+    assert rec.events == [("open",), ("closed", 4001, "server says bye")]
+
+
+async def test_websocket_http2_close_ends_the_stream_cleanly(h2_node: StartH2Node) -> None:
+    """close(): Node ends its side with its close frame and we answer END_STREAM: the
+    server saw the stream end cleanly both ways (code 0), with no RST_STREAM."""
+    url = f"ws://127.0.0.1:{await h2_node()}/echo"
+    async with open_h2_pool(h2c=True) as pool:
+        ws = WebSocket(url, http2=pool)
+        ws.on_open += lambda ws: ws.close()
+        await run_to_end(ws, limit=10)
+        stream = h2_stream(ws)
+        assert stream is not None
+        assert await close_seen_by_server(pool, url, stream.stream_id) == 0
+    assert ws.close_code == 1000
 
 
 # ---------------------------------------------------------------- keepalive and streaming
