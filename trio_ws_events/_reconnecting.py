@@ -17,7 +17,6 @@ import trio
 
 from ._errors import InvalidStateError, SendBufferFull, WebSocketError
 from ._events import Frame
-from ._h2 import H2Pool
 from ._handlers import EventSlot
 from ._options import Default, check_close_args
 from ._sansio.compression import Compression
@@ -32,6 +31,9 @@ from ._websocket import WebSocket, _as_message, _wrong_thread
 
 if TYPE_CHECKING:
     from typing import Self
+
+    # Only for the annotation: HTTP/2 (the h2 package) is imported when a pool is opened.
+    from ._h2 import H2Pool
 
 __all__ = ["ReconnectingWebSocket", "WebSocketOptions"]
 

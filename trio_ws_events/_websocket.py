@@ -14,7 +14,6 @@ import trio
 
 from ._errors import InvalidStateError, SendBufferFull, WebSocketError
 from ._events import Frame, Stats
-from ._h2 import H2Pool
 from ._handlers import EventSlot
 from ._options import Options, check_close_args
 from ._sansio.compression import Compression
@@ -31,6 +30,9 @@ from ._typing import Address, HeadersLike, LoggerLike, PieceSource
 
 if TYPE_CHECKING:
     from typing import Self
+
+    # Only for the annotation: HTTP/2 (the h2 package) is imported when a pool is opened.
+    from ._h2 import H2Pool
 
 __all__ = ["WebSocket"]
 

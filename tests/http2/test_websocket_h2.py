@@ -223,9 +223,9 @@ async def test_websocket_http2_server_close_reports_its_code_and_reason(
     h2_node: StartH2Node,
 ) -> None:
     """A close started by the server over HTTP/2: on_closed gets its code and reason. The
-    stream is closed once our reply is written, before the server's END_STREAM can come
-    back: RST_STREAM(CANCEL), code 8 (the decision in docs/http2.md, for servers that never
-    end theirs)."""
+    stream is closed once our reply is written, without waiting for the server's
+    END_STREAM: a clean end (0) if it came first, else RST_STREAM(CANCEL) (8), nothing else
+    (the decision in docs/http2.md, for servers that never end theirs)."""
     url = f"ws://127.0.0.1:{await h2_node()}"
     async with open_h2_pool(h2c=True) as pool:
         ws = WebSocket(f"{url}/close", http2=pool)
@@ -233,7 +233,7 @@ async def test_websocket_http2_server_close_reports_its_code_and_reason(
         await run_to_end(ws, limit=10)
         stream = h2_stream(ws)
         assert stream is not None
-        assert await close_seen_by_server(pool, f"{url}/echo", stream.stream_id) == 8
+        assert await close_seen_by_server(pool, f"{url}/echo", stream.stream_id) in (0, 8)
     assert rec.events == [("open",), ("closed", 4001, "server says bye")]
 
 

@@ -34,6 +34,10 @@ class H2WebSocketStream(trio.abc.Stream):
         response_headers: the headers of the ``200`` response (no pseudo-headers).
     """
 
+    #: Read by the driver: once the close handshake is done, it closes this stream at once
+    #: instead of waiting for the server to end it first, as RFC 6455 7.1.1 asks over TCP.
+    awaits_eof: Final = False
+
     def __init__(self, connection: H2Connection, stream_id: int) -> None:
         self._connection = connection
         self.stream_id = stream_id

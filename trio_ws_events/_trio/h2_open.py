@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 import trio
 
 from .._errors import ConnectError, HandshakeRejected
-from .._h2 import Http2Unavailable
 from .._options import DEFAULT
 from .hook import HandshakeRequest, run_hook
 from .proxy import proxy_from_environment
@@ -67,6 +66,7 @@ async def open_over_http2(
     Cancellation: safe; the pool resets a stream being opened and closes a connection being
     made; the pool's own connections live on in its nursery.
     """
+    from .._h2 import Http2Unavailable  # here: h2 is imported once a pool exists
     from .connect import Opened  # here: connect imports this module
 
     pool = options.http2
