@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import trio
 import trustme
+from peers.proxy_server import ProxyProcess
 from peers.tls_server import TLSServer
 from recorder import Recorder, run_to_end
 
@@ -156,6 +157,25 @@ async def test_websocket_http2_ws_url_without_h2c_uses_http1(echo_url: str) -> N
         assert pool.connections_opened == 0
     assert rec.events[-1] == ("closed", 1000, "done")
     assert not rode_http2(ws)
+
+
+async def test_websocket_http2_environment_proxy_means_http1_through_it(
+    echo_url: str, open_proxy: ProxyProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With proxy= left out and a proxy in the environment, the WebSocket goes by HTTP/1.1
+    through that proxy: the h2c pool is not tried (it would fail on this HTTP/1.1 server)."""
+    for name in ("no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY", "HTTP_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", open_proxy.url("http"))
+    start = len(open_proxy.lines)
+    async with open_h2_pool(h2c=True) as pool:
+        ws = WebSocket(echo_url, http2=pool)
+        rec = await echo_once(ws)
+        assert pool.connections_opened == 0
+    assert rec.events[-1] == ("closed", 1000, "done")
+    assert not rode_http2(ws)
+    port = echo_url.rsplit(":", 1)[1].split("/")[0]
+    assert open_proxy.wait_for(rf"-> 127\.0\.0\.1:{port}\b", start=start) is not None
 
 
 # ---------------------------------------------------------------- the extended CONNECT
