@@ -91,7 +91,8 @@ class WebSocket:
             connection the pool shares by origin (RFC 8441), when the origin offers ``h2`` by
             ALPN and extended CONNECT; otherwise by the HTTP/1.1 upgrade on a fresh
             connection. ``ws://`` goes over HTTP/2 only with ``open_h2_pool(h2c=True)``.
-            ``None`` (the default): always HTTP/1.1. Not with ``proxy=`` or
+            TLS over HTTP/2 uses the pool's ``ssl_context``; this one's serves the HTTP/1.1
+            fallback. ``None`` (the default): always HTTP/1.1. Not with ``proxy=`` or
             ``server_hostname=``; see the HTTP/2 page of the docs.
 
     Raises:
