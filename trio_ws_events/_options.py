@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     import trio
 
+    from ._h2 import H2Pool
     from ._trio.hook import HandshakeHook
 
     #: Opens the byte stream to a URL in place of TCP, the proxy and TLS.
@@ -98,6 +99,8 @@ class ConnectOptions:
         open_stream: opens the byte stream the handshake then runs over, instead of TCP,
             the proxy and TLS; ``None`` (the only value ``build`` gives): from the URL.
             The seam for streams the driver is given (memory streams in the tests).
+        http2: the pool to open the WebSocket through, as an HTTP/2 stream (RFC 8441), when
+            the origin allows it; ``None``: always the HTTP/1.1 upgrade.
     """
 
     protocols: tuple[str, ...] = ()
@@ -113,6 +116,7 @@ class ConnectOptions:
     server_hostname: str | None = None
     logger: LoggerLike = LIBRARY_LOGGER
     open_stream: StreamOpener | None = None
+    http2: H2Pool | None = None
 
     @classmethod
     def build(
@@ -130,6 +134,7 @@ class ConnectOptions:
         proxy_ssl_context: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
         logger: LoggerLike | None = None,
+        http2: H2Pool | None = None,
     ) -> ConnectOptions:
         """Check the user's options and freeze them.
 
@@ -156,6 +161,7 @@ class ConnectOptions:
                 )
         if extensions is not None:
             _check_value("extensions", extensions)
+        _check_http2(http2, proxy, server_hostname, checked_headers)
         return cls(
             protocols=tuple(_check_protocols(protocols)),
             headers=tuple(checked_headers),
@@ -169,7 +175,44 @@ class ConnectOptions:
             proxy_ssl_context=proxy_ssl_context,
             server_hostname=_check_server_hostname(server_hostname),
             logger=check_logger(logger),
+            http2=http2,
         )
+
+
+#: Request headers HTTP/2 forbids or writes as a pseudo-header (RFC 9113 8.2.2, 8.3.1).
+HTTP2_FORBIDDEN_HEADERS: Final = frozenset({"host", "keep-alive", "proxy-connection", "te"})
+
+
+def _check_http2(
+    http2: object, proxy: object, server_hostname: object, headers: list[tuple[str, str]]
+) -> None:
+    """Refuse what cannot work with ``http2=``, before anything runs."""
+    if http2 is None:
+        return
+    from ._h2 import H2Pool  # here: the pool's modules import this package's errors
+
+    if not isinstance(http2, H2Pool):
+        raise TypeError(
+            "http2 must be a pool from `async with open_h2_pool() as pool` or None, "
+            f"got {type(http2).__name__}"
+        )
+    if proxy is not DEFAULT and proxy is not None:
+        raise ValueError(
+            "http2= cannot be used with proxy=: HTTP/2 connections are made directly; give "
+            "proxy=None or leave it out (a proxy named by the environment makes the "
+            "WebSocket use HTTP/1.1 through it)"
+        )
+    if server_hostname is not None:
+        raise ValueError(
+            "http2= cannot be used with server_hostname=: a pooled HTTP/2 connection is "
+            "shared by its origin and checks the certificate against the URL's host"
+        )
+    for name, _ in headers:
+        if name.lower() in HTTP2_FORBIDDEN_HEADERS:
+            raise ValueError(
+                f"header {name!r} cannot be sent with http2=: HTTP/2 forbids it "
+                "(RFC 9113 8.2.2; the host is the :authority)"
+            )
 
 
 def _check_context(option: str, context: object) -> None:
@@ -338,6 +381,7 @@ class Options:
         handshake_hook: HandshakeHook | None,
         proxy_ssl_context: ssl.SSLContext | None,
         server_hostname: str | None,
+        http2: H2Pool | None = None,
     ) -> Options:
         """Check every option, in the order of the signature, and freeze them.
 
@@ -370,6 +414,7 @@ class Options:
             proxy_ssl_context=proxy_ssl_context,
             server_hostname=server_hostname,
             logger=checked_logger,
+            http2=http2,
         )
         return cls(
             parsed,

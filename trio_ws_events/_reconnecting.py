@@ -31,6 +31,9 @@ from ._websocket import WebSocket, _as_message, _wrong_thread
 if TYPE_CHECKING:
     from typing import Self
 
+    # Only for the annotation: HTTP/2 (the h2 package) is imported when a pool is opened.
+    from ._h2 import H2Pool
+
 __all__ = ["ReconnectingWebSocket", "WebSocketOptions"]
 
 
@@ -57,6 +60,7 @@ class WebSocketOptions(TypedDict, total=False):
     proxy_ssl_context: ssl.SSLContext | None
     server_hostname: str | None
     logger: LoggerLike | None
+    http2: H2Pool | None
 
 
 class ReconnectingWebSocket:
