@@ -50,6 +50,21 @@ CLIENTS = (
     ClientInfo("aiohttp", "aiohttp", "benchmarks._asyncio_clients", "Aiohttp", "asyncio"),
     ClientInfo("trio-floor", "trio floor", "benchmarks._trio_clients", "TrioFloor", "trio"),
     ClientInfo("raw-socket", "raw socket", "benchmarks._raw_client", "RawSocket", "none"),
+    # Over HTTP/2 beside HTTP/1.1, against a Hypercorn each worker starts (issue 17).
+    ClientInfo("ours-h1", "ours, HTTP/1.1 (Hypercorn)", "benchmarks._h2_client", "OursH1", "trio"),
+    ClientInfo(
+        "ours-h2", "ours, HTTP/2 h2c (Hypercorn)", "benchmarks._h2_client", "OursH2", "trio"
+    ),
+    ClientInfo(
+        "ours-h1-tls",
+        "ours, HTTP/1.1 TLS (Hypercorn)",
+        "benchmarks._h2_client",
+        "OursH1Tls",
+        "trio",
+    ),
+    ClientInfo(
+        "ours-h2-tls", "ours, HTTP/2 TLS (Hypercorn)", "benchmarks._h2_client", "OursH2Tls", "trio"
+    ),
 )
 CLIENTS_BY_KEY = {c.key: c for c in CLIENTS}
 REFERENCE = "trio-websocket"

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from functools import partial
@@ -39,7 +38,7 @@ from peers.proxy_server import ProxyProcess
 from peers.raw_server import RawServer, Script, StartRawServer, serve_raw
 from peers.tls_server import TLSServer, serve_tls_echo
 from peers.websockets_server import StartWebSocketsServer
-from recorder import read_line
+from recorder import start_port_printer
 from ways import WAYS, Way
 
 from trio_ws_events.testing import serve_echo
@@ -84,14 +83,7 @@ async def websockets_server(nursery: trio.Nursery) -> StartWebSocketsServer:
     async def start(*mode: str) -> str:
         command = [sys.executable, str(WEBSOCKETS_SERVER), *(mode or ("echo",))]
         # Cancelling the nursery at teardown makes run_process terminate (then kill) it.
-        process: trio.Process = await nursery.start(
-            partial(trio.run_process, command, stdout=subprocess.PIPE, check=False)
-        )
-        assert process.stdout is not None
-        with trio.fail_after(STARTUP_TIMEOUT):
-            port = await read_line(process.stdout)
-        if not port.isdigit():
-            raise RuntimeError(f"{command} exited before printing its port (got {port!r})")
+        _, port = await start_port_printer(nursery, command, STARTUP_TIMEOUT)
         return f"ws://127.0.0.1:{port}/"
 
     return start
@@ -159,13 +151,7 @@ async def node_server(nursery: trio.Nursery, node: str) -> StartNodeServer:
 
     async def start(*mode: str) -> str:
         command = [node, str(NODE_PEER / "server.js"), *mode]
-        process: trio.Process = await nursery.start(
-            partial(trio.run_process, command, stdout=subprocess.PIPE, check=False)
-        )
-        assert process.stdout is not None
-        with trio.fail_after(15):
-            port = await read_line(process.stdout)
-        assert port.isdigit(), f"node server printed {port!r}"
+        _, port = await start_port_printer(nursery, command, STARTUP_TIMEOUT)
         return f"ws://127.0.0.1:{port}/"
 
     return start

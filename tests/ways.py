@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -27,9 +28,15 @@ _ADOPTED_OPTIONS = frozenset(
 class Way:
     """How a test gets its ``WebSocket`` for a URL, per way in."""
 
-    def __init__(self, name: str, nursery: trio.Nursery) -> None:
+    def __init__(
+        self,
+        name: str,
+        nursery: trio.Nursery,
+        default: Callable[..., WebSocket] = WebSocket,
+    ) -> None:
         self.name = name
         self._nursery = nursery  # where an adopted connection's reader runs
+        self._default = default  # builds the default way's WebSocket(url, **options)
 
     async def connect(self, url: str, **options: Any) -> WebSocket:
         """A ``WebSocket`` for ``url``, not yet opened (adopted: trio-websocket connected).
@@ -38,7 +45,7 @@ class Way:
             TypeError: an option the adopted form has no counterpart for (skip the test).
         """
         if self.name == "default":
-            return WebSocket(url, **options)
+            return self._default(url, **options)
         if self.name == "trio-websocket":
             options.setdefault("proxy", None)
             return WebSocket(url, engine="trio-websocket", **options)

@@ -11,6 +11,8 @@ See the documentation for the event contract.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ._errors import (
     CloseTimeout,
     ConnectError,
@@ -37,6 +39,12 @@ from ._trio.iterate import MessageIterator
 from ._version import __version__
 from ._websocket import WebSocket
 
+if TYPE_CHECKING:
+    from ._h2 import H2Pool, open_h2_pool
+
+#: Imported on first use: the h2 package costs its import time only to those who use HTTP/2.
+_LAZY = {"H2Pool", "open_h2_pool"}
+
 __all__ = [
     "Backoff",
     "CloseTimeout",
@@ -48,6 +56,7 @@ __all__ = [
     "Ending",
     "EventHook",
     "Frame",
+    "H2Pool",
     "HandlerError",
     "HandshakeRejected",
     "HandshakeRequest",
@@ -65,11 +74,24 @@ __all__ = [
     "WebSocketError",
     "WebSocketTimeout",
     "__version__",
+    "open_h2_pool",
 ]
 
 # Tracebacks and generated docs name the public module, not the private one.
 for _name in __all__:
-    _obj = globals()[_name]
+    _obj = globals().get(_name)
     if isinstance(_obj, type):
         _obj.__module__ = __name__
 del _name, _obj
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from . import _h2
+
+        value = getattr(_h2, name)
+        if isinstance(value, type):
+            value.__module__ = __name__
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     import trio
 
+    from ._h2 import H2Pool
     from ._trio.hook import HandshakeHook
     from ._trio.transports import StreamFactory
 
@@ -101,6 +102,8 @@ class ConnectOptions:
         open_stream: opens the byte stream the handshake then runs over, instead of TCP,
             the proxy and TLS; ``None`` (the only value ``build`` gives): from the URL.
             The seam for streams the driver is given (memory streams in the tests).
+        http2: the pool to open the WebSocket through, as an HTTP/2 stream (RFC 8441), when
+            the origin allows it; ``None``: always the HTTP/1.1 upgrade.
     """
 
     protocols: tuple[str, ...] = ()
@@ -116,6 +119,7 @@ class ConnectOptions:
     server_hostname: str | None = None
     logger: LoggerLike = LIBRARY_LOGGER
     open_stream: StreamOpener | None = None
+    http2: H2Pool | None = None
 
     @classmethod
     def build(
@@ -133,6 +137,7 @@ class ConnectOptions:
         proxy_ssl_context: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
         logger: LoggerLike | None = None,
+        http2: H2Pool | None = None,
     ) -> ConnectOptions:
         """Check the user's options and freeze them.
 
@@ -159,6 +164,7 @@ class ConnectOptions:
                 )
         if extensions is not None:
             _check_value("extensions", extensions)
+        _check_http2(http2, proxy, server_hostname, checked_headers)
         return cls(
             protocols=tuple(_check_protocols(protocols)),
             headers=tuple(checked_headers),
@@ -172,7 +178,44 @@ class ConnectOptions:
             proxy_ssl_context=proxy_ssl_context,
             server_hostname=_check_server_hostname(server_hostname),
             logger=check_logger(logger),
+            http2=http2,
         )
+
+
+#: Request headers HTTP/2 forbids or writes as a pseudo-header (RFC 9113 8.2.2, 8.3.1).
+HTTP2_FORBIDDEN_HEADERS: Final = frozenset({"host", "keep-alive", "proxy-connection", "te"})
+
+
+def _check_http2(
+    http2: object, proxy: object, server_hostname: object, headers: list[tuple[str, str]]
+) -> None:
+    """Refuse what cannot work with ``http2=``, before anything runs."""
+    if http2 is None:
+        return
+    from ._h2 import H2Pool  # here: the pool's modules import this package's errors
+
+    if not isinstance(http2, H2Pool):
+        raise TypeError(
+            "http2 must be a pool from `async with open_h2_pool() as pool` or None, "
+            f"got {type(http2).__name__}"
+        )
+    if proxy is not DEFAULT and proxy is not None:
+        raise ValueError(
+            "http2= cannot be used with proxy=: HTTP/2 connections are made directly; give "
+            "proxy=None or leave it out (a proxy named by the environment makes the "
+            "WebSocket use HTTP/1.1 through it)"
+        )
+    if server_hostname is not None:
+        raise ValueError(
+            "http2= cannot be used with server_hostname=: a pooled HTTP/2 connection is "
+            "shared by its origin and checks the certificate against the URL's host"
+        )
+    for name, _ in headers:
+        if name.lower() in HTTP2_FORBIDDEN_HEADERS:
+            raise ValueError(
+                f"header {name!r} cannot be sent with http2=: HTTP/2 forbids it "
+                "(RFC 9113 8.2.2; the host is the :authority)"
+            )
 
 
 def _check_context(option: str, context: object) -> None:
@@ -344,6 +387,7 @@ class Options:
         handshake_hook: HandshakeHook | None,
         proxy_ssl_context: ssl.SSLContext | None,
         server_hostname: str | None,
+        http2: H2Pool | None = None,
         engine: str = "default",
         unix_socket: str | os.PathLike[str] | None = None,
         stream_factory: StreamFactory | None = None,
@@ -383,6 +427,7 @@ class Options:
             proxy_ssl_context=proxy_ssl_context,
             server_hostname=server_hostname,
             logger=checked_logger,
+            http2=http2,
         )
         connect = _with_transport(connect, unix_socket, stream_factory)
         if checked_engine == "trio-websocket":
@@ -480,6 +525,10 @@ def _with_transport(
         )
     if connect.proxy_ssl_context is not None:
         raise ValueError(f"{given}= cannot be combined with proxy_ssl_context= (no proxy)")
+    if connect.http2 is not None:
+        raise ValueError(
+            f"{given}= cannot be combined with http2=: the pool opens its own connections"
+        )
     context, name = connect.ssl_context, connect.server_hostname
     if stream_factory is not None:
         if not callable(stream_factory):
@@ -505,6 +554,7 @@ _NOT_WITH_TRIO_WEBSOCKET: Final = {
     "max_redirects": "trio-websocket follows no redirects; leave max_redirects out",
     "handshake_hook": "trio-websocket builds the request itself",
     "server_hostname": "trio-websocket sends the URL's host as SNI",
+    "http2": "trio-websocket speaks HTTP/1.1 only; use the default engine",
 }
 
 
@@ -534,6 +584,7 @@ def _check_trio_websocket(
         "max_redirects": connect.max_redirects != 10,
         "handshake_hook": connect.handshake_hook is not None,
         "server_hostname": connect.server_hostname is not None,
+        "http2": connect.http2 is not None,
     }
     for option, used in given.items():
         if used:

@@ -1,6 +1,6 @@
 """The public [`ReconnectingWebSocket`][]: one set of handlers, a fresh WebSocket per attempt.
 
-The task and its state live in ``_reconnect_loop``; this is the face:
+The task, its state and its queue live in ``_trio.reconnect_loop``; this is the face:
 argument checks, properties, and the methods users call.
 """
 
@@ -21,7 +21,6 @@ from ._events import Frame
 from ._handlers import EventSlot
 from ._options import Default, check_close_args
 from ._sansio.compression import Compression
-from ._sansio.outbox import payload_size
 from ._sansio.reconnect import Backoff, Ending, Policy, RetryPolicy, RetrySchedule
 from ._sansio.state import State
 from ._trio.hook import HandshakeHook
@@ -33,6 +32,8 @@ from ._websocket import WebSocket, _as_message, _wrong_thread
 if TYPE_CHECKING:
     from typing import Self
 
+    # Only for the annotation: HTTP/2 (the h2 package) is imported when a pool is opened.
+    from ._h2 import H2Pool
     from ._trio.transports import StreamFactory
 
 __all__ = ["ReconnectingWebSocket", "WebSocketOptions"]
@@ -61,6 +62,7 @@ class WebSocketOptions(TypedDict, total=False):
     proxy_ssl_context: ssl.SSLContext | None
     server_hostname: str | None
     logger: LoggerLike | None
+    http2: H2Pool | None
     engine: str
     unix_socket: str | os.PathLike[str] | None
     stream_factory: StreamFactory | None
@@ -190,9 +192,7 @@ class ReconnectingWebSocket:
     def buffered_amount(self) -> int:
         """Payload bytes accepted by ``send`` and not yet handed to a socket: those
         waiting for the next connection plus those queued on the current one."""
-        current = self._loop.current
-        ongoing = current.buffered_amount if current is not None and not self._loop.ended() else 0
-        return self._loop.queued_bytes + ongoing
+        return self._loop.buffered_amount()
 
     @property
     def unsent(self) -> tuple[str | bytes, ...]:
@@ -273,26 +273,7 @@ class ReconnectingWebSocket:
             )
         if self._loop.close_request is not None or self._loop.ended():
             raise InvalidStateError(self._refusal("send", f"is {self._loop.state.name}"))
-        current = self._loop.current
-        if current is not None and current.is_open and not self._loop.queue:
-            current.send(message)
-            return
-        try:
-            size = payload_size(message)
-        except UnicodeEncodeError as exc:
-            raise ValueError(
-                f"cannot send text with a lone surrogate at index {exc.start}: "
-                "it has no UTF-8 encoding"
-            ) from None
-        pending = self.buffered_amount
-        if pending and pending + size > self._loop.max_buffered:
-            raise SendBufferFull(
-                f"send buffer of {self._loop.shown_url} is full: {pending} bytes wait for a "
-                f"connection, {size} more would pass max_buffered_amount={self._loop.max_buffered}",
-                url=self._loop.shown_url,
-            )
-        self._loop.queue.append(message)
-        self._loop.queued_bytes += size
+        self._loop.send(message)
 
     async def drain(self) -> None:
         """Wait until ``buffered_amount`` is at most a quarter of ``max_buffered_amount``.
@@ -304,15 +285,7 @@ class ReconnectingWebSocket:
         """
         self._check_thread("drain")
         await trio.lowlevel.checkpoint()
-        low = self._loop.max_buffered // 4
-        while self.buffered_amount > low and not self._loop.done.is_set():
-            current = self._loop.current
-            if current is not None and current.is_open and not self._loop.queue:
-                await current.drain()  # returns at the low-water mark or when it ends
-                if current.is_open:
-                    return
-            else:
-                await self._loop.changed.wait()
+        await self._loop.drain()
 
     async def send_wait(self, data: str | bytes | bytearray | memoryview) -> None:
         """Queue one message, waiting for room first, then wait for the buffer to drain.
@@ -331,11 +304,7 @@ class ReconnectingWebSocket:
                 self.send(message)
                 break
             except SendBufferFull:
-                current = self._loop.current
-                if current is not None and current.is_open:
-                    await current._engine.written.wait()  # room may come at any write
-                else:
-                    await self._loop.changed.wait()
+                await self._loop.room_may_come()
         await self.drain()
 
     def close(self, code: int = 1000, reason: str = "") -> None:
@@ -356,17 +325,7 @@ class ReconnectingWebSocket:
         """
         check_close_args(code, reason)
         self._check_thread("close")
-        if self._loop.close_request is not None or self._loop.ended():
-            return
-        self._loop.close_request = (code, reason)
-        if self._loop.state is State.INITIAL:
-            self._loop.abandoned = True
-            return
-        self._loop.state = State.CLOSING
-        if self._loop.waiting is not None:
-            self._loop.waiting.cancel()
-        elif self._loop.current is not None:
-            self._loop.current.close(code, reason)
+        self._loop.close(code, reason)
 
     async def wait_closed(self) -> None:
         """Wait until the terminal event (``on_closed`` or ``on_error``) has run.

@@ -41,6 +41,8 @@ from ._typing import Address, HeadersLike, LoggerLike, PieceSource
 if TYPE_CHECKING:
     from typing import Self
 
+    # Only for the annotation: HTTP/2 (the h2 package) is imported when a pool is opened.
+    from ._h2 import H2Pool
     from ._trio.transports import StreamFactory
 
 __all__ = ["WebSocket"]
@@ -96,6 +98,14 @@ class WebSocket:
         logger: a `logging.Logger` or `logging.LoggerAdapter` that receives
             this connection's log records instead of the ``trio_ws_events`` logger (an
             adapter can add the connection's context to each record); ``None`` for that one.
+        http2: an HTTP/2 pool from ``async with open_h2_pool() as pool`` (its connections
+            live in that block's nursery): the WebSocket is opened as a stream of a
+            connection the pool shares by origin (RFC 8441), when the origin offers ``h2`` by
+            ALPN and extended CONNECT; otherwise by the HTTP/1.1 upgrade on a fresh
+            connection. ``ws://`` goes over HTTP/2 only with ``open_h2_pool(h2c=True)``.
+            TLS over HTTP/2 uses the pool's ``ssl_context``; this one's serves the HTTP/1.1
+            fallback. ``None`` (the default): always HTTP/1.1. Not with ``proxy=`` or
+            ``server_hostname=``; see the HTTP/2 page of the docs.
         engine: ``"default"`` runs our own protocol; ``"trio-websocket"`` connects with
             ``trio_websocket.connect_websocket_url`` in the nursery given to [`open`][] and
             runs the same events over it (see the Engines page). Options that engine cannot
@@ -154,6 +164,7 @@ class WebSocket:
         proxy_ssl_context: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
         logger: LoggerLike | None = None,
+        http2: H2Pool | None = None,
         engine: str = "default",
         unix_socket: str | os.PathLike[str] | None = None,
         stream_factory: StreamFactory | None = None,
@@ -179,6 +190,7 @@ class WebSocket:
             handshake_hook=handshake_hook,
             proxy_ssl_context=proxy_ssl_context,
             server_hostname=server_hostname,
+            http2=http2,
             engine=engine,
             unix_socket=unix_socket,
             stream_factory=stream_factory,

@@ -18,6 +18,7 @@ def test_public_names() -> None:
         "Ending",
         "EventHook",
         "Frame",
+        "H2Pool",
         "HandlerError",
         "HandshakeRejected",
         "HandshakeRequest",
@@ -35,6 +36,7 @@ def test_public_names() -> None:
         "WebSocketError",
         "WebSocketTimeout",
         "__version__",
+        "open_h2_pool",
     }
     for name in trio_ws_events.__all__:
         obj = getattr(trio_ws_events, name)

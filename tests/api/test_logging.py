@@ -21,6 +21,12 @@ PAYLOADS = ("PAYLOAD-TEXT-7f3a", b"PAYLOAD-BINARY-9c1e", "PAYLOAD-FROM-SERVER-4d
 CLOSE_REASON = "REASON-5e8f"
 
 
+@pytest.fixture(autouse=True)
+def _debug_records(caplog: pytest.LogCaptureFixture) -> None:
+    """Every test here captures the package's records from DEBUG up (a test may narrow it)."""
+    caplog.set_level(logging.DEBUG, logger="trio_ws_events")
+
+
 def _secrets() -> list[str]:
     basic = base64.b64encode(f"alice:{PASSWORD}".encode()).decode()
     return [PASSWORD, basic]
@@ -30,11 +36,21 @@ def _texts(records: list[logging.LogRecord]) -> list[str]:
     return [record.getMessage() for record in records]
 
 
+def _assert_discreet(records: list[logging.LogRecord]) -> None:
+    """No record shows a password (plain or in Basic auth); none above DEBUG shows a payload."""
+    texts = _texts(records)
+    for secret in _secrets():
+        assert not any(secret in text for text in texts), texts
+    above_debug = _texts([r for r in records if r.levelno > logging.DEBUG])
+    for payload in PAYLOADS:
+        shown = payload if isinstance(payload, str) else payload.decode()
+        assert not any(shown in text for text in above_debug), above_debug
+
+
 async def test_connect_close_cycle_logs(
     ws_server: ScriptedServerFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Connect and open at DEBUG/INFO, the close code at INFO; payloads and passwords never."""
-    caplog.set_level(logging.DEBUG, logger="trio_ws_events")
     server = ws_server()
     url = server.url.replace("ws://", f"ws://alice:{PASSWORD}@")
     ws = WebSocket(url, headers=[("X-Api-Key", PASSWORD)])
@@ -58,13 +74,7 @@ async def test_connect_close_cycle_logs(
     shown = ws.url
     assert PASSWORD not in shown
     assert all(record.name == "trio_ws_events" for record in caplog.records)
-    texts = _texts(caplog.records)
-    for secret in _secrets():
-        assert not any(secret in text for text in texts), texts
-    above_debug = _texts([r for r in caplog.records if r.levelno > logging.DEBUG])
-    for payload in PAYLOADS:
-        shown_payload = payload if isinstance(payload, str) else payload.decode()
-        assert not any(shown_payload in text for text in above_debug), above_debug
+    _assert_discreet(caplog.records)
     debug = _texts([r for r in caplog.records if r.levelno == logging.DEBUG])
     assert f"connecting to {shown}" in debug
     assert f"sending close 4000 to {shown}" in debug
@@ -76,7 +86,6 @@ async def test_unhandled_error_is_a_warning(
     ws_server: ScriptedServerFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     """An ending by error with no on_error handler is logged at WARNING, else at INFO."""
-    caplog.set_level(logging.DEBUG, logger="trio_ws_events")
     server = ws_server()
     errors: list[WebSocketError] = []
     handled = WebSocket(server.url)
@@ -106,7 +115,6 @@ async def test_failed_proxy_connection_hides_proxy_password(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A proxy URL's password appears in no log line, nor in the error."""
-    caplog.set_level(logging.DEBUG, logger="trio_ws_events")
     errors: list[WebSocketError] = []
     ws = WebSocket("ws://127.0.0.1:9/", proxy=f"http://bob:{PASSWORD}@127.0.0.1:1")
     ws.on_error += lambda ws, error: errors.append(error)
@@ -124,7 +132,6 @@ async def test_query_string_stays_out_of_logs(
     ws_server: ScriptedServerFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A token in the query string is not logged; the path is, with '?...' in its place."""
-    caplog.set_level(logging.DEBUG, logger="trio_ws_events")
     server = ws_server()
     ws = WebSocket(server.url + "feed?token=SECRET-TOKEN-77")
     ws.on_open += lambda ws: ws.close()
@@ -142,7 +149,6 @@ async def test_handler_exception_text_stays_at_debug(
     ws_server: ScriptedServerFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A handler's exception may quote a payload: above DEBUG only its class is logged."""
-    caplog.set_level(logging.DEBUG, logger="trio_ws_events")
     server = ws_server()
     ws = WebSocket(server.url)
 
@@ -165,7 +171,6 @@ async def test_query_string_is_shown_where_the_docs_say(
     raw_server: StartRawServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     """ws.url and errors keep the query; repr and every log record but the error's do not."""
-    caplog.set_level(logging.DEBUG, logger="trio_ws_events")
     token = "SECRET-TOKEN-31"
 
     async def script(conn: RawConnection) -> None:
@@ -217,7 +222,6 @@ async def test_logger_option_receives_every_record_under_the_same_rules(
     """logger=: records go to that logger only, payloads and secrets stay out as before."""
     mine = logging.getLogger("myapp.ws")
     caplog.set_level(logging.DEBUG, logger="myapp.ws")
-    caplog.set_level(logging.DEBUG, logger="trio_ws_events")
     server = ws_server()
     url = server.url.replace("ws://", f"ws://alice:{PASSWORD}@")
     ws = WebSocket(url, headers=[("X-Api-Key", PASSWORD)], logger=mine)
@@ -240,19 +244,13 @@ async def test_logger_option_receives_every_record_under_the_same_rules(
     texts = _texts(caplog.records)
     assert f"connecting to {ws.url}" in texts  # the handshake's records too
     assert f"closed {ws.url}: 4000 (close started by the client)" in texts
-    for secret in _secrets():
-        assert not any(secret in text for text in texts), texts
-    above_debug = _texts([r for r in caplog.records if r.levelno > logging.DEBUG])
-    for payload in PAYLOADS:
-        shown = payload if isinstance(payload, str) else payload.decode()
-        assert not any(shown in text for text in above_debug), above_debug
+    _assert_discreet(caplog.records)
 
 
 async def test_logger_adapter_adds_its_context_to_each_record(
     ws_server: ScriptedServerFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A LoggerAdapter's extra fields are on every record of its connection, not others'."""
-    caplog.set_level(logging.DEBUG, logger="trio_ws_events")
     server = ws_server()
     tagged = WebSocket(
         server.url,

@@ -104,23 +104,7 @@ def streams(draw: st.DrawFn, compression: bool = False) -> Stream:
         if compress:
             out = compressor.compress(body) + compressor.flush(zlib.Z_SYNC_FLUSH)
             body = out[:-4]
-        cuts = sorted(set(draw(st.lists(st.integers(0, len(body)), max_size=4))))
-        bounds = [0, *cuts, len(body)]
-        pieces = [body[a:b] for a, b in itertools.pairwise(bounds)]
-        for index, piece in enumerate(pieces):
-            last = index == len(pieces) - 1
-            wire.append(
-                build_frame(
-                    opcode if index == 0 else Opcode.CONTINUATION,
-                    piece,
-                    fin=last,
-                    rsv=4 if compress and index == 0 else 0,
-                )
-            )
-            if not last and draw(st.booleans()):
-                ping = draw(_CONTROL_PAYLOADS)
-                wire.append(build_frame(Opcode.PING, ping))
-                events.append(Ping(ping))
+        _fragmented(draw, opcode, body, 4 if compress else 0, wire, events)
         events.append(message)
     if draw(st.booleans()):
         code = draw(st.sampled_from([1000, 1001, 1011, 3000, 4999]))
@@ -128,6 +112,29 @@ def streams(draw: st.DrawFn, compression: bool = False) -> Stream:
         wire.append(build_frame(Opcode.CLOSE, close_payload(code, reason)))
         events.append(CloseReceived(code, reason))
     return Stream(b"".join(wire), events, compression)
+
+
+def _fragmented(
+    draw: st.DrawFn,
+    opcode: int,
+    body: bytes,
+    rsv: int,
+    wire: list[bytes],
+    events: list[ProtocolEvent],
+) -> None:
+    """Append ``body`` to ``wire`` as a message cut at drawn points, perhaps with pings between
+    its fragments (their events go to ``events``); ``rsv`` is set on the first frame only."""
+    cuts = sorted(set(draw(st.lists(st.integers(0, len(body)), max_size=4))))
+    bounds = [0, *cuts, len(body)]
+    pieces = [body[a:b] for a, b in itertools.pairwise(bounds)]
+    for index, piece in enumerate(pieces):
+        first, last = index == 0, index == len(pieces) - 1
+        opcode_here = opcode if first else Opcode.CONTINUATION
+        wire.append(build_frame(opcode_here, piece, fin=last, rsv=rsv if first else 0))
+        if not last and draw(st.booleans()):
+            ping = draw(_CONTROL_PAYLOADS)
+            wire.append(build_frame(Opcode.PING, ping))
+            events.append(Ping(ping))
 
 
 def split(data: bytes, sizes: list[int]) -> list[bytes]:
@@ -366,47 +373,71 @@ def _check_invariants(ws: WebSocket, rec: Recorder, states: list[State]) -> None
     assert ws.buffered_amount >= 0
 
 
+@dataclasses.dataclass
+class _Session:
+    """One WebSocket driven by a list of operations, and what the checks need to know."""
+
+    ws: WebSocket
+    rec: Recorder
+    nursery: trio.Nursery
+    limit: int
+    opened: trio.Event = dataclasses.field(default_factory=trio.Event)
+    accepted: list[str | bytes] = dataclasses.field(default_factory=list)
+    expected: type[Exception] | None = None
+
+    async def apply(self, op: tuple[Any, ...]) -> tuple[type[Exception] | None, Exception | None]:
+        """Run ``op``; return the error it must raise per the documentation (or None) and the
+        documented error it raised (anything else propagates and fails the example)."""
+        self.expected = None
+        try:
+            await self._call(op)
+        except (TypeError, ValueError, InvalidStateError, SendBufferFull) as exc:
+            return self.expected, exc
+        return self.expected, None
+
+    async def _call(self, op: tuple[Any, ...]) -> None:
+        """Run ``op``, setting ``expected`` before the call that may raise."""
+        ws, name = self.ws, op[0]
+        if name in ("open", "open-bad"):
+            initial = ws.state is State.INITIAL
+            self.expected = None if initial else InvalidStateError
+            if name == "open-bad" and initial:
+                self.expected = TypeError
+            ws.open(self.nursery if name == "open" else None)  # type: ignore[arg-type]
+        elif name == "send":
+            self.expected = _expected_send_error(ws, op[1], self.limit)
+            ws.send(op[1])
+            self.accepted.append(op[1] if isinstance(op[1], str) else bytes(op[1]))
+        elif name == "close":
+            self.expected = _expected_close_error(op[1], op[2])
+            ws.close(op[1], op[2])
+        else:
+            with trio.fail_after(10):
+                await self._wait(op)
+
+    async def _wait(self, op: tuple[Any, ...]) -> None:
+        ws = self.ws
+        if op[0] == "sleep":
+            await trio.sleep(op[1])
+        elif op[0] == "wait-open" and ws.state is not State.INITIAL:
+            while not self.opened.is_set() and ws.state is not State.CLOSED:
+                await trio.sleep(0.001)
+        elif op[0] == "wait-echoes":
+            while ws.is_open and len(self.rec.messages) < len(self.accepted):
+                await trio.sleep(0.001)
+        elif op[0] == "drain":
+            await ws.drain()
+
+
 async def _run_ops(url: str, ops: list[tuple[Any, ...]], limit: int) -> None:
     ws = WebSocket(url, max_buffered_amount=limit, close_timeout=2)
     rec = Recorder(ws)
-    opened = trio.Event()
-    ws.on_open += lambda ws: opened.set()
-    accepted: list[str | bytes] = []
     states = [ws.state]
     async with trio.open_nursery() as nursery:
+        session = _Session(ws, rec, nursery, limit)
+        ws.on_open += lambda ws: session.opened.set()
         for op in ops:
-            expected: type[Exception] | None = None
-            raised: Exception | None = None
-            try:
-                if op[0] == "open":
-                    expected = InvalidStateError if ws.state is not State.INITIAL else None
-                    ws.open(nursery)
-                elif op[0] == "open-bad":
-                    expected = InvalidStateError if ws.state is not State.INITIAL else TypeError
-                    ws.open(None)  # type: ignore[arg-type]
-                elif op[0] == "send":
-                    expected = _expected_send_error(ws, op[1], limit)
-                    ws.send(op[1])
-                    accepted.append(op[1] if isinstance(op[1], str) else bytes(op[1]))
-                elif op[0] == "close":
-                    expected = _expected_close_error(op[1], op[2])
-                    ws.close(op[1], op[2])
-                elif op[0] == "sleep":
-                    await trio.sleep(op[1])
-                elif op[0] == "wait-open":
-                    if ws.state is not State.INITIAL:
-                        with trio.fail_after(10):
-                            while not opened.is_set() and ws.state is not State.CLOSED:
-                                await trio.sleep(0.001)
-                elif op[0] == "wait-echoes":
-                    with trio.fail_after(10):
-                        while ws.is_open and len(rec.messages) < len(accepted):
-                            await trio.sleep(0.001)
-                elif op[0] == "drain":
-                    with trio.fail_after(10):
-                        await ws.drain()
-            except (TypeError, ValueError, InvalidStateError, SendBufferFull) as exc:
-                raised = exc  # anything else fails the example as it is
+            expected, raised = await session.apply(op)
             assert type(raised) is (expected or type(None)), f"{op!r}: {raised!r}, not {expected}"
             if isinstance(raised, InvalidStateError | SendBufferFull):
                 assert raised.code is None  # misuse ends nothing
@@ -420,12 +451,16 @@ async def _run_ops(url: str, ops: list[tuple[Any, ...]], limit: int) -> None:
         with trio.fail_after(10):
             await ws.wait_closed()
         _check_invariants(ws, rec, states)
+    _check_accepted(ws, rec, session.accepted)
+
+
+def _check_accepted(ws: WebSocket, rec: Recorder, accepted: list[str | bytes]) -> None:
+    """One terminal event; every accepted message was written or is listed in unsent, in
+    order; the echoes that came back are the first ones sent."""
     rec.assert_terminal_once()
     assert ws.state is State.CLOSED
     note(f"ended with {rec.names[-1]}, {'opened' if 'open' in rec.names else 'never opened'}")
     note(f"accepted {min(len(accepted), 3)}+ messages, {len(rec.messages) > 0} echoed")
-    # Every accepted message was written or is listed in unsent, in order; the echoes that
-    # came back are the first ones sent.
     written = ws.stats.messages_sent
     assert list(ws.unsent) == accepted[written:]
     assert rec.messages == accepted[: len(rec.messages)]

@@ -11,7 +11,6 @@ import re
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -21,13 +20,10 @@ import trio
 import trio_websocket
 from recorder import Recorder, read_line
 
+from cli.support import SUBPROCESS_TIMEOUT, cli_process, run_cli
 from trio_ws_events import WebSocket
 from trio_ws_events._cli import _demo, main
 from trio_ws_events._cli._demo import DEMO_BINARY, DEMO_TEXT
-
-ROOT = Path(__file__).resolve().parents[2]
-#: Starting a Python subprocess is slow on a loaded CI machine; the work itself takes ms.
-SUBPROCESS_TIMEOUT = 60.0
 
 EXPECTED_EVENTS = [
     "on_open",
@@ -35,13 +31,6 @@ EXPECTED_EVENTS = [
     f"on_binary: 16 bytes {DEMO_BINARY!r}",
     "on_closed: code=1000 reason='bye'",
 ]
-
-
-def _env() -> dict[str, str]:
-    """The environment for a subprocess: this checkout first on the import path."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    return env
 
 
 def _events(output: str) -> list[str]:
@@ -68,14 +57,7 @@ def _busy_port() -> Iterator[int]:
 
 async def test_demo_subprocess_prints_the_walkthrough() -> None:
     """``python -m trio_ws_events demo`` prints the four events in order and exits 0."""
-    with trio.fail_after(SUBPROCESS_TIMEOUT):
-        result = await trio.run_process(
-            [sys.executable, "-m", "trio_ws_events", "demo"],
-            capture_stdout=True,
-            capture_stderr=True,
-            check=False,
-            env=_env(),
-        )
+    result = await run_cli("demo")
     stdout, stderr = result.stdout.decode(), result.stderr.decode()
     assert result.returncode == 0, stdout + stderr
     assert _events(stdout) == EXPECTED_EVENTS
@@ -137,25 +119,13 @@ async def test_console_script_demo() -> None:
 @contextlib.asynccontextmanager
 async def _serve_process(*args: str) -> AsyncIterator[tuple[trio.Process, str]]:
     """Start ``python -m trio_ws_events serve ARGS``; yield it and the URL it printed."""
-    process = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "trio_ws_events", "serve", *args],
-        stdout=subprocess.PIPE,
-        env=_env(),
-    )
-    try:
+    async with cli_process("serve", *args) as process:
         assert process.stdout is not None
         with trio.fail_after(SUBPROCESS_TIMEOUT):
             line = await read_line(process.stdout)
         match = re.fullmatch(r"echo server listening on (ws://\S+) \(Ctrl-C to stop\)", line)
         assert match, f"unexpected first line {line!r}"
         yield process, match[1]
-    finally:
-        if process.returncode is None:
-            process.kill()
-        with trio.CancelScope(shield=True):
-            await process.wait()
-        if process.stdout is not None:
-            await process.stdout.aclose()
 
 
 async def _echo_through(url: str) -> None:

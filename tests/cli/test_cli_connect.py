@@ -7,34 +7,22 @@ import re
 import shlex
 import shutil
 import signal
-import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable
-from functools import partial
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 import trio
 
+from cli.support import SUBPROCESS_TIMEOUT, cli_env, cli_process, run_cli, unanswered_listener
 from trio_ws_events import WebSocket, _cli
 from trio_ws_events._cli import _main, _output, _session
 from trio_ws_events.pytest_plugin import ScriptedServerFactory
-from trio_ws_events.testing import ClientClosed
+from trio_ws_events.testing import ClientClosed, ScriptedConnection
 
-ROOT = Path(__file__).resolve().parents[2]
-#: Starting a Python subprocess is slow on a loaded CI machine; the work itself takes ms.
-SUBPROCESS_TIMEOUT = 60.0
 STAMP = r"\d\d:\d\d:\d\d\.\d{3}"
-
-
-def _env(**extra: str) -> dict[str, str]:
-    """The environment for a subprocess: this checkout first on the import path."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    env.pop("NO_COLOR", None)
-    env.update(extra)
-    return env
 
 
 def _lines(text: str) -> list[str]:
@@ -55,22 +43,27 @@ async def _connect_in_process(monkeypatch: pytest.MonkeyPatch, stdin: bytes, *ar
 
 
 class _Run:
-    """The exit status of a command started by ``_start_connect``, once it ended."""
+    """The exit status of a command run by ``_piped``, once it ended."""
 
     status: int | None = None
 
 
-def _start_connect(
-    nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch, stdin: bytes, *argv: str
-) -> _Run:
-    """Start ``connect ARGV`` in ``nursery`` (in this process); its status lands in the result."""
+@asynccontextmanager
+async def _piped(monkeypatch: pytest.MonkeyPatch, stdin: bytes, *argv: str) -> AsyncIterator[_Run]:
+    """Run ``connect ARGV`` reading ``stdin`` in this process, beside the block.
+
+    Leaving the block waits for the command to end, all within ``SUBPROCESS_TIMEOUT``; the
+    exit status is then in the result.
+    """
     run = _Run()
 
     async def connect() -> None:
         run.status = await _connect_in_process(monkeypatch, stdin, *argv)
 
-    nursery.start_soon(connect)
-    return run
+    with trio.fail_after(SUBPROCESS_TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(connect)
+            yield run
 
 
 # --- piped, in process -------------------------------------------------------------------------
@@ -125,11 +118,9 @@ async def test_piped_headers_and_subprotocols(
     """--header and --subprotocol reach the server; the chosen subprotocol is shown."""
     server = ws_server()
     argv = [server.url, "-H", "X-Token: abc", "--header", "X-Two:2", "-s", "a", "-s", "b"]
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(partial(_connect_in_process, monkeypatch, b"", *argv, "--wait", "0"))
-        with trio.fail_after(SUBPROCESS_TIMEOUT):
-            conn = await server.accept("b")
-            assert await conn.wait_closed() == (1000, "")
+    async with _piped(monkeypatch, b"", *argv, "--wait", "0"):
+        conn = await server.accept("b")
+        assert await conn.wait_closed() == (1000, "")
     assert conn.request.header("x-token") == "abc"
     assert conn.request.header("x-two") == "2"
     assert conn.request.subprotocols == ["a", "b"]
@@ -143,13 +134,11 @@ async def test_piped_server_closes_first(
 ) -> None:
     """The server's close code and reason are shown; a close handshake exits 0."""
     server = ws_server()
-    with trio.fail_after(SUBPROCESS_TIMEOUT):
-        async with trio.open_nursery() as nursery:
-            run = _start_connect(nursery, monkeypatch, b"one\n", server.url, "--wait", "30")
-            conn = await server.accept()
-            assert await conn.receive() == "one"
-            await conn.send("two")
-            await conn.close(4000, "server done")
+    async with _piped(monkeypatch, b"one\n", server.url, "--wait", "30") as run:
+        conn = await server.accept()
+        assert await conn.receive() == "one"
+        await conn.send("two")
+        await conn.close(4000, "server done")
     assert run.status == 0
     assert _lines(capsys.readouterr().out) == ["> one", "< two"]
 
@@ -161,11 +150,8 @@ async def test_piped_server_drops(
 ) -> None:
     """A connection lost without a close frame exits 1 and says so."""
     server = ws_server()
-    with trio.fail_after(SUBPROCESS_TIMEOUT):
-        async with trio.open_nursery() as nursery:
-            run = _start_connect(nursery, monkeypatch, b"", server.url, "--wait", "30")
-            conn = await server.accept()
-            await conn.drop()
+    async with _piped(monkeypatch, b"", server.url, "--wait", "30") as run:
+        await (await server.accept()).drop()
     assert run.status == 1
     assert any(line.startswith("! ConnectionLost: ") for line in _lines(capsys.readouterr().err))
 
@@ -177,25 +163,14 @@ async def test_piped_reconnect_after_a_drop(
 ) -> None:
     """--reconnect: a drop is reported and followed by a new connection; its close ends it."""
     server = ws_server()
-    with trio.fail_after(SUBPROCESS_TIMEOUT):
-        async with trio.open_nursery() as nursery:
-            run = _start_connect(
-                nursery,
-                monkeypatch,
-                b"one\n",
-                server.url,
-                "--wait",
-                "30",
-                "--idle",
-                "30",
-                "--reconnect",
-            )
-            first = await server.accept()
-            assert await first.receive() == "one"
-            await first.drop()
-            # No reply to "one": the client keeps waiting (--idle 30) until the server closes.
-            second = await server.accept()
-            await second.close(4000, "server done")
+    argv = [server.url, "--wait", "30", "--idle", "30", "--reconnect"]
+    async with _piped(monkeypatch, b"one\n", *argv) as run:
+        first = await server.accept()
+        assert await first.receive() == "one"
+        await first.drop()
+        # No reply to "one": the client keeps waiting (--idle 30) until the server closes.
+        second = await server.accept()
+        await second.close(4000, "server done")
     out, err = capsys.readouterr()
     assert run.status == 0
     assert _lines(out) == ["> one"]
@@ -264,10 +239,8 @@ async def test_piped_rejection_shows_the_first_line_of_the_body(
     """A refused handshake shows the server's reason: the body's first line, escaped."""
     server = ws_server()
     body = b"\r\n  origin not allowed \x1b[31m here\r\nsecond line\n"
-    with trio.fail_after(SUBPROCESS_TIMEOUT):
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(partial(_connect_in_process, monkeypatch, b"", server.url))
-            await server.reject(400, body)
+    async with _piped(monkeypatch, b"", server.url):
+        await server.reject(400, body)
     err = _lines(capsys.readouterr().err)
     assert err[0].startswith("! HandshakeRejected: ")
     assert err[1] == "! the server said: origin not allowed \\x1b[31m here"
@@ -308,14 +281,12 @@ async def _answer_some(
     """Connect with ``stdin``; the server sends each reply after its delay, then waits for
     the client's close. Return the exit status and the close code and reason received."""
     server = ws_server()
-    with trio.fail_after(SUBPROCESS_TIMEOUT):
-        async with trio.open_nursery() as nursery:
-            run = _start_connect(nursery, monkeypatch, stdin, server.url, *argv)
-            conn = await server.accept()
-            for delay, reply in replies:
-                await trio.sleep(delay)
-                await conn.send(reply)
-            closed = await conn.wait_closed()
+    async with _piped(monkeypatch, stdin, server.url, *argv) as run:
+        conn = await server.accept()
+        for delay, reply in replies:
+            await trio.sleep(delay)
+            await conn.send(reply)
+        closed = await conn.wait_closed()
     assert run.status is not None, "the command did not end"
     return run.status, closed
 
@@ -365,15 +336,7 @@ async def test_piped_reports_replies_still_outstanding(
 
 async def test_echo_hi_pipe_subprocess(ws_echo_server: str) -> None:
     """``echo hi | python -m trio_ws_events connect URL`` prints the echo and exits 0."""
-    with trio.fail_after(SUBPROCESS_TIMEOUT):
-        result = await trio.run_process(
-            [sys.executable, "-m", "trio_ws_events", "connect", ws_echo_server],
-            stdin=b"hi\n",
-            capture_stdout=True,
-            capture_stderr=True,
-            check=False,
-            env=_env(),
-        )
+    result = await run_cli("connect", ws_echo_server, stdin=b"hi\n")
     out, err = result.stdout.decode(), result.stderr.decode()
     assert result.returncode == 0, out + err
     assert _lines(out) == ["> hi", "< hi"]
@@ -384,13 +347,9 @@ async def test_echo_hi_pipe_subprocess(ws_echo_server: str) -> None:
 async def test_sigint_closes_with_1001_subprocess(ws_server: ScriptedServerFactory) -> None:
     """SIGINT (Ctrl-C when not at the prompt) closes with 1001, then the command exits 0."""
     server = ws_server()
-    command = [sys.executable, "-m", "trio_ws_events", "connect", server.url]
-    process = await trio.lowlevel.open_process(
-        command, stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=_env()
-    )
-    assert process.stderr is not None
     err = b""
-    try:
+    async with cli_process("connect", server.url) as process:
+        assert process.stderr is not None
         with trio.fail_after(SUBPROCESS_TIMEOUT):
             conn = await server.accept()
             # The status line is printed by on_open: only then is the signal an interrupt of
@@ -402,38 +361,20 @@ async def test_sigint_closes_with_1001_subprocess(ws_server: ScriptedServerFacto
             process.send_signal(signal.SIGINT)
             assert await conn.wait_closed() == (1001, "")
             await process.wait()
-    finally:
-        process.kill()
-        await process.wait()
     assert process.returncode == 0, err
 
 
 async def test_sigint_while_connecting_exits_130_subprocess() -> None:
     """SIGINT before the handshake completes gives up the attempt: exit 130, no ConnectError."""
-    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")  # accepts, never answers
-    port = listeners[0].socket.getsockname()[1]
-    command = [sys.executable, "-m", "trio_ws_events", "connect", f"ws://127.0.0.1:{port}/"]
-    process = await trio.lowlevel.open_process(
-        command, stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=_env()
-    )
-    assert process.stderr is not None
     err = b""
-    try:
+    async with unanswered_listener() as listener, cli_process("connect", listener.url) as process:
+        assert process.stderr is not None
         with trio.fail_after(SUBPROCESS_TIMEOUT):
-            stream = await listeners[0].accept()  # the client is connecting now
-            await stream.receive_some()  # its handshake request: the signal receiver is in
+            await listener.handshake_started()  # so the signal receiver is in
             process.send_signal(signal.SIGINT)
             while chunk := await process.stderr.receive_some():
                 err += chunk
             await process.wait()
-        await stream.aclose()
-    finally:
-        if process.returncode is None:
-            process.kill()
-        with trio.CancelScope(shield=True):
-            await process.wait()
-            await listeners[0].aclose()
-            await process.stderr.aclose()
     assert process.returncode == 130
     assert _lines(err.decode()) == ["! interrupted before the connection opened"]
 
@@ -459,7 +400,7 @@ class Tmux:
 
     async def tmux(self, *args: str) -> str:
         result = await trio.run_process(
-            [*self.base, *args], capture_stdout=True, capture_stderr=True, env=_env()
+            [*self.base, *args], capture_stdout=True, capture_stderr=True, env=cli_env()
         )
         return result.stdout.decode()
 
@@ -474,6 +415,11 @@ class Tmux:
             line.rstrip()
             for line in (await self.tmux("capture-pane", "-p", "-t", "t")).splitlines()
         ]
+
+    async def type_at_prompt(self, text: str) -> None:
+        """Type ``text`` without Enter and wait until the prompt line shows it."""
+        await self.keys(text)
+        await self.wait_for(rf"^> {re.escape(text)}$")
 
     async def wait_for(self, pattern: str) -> list[str]:
         """Poll the screen until a line matches ``pattern``; return the screen."""
@@ -520,7 +466,28 @@ async def terminal(tmp_path: Path) -> AsyncIterator[Callable[..., Tmux]]:
 
 
 def _content(screen: list[str]) -> list[str]:
+    """The non-empty lines of ``screen`` without their timestamps."""
     return [re.sub(rf"^{STAMP} ", "", line) for line in screen if line]
+
+
+Connected = Callable[..., Awaitable[tuple[Tmux, ScriptedConnection]]]
+
+
+@pytest.fixture
+def connected(ws_server: ScriptedServerFactory, terminal: Callable[..., Tmux]) -> Connected:
+    """A factory: ``tmux, conn = await connected(*options, plain=False)`` runs ``connect`` to a
+    scripted server in a terminal, accepts it, and waits until it is ready for typing (the
+    prompt, or without prompt_toolkit the status line)."""
+
+    async def start(*options: str, plain: bool = False) -> tuple[Tmux, ScriptedConnection]:
+        server = ws_server()
+        tmux = terminal(server.url, *options, plain=plain)
+        await tmux.start()
+        conn = await server.accept()
+        await tmux.wait_for(r"\* connected to " if plain else r"^>$")
+        return tmux, conn
+
+    return start
 
 
 @needs_tmux
@@ -548,18 +515,11 @@ async def test_terminal_type_echo_and_ctrl_d(
 
 
 @needs_tmux
-async def test_terminal_ctrl_c_closes_with_1001(
-    ws_server: ScriptedServerFactory, terminal: Callable[[str], Tmux]
-) -> None:
+async def test_terminal_ctrl_c_closes_with_1001(connected: Connected) -> None:
     """Ctrl-C at the prompt, even with a line half typed, closes with 1001."""
-    server = ws_server()
-    tmux = terminal(server.url)
     with trio.fail_after(SUBPROCESS_TIMEOUT):
-        await tmux.start()
-        conn = await server.accept()
-        await tmux.wait_for(r"^>$")
-        await tmux.keys("half typed")
-        await tmux.wait_for(r"^> half typed$")
+        tmux, conn = await connected()
+        await tmux.type_at_prompt("half typed")
         await tmux.keys("C-c")
         assert await conn.wait_closed() == (1001, "")
         with pytest.raises(ClientClosed):
@@ -568,18 +528,11 @@ async def test_terminal_ctrl_c_closes_with_1001(
 
 
 @needs_tmux
-async def test_terminal_output_does_not_garble_typing(
-    ws_server: ScriptedServerFactory, terminal: Callable[[str], Tmux]
-) -> None:
+async def test_terminal_output_does_not_garble_typing(connected: Connected) -> None:
     """A message arriving mid-line prints above the prompt; the server's close ends it."""
-    server = ws_server()
-    tmux = terminal(server.url)
     with trio.fail_after(SUBPROCESS_TIMEOUT):
-        await tmux.start()
-        conn = await server.accept()
-        await tmux.wait_for(r"^>$")
-        await tmux.keys("typing in progress")
-        await tmux.wait_for(r"^> typing in progress$")
+        tmux, conn = await connected()
+        await tmux.type_at_prompt("typing in progress")
         await conn.send("news\nfrom the server")
         await conn.send(b"\x00\x01binary")
         await tmux.wait_for(r"0000  00 01 62")
@@ -604,15 +557,11 @@ async def test_terminal_output_does_not_garble_typing(
 
 @needs_tmux
 async def test_terminal_without_prompt_toolkit_ctrl_d_closes_at_once(
-    ws_server: ScriptedServerFactory, terminal: Callable[..., Tmux]
+    connected: Connected,
 ) -> None:
     """Plain lines in a terminal: Ctrl-D closes with 1000 at once, --wait is for pipes only."""
-    server = ws_server()
-    tmux = terminal(server.url, "--wait", "60", "--idle", "60", plain=True)
     with trio.fail_after(SUBPROCESS_TIMEOUT):
-        await tmux.start()
-        conn = await server.accept()
-        await tmux.wait_for(r"\* connected to ")
+        tmux, conn = await connected("--wait", "60", "--idle", "60", plain=True)
         await tmux.keys("plain line", "Enter")
         assert await conn.receive() == "plain line"  # and no reply: one is outstanding
         await tmux.keys("C-d")
@@ -631,20 +580,14 @@ async def test_terminal_without_prompt_toolkit_ctrl_d_closes_at_once(
 @needs_tmux
 async def test_terminal_ctrl_c_while_connecting_exits_130(terminal: Callable[..., Tmux]) -> None:
     """Ctrl-C before the handshake completes gives up the attempt and exits 130."""
-    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")  # accepts, never answers
-    port = listeners[0].socket.getsockname()[1]
-    tmux = terminal(f"ws://127.0.0.1:{port}/")
-    try:
+    async with unanswered_listener() as listener:
+        tmux = terminal(listener.url)
         with trio.fail_after(SUBPROCESS_TIMEOUT):
             await tmux.start()
-            stream = await listeners[0].accept()
-            await stream.receive_some()  # the handshake request: the command is connecting
+            await listener.handshake_started()
             await tmux.keys("C-c")
             assert await tmux.exit_status() == 130
             screen = _content(await tmux.screen())
-        await stream.aclose()
-    finally:
-        await listeners[0].aclose()
     # (The terminal echoes the key as "^C" before the line.)
     assert any(line.endswith("! interrupted before the connection opened") for line in screen)
     assert not any("ConnectError" in line for line in screen)

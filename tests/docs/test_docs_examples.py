@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import trio
+from http2.conftest import start_hypercorn_h2c
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -31,6 +32,8 @@ WRITTEN_ELSEWHERE = frozenset({"handshake.md", "reliability.md", "benchmarks.md"
 APP, APP_TESTS = "quotes_app.py", "test_quotes_app.py"
 #: Reads standard input and handles signals: run as a subprocess, with a pipe and SIGINT.
 STDIN = "stdin_lines.py"
+#: Needs an RFC 8441 server: run against Hypercorn (h2c) instead of the echo server.
+HTTP2 = "http2_pool.py"
 
 _FENCE = re.compile(r"^(?P<indent> *)(?P<fence>`{3,}|~{3,})\s*(?P<lang>[\w+-]*)")
 _SNIPPET = re.compile(r'^--8<-- "(?P<path>[^":]+)(?::(?P<section>[\w-]+))?"$')
@@ -59,6 +62,7 @@ EXPECTED_OUTPUT = {
     "from_browser.py": ["closed 1000 done chat"],
     "from_websocket_client.py": ["received: Hello, World", "closed: 1000"],
     "handle_errors.py": ["could not connect: "],
+    "http2_pool.py": ["10 replies; distinct local addresses: 1", "HTTP/2 connections opened: 1"],
     "handler_raises.py": ["on_error: KeyError closed with 1011", "a handler raised: (KeyError"],
     "keepalive.py": ["round trip: ", "latency "],
     "own_transport.py": ["echo: over my own stream"],
@@ -191,10 +195,13 @@ def test_every_script_has_expected_output() -> None:
 
 @pytest.mark.parametrize("name", SCRIPTS)
 async def test_example_runs(
-    name: str, ws_echo_server: str, capsys: pytest.CaptureFixture[str]
+    name: str, ws_echo_server: str, capsys: pytest.CaptureFixture[str], nursery: trio.Nursery
 ) -> None:
     """The example runs to the end against the echo server and prints what it should."""
-    source = (EXAMPLES / name).read_text(encoding="utf-8").replace(EXAMPLE_URL, ws_echo_server)
+    url = ws_echo_server
+    if name == HTTP2:
+        url = (await start_hypercorn_h2c(nursery))[0] + "/"
+    source = (EXAMPLES / name).read_text(encoding="utf-8").replace(EXAMPLE_URL, url)
     code = compile(source, str(EXAMPLES / name), "exec")
 
     def run() -> None:

@@ -19,7 +19,7 @@ from trio_ws_events import WebSocket
 from trio_ws_events._sansio.url import WebSocketURL
 from trio_ws_events._trio.connection import Connection
 
-__all__ = ["over_memory"]
+__all__ = ["over_memory", "run_over_memory"]
 
 
 def over_memory(ws: WebSocket, nursery: trio.Nursery, script: Script) -> None:
@@ -35,6 +35,16 @@ def over_memory(ws: WebSocket, nursery: trio.Nursery, script: Script) -> None:
 
     engine = cast(Connection, ws._engine)
     engine._connect_options = dataclasses.replace(engine._connect_options, open_stream=open_stream)
+
+
+async def run_over_memory(ws: WebSocket, script: Script, *, limit: float) -> None:
+    """Open ``ws`` over memory against ``script`` in a nursery of its own and wait for its
+    terminal event, within ``limit`` seconds (virtual ones under ``autojump_clock``)."""
+    with trio.fail_after(limit):
+        async with trio.open_nursery() as nursery:
+            over_memory(ws, nursery, script)
+            ws.open(nursery)
+            await ws.wait_closed()
 
 
 async def _serve(stream: trio.abc.Stream, script: Script) -> None:

@@ -31,26 +31,24 @@ def sample_messages() -> list[str | bytes]:
     ]
 
 
-async def test_websockets_server_with_compression(
-    websockets_server: StartWebSocketsServer,
+@pytest.mark.parametrize(
+    ("mode", "negotiated"),
+    [("echo", "permessage-deflate"), ("echo-plain", None)],
+    ids=["server-with-compression", "server-declines-compression"],
+)
+async def test_websockets_server_compression(
+    websockets_server: StartWebSocketsServer, mode: str, negotiated: str | None
 ) -> None:
-    """Against websockets with deflate on: negotiated, and every message round-trips."""
-    url = await websockets_server("echo")
+    """Against websockets with deflate on it is negotiated; a server that declines it gives no
+    extension; either way every message round-trips."""
+    url = await websockets_server(mode)
     messages = sample_messages()
     async with WebSocket(url) as ws:
-        assert ws.extensions is not None
-        assert ws.extensions.startswith("permessage-deflate")
-        assert await send_and_collect(ws, messages) == messages
-
-
-async def test_websockets_server_without_compression(
-    websockets_server: StartWebSocketsServer,
-) -> None:
-    """A server that declines deflate: no extension, messages still round-trip."""
-    url = await websockets_server("echo-plain")
-    messages = sample_messages()
-    async with WebSocket(url) as ws:
-        assert ws.extensions is None
+        if negotiated is None:
+            assert ws.extensions is None
+        else:
+            assert ws.extensions is not None
+            assert ws.extensions.startswith(negotiated)
         assert await send_and_collect(ws, messages) == messages
 
 

@@ -12,7 +12,7 @@ import pytest
 import trio
 from conftest import StartNodeServer, StartRawServer, StartWebSocketsServer
 from peers.raw_server import Opcode, RawConnection
-from recorder import Recorder, run_to_end, send_and_collect
+from recorder import Recorder, run_script, run_to_end, send_and_collect
 
 from trio_ws_events import Compression, ConnectError, WebSocket
 from trio_ws_events._options import Options
@@ -162,11 +162,7 @@ async def test_answer_breaking_rfc7692_is_a_connect_error(
         await conn.accept_handshake(headers=[("Sec-WebSocket-Extensions", answer)])
         await conn.wait_eof()
 
-    server = await raw_server(script)
-    ws = WebSocket(server.url, compression=compression)
-    rec = Recorder(ws)
-    await run_to_end(ws)
-    await server.wait_finished()
+    _, rec = await run_script(raw_server, script, compression=compression)
     assert rec.names == ["error"]
     assert type(rec.error) is ConnectError
     assert "invalid extension answer" in str(rec.error)

@@ -9,7 +9,7 @@ from recorder import Recorder
 
 from trio_ws_events import State, WebSocket
 
-from .memory import over_memory
+from .memory import over_memory, run_over_memory
 
 
 async def test_open_over_a_memory_stream_exchanges_messages_and_closes() -> None:
@@ -27,11 +27,7 @@ async def test_open_over_a_memory_stream_exchanges_messages_and_closes() -> None
     recorder = Recorder(ws)
     ws.on_message += lambda ws, message: ws.send(message.upper())
     ws.on_message += lambda ws, message: ws.close(1000, "done")
-    with trio.fail_after(5):
-        async with trio.open_nursery() as nursery:
-            over_memory(ws, nursery, script)
-            ws.open(nursery)
-            await ws.wait_closed()
+    await run_over_memory(ws, script, limit=5)
     assert received == ["HELLO"]
     assert recorder.names == ["open", "message", "closed"]
     assert (ws.close_code, ws.close_reason) == (1000, "done")

@@ -10,7 +10,7 @@ from recorder import Recorder
 
 from trio_ws_events import KeepaliveTimeout, WebSocket
 
-from .memory import over_memory
+from .memory import over_memory, run_over_memory
 
 
 async def _answer_pings_until_close(conn: RawConnection, times: list[float]) -> int | None:
@@ -67,10 +67,7 @@ async def test_keepalive_timeout_ends_at_interval_plus_timeout(
     ended_at: list[float] = []
     ws.on_error += lambda ws, error: ended_at.append(trio.current_time())
     start = trio.current_time()
-    async with trio.open_nursery() as nursery:
-        over_memory(ws, nursery, script)
-        ws.open(nursery)
-        await ws.wait_closed()
+    await run_over_memory(ws, script, limit=300)  # virtual seconds
     assert isinstance(recorder.error, KeepaliveTimeout)
     assert codes == [1011]
     assert ws.close_code == 1011
@@ -98,9 +95,6 @@ async def test_keepalive_does_not_blame_the_peer_for_a_slow_handler(
     recorder = Recorder(ws)
     ws.on_message += slow
     ws.on_error += lambda ws, error: ended_at.append(trio.current_time())
-    async with trio.open_nursery() as nursery:
-        over_memory(ws, nursery, script)
-        ws.open(nursery)
-        await ws.wait_closed()
+    await run_over_memory(ws, script, limit=300)  # virtual seconds
     assert isinstance(recorder.error, KeepaliveTimeout)
     assert ended_at[0] - handler_done[0] == pytest.approx(5.0)

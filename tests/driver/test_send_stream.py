@@ -12,7 +12,7 @@ import pytest
 import trio
 from conftest import StartNodeServer, StartRawServer, StartWebSocketsServer
 from peers.raw_server import Frame, Opcode, RawConnection
-from recorder import Recorder
+from recorder import Recorder, collect
 
 from trio_ws_events import HandlerError, InvalidStateError, WebSocket
 from trio_ws_events._sansio.events import MaskedPayload
@@ -24,19 +24,6 @@ from trio_ws_events._sansio.protocol import ClientProtocol
 def digest(kind: str, data: bytes) -> str:
     """What the websockets ``digest`` peer answers for a message."""
     return f"{kind} {len(data)} {hashlib.sha256(data).hexdigest()}"
-
-
-def collect(ws: WebSocket) -> tuple[list[str], trio.Event]:
-    """Keep the text messages ``ws`` receives; the event is set at each one."""
-    got: list[str] = []
-    done = trio.Event()
-
-    def on_message(ws: WebSocket, text: str) -> None:
-        got.append(text)
-        done.set()
-
-    ws.on_message += on_message
-    return got, done
 
 
 async def read_message_frames(conn: RawConnection) -> list[Frame]:
@@ -62,7 +49,7 @@ async def test_send_stream_binary_generator_arrives_whole(
     pieces = [os.urandom(10_000) + b"\x00" * 50_000 for _ in range(40)]
     async with WebSocket(url) as ws:
         assert (ws.extensions is not None) == (mode == "digest-deflate")
-        got, done = collect(ws)
+        got, done = collect(ws.on_message)
         await ws.send_stream(iter(pieces))
         with trio.fail_after(20):
             await done.wait()
@@ -84,7 +71,7 @@ async def test_send_stream_text_async_generator_keeps_characters_whole(
             yield piece
 
     async with WebSocket(url) as ws:
-        got, done = collect(ws)
+        got, done = collect(ws.on_message)
         await ws.send_stream(produce())
         with trio.fail_after(20):
             await done.wait()
@@ -111,7 +98,7 @@ async def test_send_stream_memory_is_bounded_by_max_buffered_amount(
             yield bytes(piece)  # a fresh object each time, as a file read would give
 
     async with WebSocket(url, max_buffered_amount=buffered, max_message_size=None) as ws:
-        got, done = collect(ws)
+        got, done = collect(ws.on_message)
         tracemalloc.start()
         try:
             await ws.send_stream(produce())
@@ -197,7 +184,7 @@ async def test_send_bytes_takes_no_copy_of_an_immutable_message(
     url = await websockets_server("digest")
     data = os.urandom(50 * 2**20)
     async with WebSocket(url, max_message_size=None) as ws:
-        got, done = collect(ws)
+        got, done = collect(ws.on_message)
         tracemalloc.start()
         try:
             ws.send(data)
@@ -399,7 +386,7 @@ async def test_send_stream_cancelled_before_a_piece_sends_nothing(
         yield b"never"  # pragma: no cover
 
     async with WebSocket(url) as ws:
-        got, done = collect(ws)
+        got, done = collect(ws.on_message)
         with trio.move_on_after(0.05) as scope:
             await ws.send_stream(produce())
         assert scope.cancelled_caught
@@ -455,7 +442,7 @@ async def test_send_stream_refuses_bad_pieces_before_sending(
     """A bad source or first piece raises with nothing sent; the connection goes on."""
     url = await websockets_server("digest")
     async with WebSocket(url) as ws:
-        got, done = collect(ws)
+        got, done = collect(ws.on_message)
         with pytest.raises(error) as info:
             await ws.send_stream(pieces)  # type: ignore[arg-type]
         assert words in str(info.value)
@@ -472,7 +459,7 @@ async def test_send_stream_with_no_content_sends_nothing(
     """An empty iterable, or only empty pieces, sends no message."""
     url = await websockets_server("digest")
     async with WebSocket(url) as ws:
-        got, done = collect(ws)
+        got, done = collect(ws.on_message)
         await ws.send_stream([])
         await ws.send_stream([b"", b""])
         ws.send("last")
@@ -525,14 +512,7 @@ async def test_send_stream_compressed_round_trip_node_ws(
     ws = WebSocket(url)
     greeting = trio.Event()
     ws.on_message += lambda ws, text: greeting.set()
-    echoed: list[bytes] = []
-    done = trio.Event()
-
-    def on_binary(ws: WebSocket, data: bytes) -> None:
-        echoed.append(data)
-        done.set()
-
-    ws.on_binary += on_binary
+    echoed, done = collect(ws.on_binary)
     async with ws:
         with trio.fail_after(10):
             await greeting.wait()

@@ -8,7 +8,7 @@ import pytest
 import trio
 from conftest import StartRawServer
 from peers.raw_server import RawConnection, read_all_frames
-from recorder import Recorder, run_to_end
+from recorder import Recorder, run_on_open, run_to_end
 from trio.testing import wait_all_tasks_blocked
 
 from trio_ws_events import InvalidStateError, SendBufferFull, State, WebSocket
@@ -43,11 +43,7 @@ async def test_send_threadsafe_from_8_threads_keeps_each_threads_order(echo_url:
             await trio.sleep(0.01)
         ws.close()
 
-    ws.on_open += lambda ws: nursery.start_soon(drive, ws)
-    with trio.fail_after(20):
-        async with trio.open_nursery() as nursery:
-            ws.open(nursery)
-            await ws.wait_closed()
+    await run_on_open(ws, drive, limit=20)
     assert outcomes == [None] * (THREADS * PER_THREAD)
     assert len(echoes) == THREADS * PER_THREAD
     for index in range(THREADS):
@@ -81,12 +77,8 @@ async def test_send_threadsafe_refuses_bad_input_in_the_calling_thread(echo_url:
         assert ws.buffered_amount == 0
         ws.close()
 
-    ws.on_open += lambda ws: nursery.start_soon(check, ws)
     rec = Recorder(ws)
-    with trio.fail_after(10):
-        async with trio.open_nursery() as nursery:
-            ws.open(nursery)
-            await ws.wait_closed()
+    await run_on_open(ws, check, limit=10)
     assert rec.names == ["open", "closed"]
 
 
@@ -154,11 +146,7 @@ async def test_send_threadsafe_reports_a_full_buffer_on_the_future(
         release.set()
         ws.close()
 
-    ws.on_open += lambda ws: nursery.start_soon(fill_then_check, ws)
-    with trio.fail_after(10):
-        async with trio.open_nursery() as nursery:
-            ws.open(nursery)
-            await ws.wait_closed()
+    await run_on_open(ws, fill_then_check, limit=10)
     await server.wait_finished()
     assert len(outcome) == 1
     assert isinstance(outcome[0], SendBufferFull)

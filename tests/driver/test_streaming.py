@@ -7,7 +7,7 @@ import tracemalloc
 
 from conftest import StartRawServer
 from peers.raw_server import Opcode, RawConnection, build_frame
-from recorder import Recorder, run_to_end
+from recorder import Recorder, run_script, run_to_end
 
 from trio_ws_events import Frame, MessageTooBig, ProtocolError, WebSocket
 
@@ -84,11 +84,7 @@ async def test_pings_between_fragments_are_answered(raw_server: StartRawServer) 
         await conn.send_close(1000)
         await conn.read_close()
 
-    server = await raw_server(script)
-    ws = WebSocket(server.url)
-    rec = Recorder(ws)
-    await run_to_end(ws)
-    await server.wait_finished()
+    _, rec = await run_script(raw_server, script)
     assert rec.events == [("open",), ("binary", b"abcd"), ("closed", 1000, "")]
 
 
@@ -119,11 +115,7 @@ async def test_oversize_message_is_1009(raw_server: StartRawServer) -> None:
         await conn.send_raw(fragments(Opcode.BINARY, b"x" * 3000, 500))
         assert (await conn.read_close())[0] == 1009
 
-    server = await raw_server(script)
-    ws = WebSocket(server.url, max_message_size=2000)
-    rec = Recorder(ws)
-    await run_to_end(ws)
-    await server.wait_finished()
+    _, rec = await run_script(raw_server, script, max_message_size=2000)
     assert isinstance(rec.error, MessageTooBig)
     assert rec.error.code == 1009
     assert "max_message_size=2000" in str(rec.error)
@@ -138,11 +130,7 @@ async def test_text_limit_counts_utf8_bytes(raw_server: StartRawServer) -> None:
         await conn.send_text("€" * 700)
         assert (await conn.read_close())[0] == 1009
 
-    server = await raw_server(script)
-    ws = WebSocket(server.url, max_message_size=2000)
-    rec = Recorder(ws)
-    await run_to_end(ws)
-    await server.wait_finished()
+    _, rec = await run_script(raw_server, script, max_message_size=2000)
     assert rec.messages == ["€" * 600]
     assert isinstance(rec.error, MessageTooBig)
 

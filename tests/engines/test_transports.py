@@ -16,7 +16,13 @@ from conftest import WEBSOCKETS_SERVER
 from peers.tls_server import TLSServer
 from recorder import Recorder, read_line, run_to_end, send_and_collect
 
-from trio_ws_events import Backoff, ConnectError, ReconnectingWebSocket, WebSocket
+from trio_ws_events import (
+    Backoff,
+    ConnectError,
+    ReconnectingWebSocket,
+    WebSocket,
+    open_h2_pool,
+)
 from trio_ws_events.testing import open_scripted_server
 
 
@@ -196,3 +202,11 @@ async def test_stream_factory_is_called_again_on_reconnect() -> None:
             await second.close(1000, "done")
             await rws.wait_closed()
     assert urls == ["ws://memory.test/feed", "ws://memory.test/feed"]
+
+
+async def test_own_transport_refuses_http2() -> None:
+    """unix_socket= and stream_factory= cannot go with http2=: the pool opens its own."""
+    async with open_h2_pool() as pool:
+        for option in ({"unix_socket": "/s"}, {"stream_factory": lambda url: None}):
+            with pytest.raises(ValueError, match="cannot be combined with http2="):
+                WebSocket("wss://localhost/", http2=pool, **option)

@@ -18,6 +18,7 @@ from trio_ws_events import (
     MessageTooBig,
     ProtocolError,
     WebSocket,
+    open_h2_pool,
 )
 from trio_ws_events._trio.tw_engine import MAX_CONTROLS
 
@@ -41,6 +42,13 @@ def test_tw_engine_refuses_options_it_cannot_honour(options: dict[str, Any], opt
     """Each option trio-websocket cannot honour raises at construction, naming both."""
     with pytest.raises(ValueError, match=f"engine='trio-websocket' cannot honour {option}="):
         WebSocket("ws://127.0.0.1:1/", **{**TW, **options})
+
+
+async def test_tw_engine_refuses_http2() -> None:
+    """http2= is refused with the trio-websocket engine, which speaks HTTP/1.1 only."""
+    async with open_h2_pool() as pool:
+        with pytest.raises(ValueError, match="engine='trio-websocket' cannot honour http2="):
+            WebSocket("wss://127.0.0.1:1/", http2=pool, **TW)
 
 
 def test_tw_engine_refuses_the_environments_proxy(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from functools import partial
 from pathlib import Path
 
 import trio
-from recorder import Recorder
+from peers.raw_server import Frame, RawConnection, RawServer, read_all_frames
+from recorder import Recorder, read_line, start_port_printer
 from trio.testing import wait_all_tasks_blocked
 
 from trio_ws_events import State, WebSocket
 
-__all__ = ["HERE", "Peer", "open_fds", "run_case", "start_peer"]
+__all__ = ["HERE", "DeafServer", "Peer", "open_fds", "run_case", "start_peer", "until_open"]
 
 HERE = Path(__file__).parent
 #: How long a subprocess peer may take to start and print its port.
@@ -49,14 +48,8 @@ class Peer:
     async def read_line(self) -> str:
         """The next line the peer printed (empty at end of output)."""
         assert self.process.stdout is not None
-        data = b""
         with trio.fail_after(STARTUP_TIMEOUT):
-            while not data.endswith(b"\n"):
-                chunk = await self.process.stdout.receive_some(1)
-                if not chunk:
-                    break
-                data += chunk
-        return data.decode().strip()
+            return (await read_line(self.process.stdout)).strip()
 
     async def kill(self) -> None:
         """SIGKILL the peer and reap it."""
@@ -68,16 +61,8 @@ class Peer:
 
 async def start_peer(nursery: trio.Nursery, argv: Sequence[str]) -> Peer:
     """Run ``python argv...`` in ``nursery`` (killed when it is cancelled); wait for its port."""
-    command = [sys.executable, *argv]
-    process: trio.Process = await nursery.start(
-        partial(trio.run_process, command, stdout=subprocess.PIPE, check=False)
-    )
-    peer = Peer(process, "")
-    port = await peer.read_line()
-    if not port.isdigit():
-        raise RuntimeError(f"{command} exited before printing its port (got {port!r})")
-    peer.url = f"ws://127.0.0.1:{port}/"
-    return peer
+    process, port = await start_port_printer(nursery, [sys.executable, *argv], STARTUP_TIMEOUT)
+    return Peer(process, str(port))
 
 
 async def run_case(
@@ -114,3 +99,54 @@ async def run_case(
         assert rec.error.unsent == ws.unsent
     assert open_fds() <= fds, "the client's socket was not closed"
     return rec
+
+
+async def until_open(ws: WebSocket) -> None:
+    """Wait for the next ``on_open`` of ``ws`` (the handler is registered now)."""
+    opened = trio.Event()
+    ws.on_open += lambda ws: opened.set()
+    await opened.wait()
+
+
+class DeafServer:
+    """A raw-server script for a peer that stops reading: it accepts the handshake, runs
+    ``then`` (if given), and reads nothing more until the client has ended (``finish``), or
+    with ``deaf=False`` reads on at once; either way every frame until EOF goes to ``frames``.
+
+    Use ``raw_server(deaf.script)``, then ``run_case(..., before_fd_check=deaf.finish(server))``.
+    """
+
+    def __init__(
+        self,
+        then: Callable[[RawConnection], Awaitable[None]] | None = None,
+        *,
+        deaf: bool = True,
+    ) -> None:
+        self.client_done = trio.Event()
+        self.frames: list[Frame] = []
+        self._then = then
+        self._deaf = deaf
+
+    async def script(self, conn: RawConnection) -> None:
+        """The script, run on the server's connection."""
+        await conn.accept_handshake()
+        if self._then is not None:
+            await self._then(conn)
+        if self._deaf:
+            await self.client_done.wait()  # not a byte read until the client has ended
+        got, _partial = await read_all_frames(conn)  # what TCP buffers held, until EOF
+        self.frames.extend(got)
+
+    def finish(self, server: RawServer) -> Callable[[], Awaitable[None]]:
+        """What ``run_case`` awaits once the client ended: the server reads, then finishes."""
+
+        async def finish() -> None:
+            self.client_done.set()
+            await server.wait_finished()
+
+        return finish
+
+    @property
+    def payloads(self) -> list[bytes]:
+        """The payloads of the frames read, in order."""
+        return [frame.payload for frame in self.frames]

@@ -13,11 +13,11 @@ import tracemalloc
 import pytest
 import trio
 from conftest import StartRawServer
-from peers.raw_server import Frame, Opcode, RawConnection, read_all_frames, read_until_close
-from recorder import Recorder
+from peers.raw_server import Opcode, RawConnection, read_all_frames, read_until_close
+from recorder import Recorder, collect
 from trio.testing import wait_all_tasks_blocked
 
-from faults.support import HERE, run_case, start_peer
+from faults.support import HERE, DeafServer, run_case, start_peer, until_open
 from trio_ws_events import (
     CloseTimeout,
     ConnectionLost,
@@ -55,14 +55,7 @@ async def test_server_killed_mid_message_it_was_sending(nursery: trio.Nursery) -
     the piece that arrived was handed over, and no final piece or message ever fires."""
     peer = await start_peer(nursery, [RAW_PROCESS, "partial"])
     ws = WebSocket(peer.url)
-    pieces: list[Piece] = []
-    first = trio.Event()
-
-    def on_piece(ws: WebSocket, piece: Piece) -> None:
-        pieces.append(piece)
-        first.set()
-
-    ws.on_incomplete_frame += on_piece
+    pieces, first = collect(ws.on_incomplete_frame)
 
     async def body(ws: WebSocket) -> None:
         assert await peer.read_line() == "SENT"
@@ -109,19 +102,10 @@ async def test_server_killed_while_client_sends(nursery: trio.Nursery) -> None:
     ws = WebSocket(peer.url, compression=None)
     sent = [numbered(i) for i in range(64)]
     accepted: list[bytes] = []
-    echoes: list[bytes] = []
-    first_echo = trio.Event()
-
-    def on_binary(ws: WebSocket, data: bytes) -> None:
-        echoes.append(data)
-        first_echo.set()
-
-    ws.on_binary += on_binary
-    opened = trio.Event()
-    ws.on_open += lambda ws: opened.set()
+    echoes, first_echo = collect(ws.on_binary)
 
     async def body(ws: WebSocket) -> None:
-        await opened.wait()
+        await until_open(ws)
         async with trio.open_nursery() as inner:
 
             async def produce() -> None:
@@ -188,16 +172,8 @@ async def test_server_stops_reading_while_client_sends_100_mb(raw_server: StartR
     """100 MB (1,600 x 62,500 B) to a server that reads nothing: past the 16 MiB default,
     send() raises SendBufferFull, memory stays bounded, close() then times out (the close frame
     cannot be written), and what the server finally reads plus ``unsent`` is what was accepted."""
-    client_done = trio.Event()
-    frames: list[Frame] = []
-
-    async def script(conn: RawConnection) -> None:
-        await conn.accept_handshake()
-        await client_done.wait()  # not a byte read meanwhile
-        got, _partial = await read_all_frames(conn)  # what TCP buffers held, until EOF
-        frames.extend(got)
-
-    server = await raw_server(script, script_timeout=60)
+    deaf = DeafServer()
+    server = await raw_server(deaf.script, script_timeout=60)
     ws = WebSocket(server.url, compression=None, close_timeout=0.5)
     accepted: list[int] = []  # indices only: keeping the messages would count in the peak
     refused = 0
@@ -205,9 +181,7 @@ async def test_server_stops_reading_while_client_sends_100_mb(raw_server: StartR
 
     async def body(ws: WebSocket) -> None:
         nonlocal refused, peak
-        opened = trio.Event()
-        ws.on_open += lambda ws: opened.set()
-        await opened.wait()
+        await until_open(ws)
         tracemalloc.start()
         try:
             for index in range(COUNT):
@@ -223,11 +197,7 @@ async def test_server_stops_reading_while_client_sends_100_mb(raw_server: StartR
             tracemalloc.stop()
         ws.close()
 
-    async def finish() -> None:
-        client_done.set()
-        await server.wait_finished()
-
-    rec = await run_case(ws, body, limit=30, before_fd_check=finish)
+    rec = await run_case(ws, body, limit=30, before_fd_check=deaf.finish(server))
     assert refused > 0
     assert accepted == list(range(len(accepted)))
     assert peak < 24 * MiB, f"peak traced memory {peak / MiB:.1f} MiB"
@@ -238,10 +208,10 @@ async def test_server_stops_reading_while_client_sends_100_mb(raw_server: StartR
     assert written > 0  # the kernel's buffers took some before the server's window closed
     # The server got every message confirmed written, in order, and perhaps a few of the batch
     # that was in flight when the write was abandoned (those are also in unsent: at least once).
-    received = [f.payload for f in frames]
+    received = deaf.payloads
     assert received == sent[: len(received)]
     assert written <= len(received) <= written + 1  # a batch holds one message this size
-    assert Opcode.CLOSE not in [f.opcode for f in frames]
+    assert Opcode.CLOSE not in [f.opcode for f in deaf.frames]
 
 
 # ---------------------------------------------------------------- a handshake that never ends

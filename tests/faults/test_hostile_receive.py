@@ -228,11 +228,7 @@ async def test_streamed_bomb_in_compressed_fragments_stays_bounded(
         for i, cut in enumerate(cuts)
     )
 
-    server = await raw_server(sends_then_closes(wire, headers=DEFLATE_ANSWER), script_timeout=60)
-    ws = WebSocket(server.url)
-    pieces = Pieces(ws)
-    grown = await traced_run(ws, limit=60)
-    await server.wait_finished()
+    ws, pieces, grown = await _stream_compressed(raw_server, wire)
     assert ws.close_code == 1000
     assert pieces.total == size
     assert pieces.finals == 1
@@ -253,6 +249,19 @@ def sends_then_closes(wire: bytes, headers: Sequence[tuple[str, str]] = ()) -> S
     return script
 
 
+async def _stream_compressed(
+    raw_server: StartRawServer, wire: bytes
+) -> tuple[WebSocket, Pieces, int]:
+    """Stream ``wire`` (deflate negotiated) to a WebSocket that takes the pieces, to the end
+    (60 s); return it, its pieces and how much traced memory grew meanwhile."""
+    server = await raw_server(sends_then_closes(wire, headers=DEFLATE_ANSWER), script_timeout=60)
+    ws = WebSocket(server.url)
+    pieces = Pieces(ws)
+    grown = await traced_run(ws, limit=60)
+    await server.wait_finished()
+    return ws, pieces, grown
+
+
 def pattern(size: int) -> bytes:
     """``size`` compressible bytes that are not all alike (a wrong offset shows)."""
     unit = b"".join(b"%06d|" % i for i in range(4096))
@@ -263,16 +272,8 @@ async def test_48_mib_in_one_compressed_frame_streams(raw_server: StartRawServer
     """48 MiB of compressible data in ONE compressed frame, streamed: no 1009, the pieces
     (each at most CHUNK_SIZE) make up the message exactly."""
     data = pattern(48 * MiB)
-    body = compressed(data)
-
-    server = await raw_server(
-        sends_then_closes(build_frame(Opcode.BINARY, body, rsv=4), headers=DEFLATE_ANSWER),
-        script_timeout=60,
-    )
-    ws = WebSocket(server.url)
-    pieces = Pieces(ws)
-    grown = await traced_run(ws, limit=60)
-    await server.wait_finished()
+    frame = build_frame(Opcode.BINARY, compressed(data), rsv=4)
+    ws, pieces, grown = await _stream_compressed(raw_server, frame)
     assert ws.close_code == 1000
     assert pieces.total == len(data)
     assert pieces.sha.digest() == hashlib.sha256(data).digest()

@@ -10,7 +10,8 @@ from __future__ import annotations
 import enum
 import time
 import tracemalloc
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pytest
@@ -24,10 +25,10 @@ from peers.raw_server import (
     build_frame,
     read_all_frames,
 )
-from recorder import Recorder, run_to_end
+from recorder import Recorder, error_from_thread, in_own_run, run_to_end
 from trio.testing import wait_all_tasks_blocked
 
-from faults.support import run_case
+from faults.support import DeafServer, run_case, until_open
 from trio_ws_events import ProtocolError, State, WebSocket
 from trio_ws_events._sansio.framing import FrameWriter
 from trio_ws_events._trio.connection import FAIL_TIMEOUT
@@ -172,35 +173,16 @@ async def test_a_batch_that_failed_to_frame_is_unsent_not_written(
 # ---------------------------------------------------------------- item 9: other threads
 
 
-def _call_in_thread(call: Callable[[], object]) -> BaseException | None:
-    try:
-        call()
-    except BaseException as exc:  # the test inspects whatever came out
-        return exc
-    return None
-
-
-def _in_own_run(method: Callable[..., Awaitable[object]], *args: object) -> object:
-    """``await method(*args)`` in a trio run of the calling thread, bounded (a thread cannot
-    be cancelled from outside, so a regression must not hang it)."""
-
-    async def bounded() -> object:
-        with trio.fail_after(2):
-            return await method(*args)
-
-    return trio.run(bounded)
-
-
 def _misuse(name: str, ws: WebSocket) -> Callable[[], object]:
     """The call ``name`` made from a worker thread; async methods in a trio run of its own."""
     calls: dict[str, Callable[[], object]] = {
         "send": lambda: ws.send("from a thread"),
         "close": lambda: ws.close(),
-        "drain": lambda: _in_own_run(ws.drain),
-        "send_wait": lambda: _in_own_run(ws.send_wait, "from a thread"),
-        "ping": lambda: _in_own_run(ws.ping),
-        "wait_closed": lambda: _in_own_run(ws.wait_closed),
-        "send_stream": lambda: _in_own_run(ws.send_stream, ["from ", "a thread"]),
+        "drain": in_own_run(ws.drain),
+        "send_wait": in_own_run(ws.send_wait, "from a thread"),
+        "ping": in_own_run(ws.ping),
+        "wait_closed": in_own_run(ws.wait_closed),
+        "send_stream": in_own_run(ws.send_stream, ["from ", "a thread"]),
     }
     return calls[name]
 
@@ -219,10 +201,8 @@ async def test_calls_from_another_thread_are_refused_before_anything_changes(
     ws.on_message += lambda ws, m: got.set()
 
     async def body(ws: WebSocket) -> None:
-        opened = trio.Event()
-        ws.on_open += lambda ws: opened.set()
-        await opened.wait()
-        error = await trio.to_thread.run_sync(_call_in_thread, _misuse(name, ws))
+        await until_open(ws)
+        error = await error_from_thread(_misuse(name, ws))
         assert isinstance(error, RuntimeError), error
         assert "trio.from_thread.run_sync(ws.send, msg)" in str(error)
         assert str(error).startswith(f"{name}(")
@@ -261,6 +241,12 @@ async def test_open_on_a_closed_nursery_raises_and_leaves_the_instance_usable(
 # ---------------------------------------------------------------- item 11: failing fast
 
 
+async def _violate_when(violate: trio.Event, conn: RawConnection) -> None:
+    """Once ``violate`` is set, send a text frame with RSV2 set: a protocol violation."""
+    await violate.wait()
+    await conn.send_raw(build_frame(Opcode.TEXT, b"bad", rsv=2))
+
+
 async def test_violation_while_the_peer_reads_nothing_ends_within_the_fail_bound(
     raw_server: StartRawServer,
 ) -> None:
@@ -268,18 +254,8 @@ async def test_violation_while_the_peer_reads_nothing_ends_within_the_fail_bound
     close_timeout=None the end still comes within FAIL_TIMEOUT, the queue is in unsent, and
     .code 1006 agrees with a message that does not claim a close frame was sent."""
     violate = trio.Event()
-    client_done = trio.Event()
-    frames: list[Frame] = []
-
-    async def script(conn: RawConnection) -> None:
-        await conn.accept_handshake()
-        await violate.wait()
-        await conn.send_raw(build_frame(Opcode.TEXT, b"bad", rsv=2))
-        await client_done.wait()  # not a byte read until the client has ended
-        got, _partial = await read_all_frames(conn)
-        frames.extend(got)
-
-    server = await raw_server(script, script_timeout=30)
+    deaf = DeafServer(partial(_violate_when, violate))
+    server = await raw_server(deaf.script, script_timeout=30)
     ws = WebSocket(server.url, compression=None, close_timeout=None, max_buffered_amount=64 * MiB)
     sent = [numbered(i) for i in range(24)]
     took = 0.0
@@ -287,9 +263,7 @@ async def test_violation_while_the_peer_reads_nothing_ends_within_the_fail_bound
 
     async def body(ws: WebSocket) -> None:
         nonlocal took, written_before
-        opened = trio.Event()
-        ws.on_open += lambda ws: opened.set()
-        await opened.wait()
+        await until_open(ws)
         for message in sent:
             ws.send(message)
         await wait_all_tasks_blocked()  # the sender is stuck in a write the kernel refuses
@@ -300,11 +274,7 @@ async def test_violation_while_the_peer_reads_nothing_ends_within_the_fail_bound
         await ws.wait_closed()
         took = trio.current_time() - start
 
-    async def finish() -> None:
-        client_done.set()
-        await server.wait_finished()
-
-    rec = await run_case(ws, body, limit=10, before_fd_check=finish)
+    rec = await run_case(ws, body, limit=10, before_fd_check=deaf.finish(server))
     assert took < FAIL_TIMEOUT + 0.5, f"took {took:.2f}s"  # 1.0 s measured; slack for load
     assert type(rec.error) is ProtocolError
     assert ws.close_code == rec.error.code == 1006
@@ -313,9 +283,9 @@ async def test_violation_while_the_peer_reads_nothing_ends_within_the_fail_bound
     written = ws.stats.messages_sent
     assert written == written_before  # the write in flight never completed
     assert list(ws.unsent) == sent[written:]
-    received = [f.payload for f in frames]
+    received = deaf.payloads
     assert received == sent[: len(received)]
-    assert Opcode.CLOSE not in [f.opcode for f in frames]
+    assert Opcode.CLOSE not in [f.opcode for f in deaf.frames]
 
 
 async def test_violation_with_a_large_queue_sends_the_close_frame_without_flushing(
@@ -323,26 +293,17 @@ async def test_violation_with_a_large_queue_sends_the_close_frame_without_flushi
 ) -> None:
     """The peer breaks the protocol with 24 MiB queued, then reads: the close frame 1002
     follows the batch already being written; the rest is in unsent, never on the wire."""
-    frames: list[Frame] = []
     violate = trio.Event()
-
-    async def script(conn: RawConnection) -> None:
-        await conn.accept_handshake()
-        await violate.wait()
-        await conn.send_raw(build_frame(Opcode.TEXT, b"bad", rsv=2))
-        got, _partial = await read_all_frames(conn)  # reads from now on, until EOF
-        frames.extend(got)
-
-    server = await raw_server(script, script_timeout=30)
+    reader = DeafServer(partial(_violate_when, violate), deaf=False)  # reads once it violated
+    server = await raw_server(reader.script, script_timeout=30)
+    frames = reader.frames
     ws = WebSocket(server.url, compression=None, close_timeout=None, max_buffered_amount=64 * MiB)
     sent = [numbered(i) for i in range(24)]
     written_before = -1
 
     async def body(ws: WebSocket) -> None:
         nonlocal written_before
-        opened = trio.Event()
-        ws.on_open += lambda ws: opened.set()
-        await opened.wait()
+        await until_open(ws)
         for message in sent:
             ws.send(message)
         await wait_all_tasks_blocked()

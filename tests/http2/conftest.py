@@ -77,9 +77,21 @@ async def start_hypercorn(
     cert.cert_chain_pems[0].write_to_path(str(certfile))
     cert.private_key_pem.write_to_path(str(keyfile))
     config = Config()
-    config.bind = ["127.0.0.1:0"]
     config.certfile, config.keyfile = str(certfile), str(keyfile)
     config.alpn_protocols = alpn
+    port, stop = await _serve(nursery, config)
+    return f"wss://127.0.0.1:{port}", stop
+
+
+async def start_hypercorn_h2c(nursery: trio.Nursery) -> tuple[str, trio.Event]:
+    """Hypercorn serving :func:`echo_app` in cleartext (HTTP/1.1 and h2c with prior
+    knowledge on one port); returns its ``ws://`` URL and stop."""
+    port, stop = await _serve(nursery, Config())
+    return f"ws://127.0.0.1:{port}", stop
+
+
+async def _serve(nursery: trio.Nursery, config: Config) -> tuple[str, trio.Event]:
+    config.bind = ["127.0.0.1:0"]
     config.h2_max_concurrent_streams = 128
     config.accesslog = config.errorlog = None
     stop = trio.Event()
@@ -88,8 +100,7 @@ async def start_hypercorn(
         binds = await nursery.start(
             partial(serve, app, config, shutdown_trigger=stop.wait, mode="asgi")
         )
-    port = binds[0].rsplit(":", 1)[1]
-    return f"wss://127.0.0.1:{port}", stop
+    return binds[0].rsplit(":", 1)[1], stop
 
 
 @pytest.fixture

@@ -174,3 +174,11 @@ async def test_open_websocket_connection_lost_before_settings(nursery: trio.Nurs
             with pytest.raises(ConnectError, match="HTTP/2 connection failed"):
                 await pool.open_websocket(url)
             assert pool.connections(url) == []
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True, "9"])
+async def test_open_h2_pool_rejects_bad_max_streams_per_connection(bad: object) -> None:
+    """max_streams_per_connection is an int >= 1 or None; anything else is refused."""
+    with pytest.raises(ValueError, match="max_streams_per_connection must be an int >= 1"):
+        async with open_h2_pool(max_streams_per_connection=bad):  # type: ignore[arg-type]
+            pass

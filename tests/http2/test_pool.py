@@ -286,3 +286,26 @@ async def test_send_eof_half_closes_and_keeps_receiving(h2_node: StartH2Node) ->
             assert (await io.receive()).payload == b"last words"
             with pytest.raises(trio.ClosedResourceError, match="send_eof was called"):
                 await stream.send_all(b"more")
+
+
+async def test_pool_retires_a_connection_after_max_streams_per_connection(
+    h2_node: StartH2Node,
+) -> None:
+    """After max_streams_per_connection streams a connection takes no new one: the next
+    opens a new connection, and the old one is closed once its last stream ends."""
+    url = f"ws://127.0.0.1:{await h2_node()}/echo"
+    with trio.fail_after(10):
+        async with open_h2_pool(h2c=True, max_streams_per_connection=3) as pool:
+            first = [await pool.open_websocket(url) for _ in range(3)]
+            old = first[0].connection
+            assert old.is_retired
+            fourth = await pool.open_websocket(url)
+            assert fourth.connection is not old
+            assert dict(fourth.response_headers)["x-connections"] == "2"
+            assert not old.is_ended  # its streams are still open
+            for stream in first:
+                await stream.aclose()
+            while not old.is_ended:
+                await trio.sleep(0.01)
+            assert pool.connections(url) == [fourth.connection]
+            assert await echoes(fourth)

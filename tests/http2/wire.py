@@ -6,7 +6,21 @@ import os
 
 import trio
 
+from trio_ws_events import WebSocket
+from trio_ws_events._h2 import H2WebSocketStream
 from trio_ws_events._sansio.frames import FrameReader, RawFrame, encode_frame
+
+
+def h2_stream(ws: WebSocket) -> H2WebSocketStream | None:
+    """The HTTP/2 stream ``ws`` opened as, or ``None`` (not open yet, or HTTP/1.1)."""
+    opened = getattr(ws._engine, "opened", None)
+    stream = None if opened is None else opened.stream
+    return stream if isinstance(stream, H2WebSocketStream) else None
+
+
+def rode_http2(ws: WebSocket) -> bool:
+    """Whether ``ws`` opened as an HTTP/2 stream (the driver's stream is one), not HTTP/1.1."""
+    return h2_stream(ws) is not None
 
 
 class FrameIO:

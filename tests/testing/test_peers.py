@@ -148,10 +148,7 @@ async def test_raw_server_drop(raw_server: StartRawServer, reset: bool) -> None:
         await conn.drop(reset=reset)
 
     server = await raw_server(script)
-    async with trio_websocket.open_websocket_url(server.url) as ws:
-        with pytest.raises(trio_websocket.ConnectionClosed) as caught:
-            await ws.get_message()
-    assert _reason(caught.value).code == 1006
+    assert (await _close_reason(server.url)).code == 1006
     await server.wait_finished()
 
 
@@ -171,10 +168,7 @@ async def test_raw_server_sends_masked_frame(raw_server: StartRawServer) -> None
         await conn.drop()
 
     server = await raw_server(script)
-    async with trio_websocket.open_websocket_url(server.url) as ws:
-        with pytest.raises(trio_websocket.ConnectionClosed) as caught:
-            await ws.get_message()
-    assert _reason(caught.value).code == 1002
+    assert (await _close_reason(server.url)).code == 1002
     await server.wait_finished()
     assert after == []
 
@@ -273,10 +267,8 @@ async def test_websockets_server_echo(websockets_server: StartWebSocketsServer) 
 async def test_websockets_server_close_mode(websockets_server: StartWebSocketsServer) -> None:
     """In ``close`` mode the websockets peer closes first with the given code and reason."""
     url = await websockets_server("close", "4321", "server says bye")
-    async with trio_websocket.open_websocket_url(url) as ws:
-        with pytest.raises(trio_websocket.ConnectionClosed) as caught:
-            await ws.get_message()
-    assert (_reason(caught.value).code, _reason(caught.value).reason) == (4321, "server says bye")
+    reason = await _close_reason(url)
+    assert (reason.code, reason.reason) == (4321, "server says bye")
 
 
 async def test_websockets_server_close_after_first(
@@ -308,6 +300,15 @@ async def test_websockets_server_reject(websockets_server: StartWebSocketsServer
 def _reason(error: trio_websocket.ConnectionClosed) -> trio_websocket.CloseReason:
     assert error.reason is not None
     return error.reason
+
+
+async def _close_reason(url: str) -> trio_websocket.CloseReason:
+    """Connect trio-websocket to ``url`` and wait for the connection to close (no message may
+    come first); return how it closed."""
+    async with trio_websocket.open_websocket_url(url) as ws:
+        with pytest.raises(trio_websocket.ConnectionClosed) as caught:
+            await ws.get_message()
+    return _reason(caught.value)
 
 
 def _upgrade_request(port: int, key: str) -> bytes:

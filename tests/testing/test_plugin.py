@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 import trio
@@ -44,6 +46,17 @@ TIMEOUT = 10.0
 def _client(url: str, **options: object) -> tuple[WebSocket, Recorder]:
     ws = WebSocket(url, **options)  # type: ignore[arg-type]
     return ws, Recorder(ws)
+
+
+@asynccontextmanager
+async def _running(url: str, **options: object) -> AsyncIterator[tuple[WebSocket, Recorder]]:
+    """A recorded WebSocket to ``url``, opened in a nursery for the block; leaving the block
+    waits for its end, all within ``TIMEOUT``."""
+    ws, events = _client(url, **options)
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            ws.open(nursery)
+            yield ws, events
 
 
 # --- the plugin itself --------------------------------------------------------------------------
@@ -99,22 +112,19 @@ async def test_ws_server_exchange_and_client_close(ws_server: ScriptedServerFact
     """Messages both ways, then the client's close is answered and reported by receive()."""
     server = ws_server()
     assert server.url.startswith("ws://127.0.0.1:")
-    ws, events = _client(server.url + "chat?room=1", protocols=["v2", "v1"])
-    ws.on_message += lambda ws, message: ws.send(message.upper())
-    with trio.fail_after(TIMEOUT):
-        async with trio.open_nursery() as nursery:
-            ws.open(nursery)
-            conn = await server.accept("v1", headers=[("X-Served-By", "test")])
-            assert isinstance(conn.request, UpgradeRequest)
-            assert conn.request.path == "/chat?room=1"
-            assert conn.request.subprotocols == ["v2", "v1"]
-            assert conn.request.header("SEC-WEBSOCKET-VERSION") == "13"
-            await conn.send("hello")
-            await conn.send(b"\xff")
-            assert await conn.receive() == "HELLO"
-            ws.close(1000, "bye")
-            with pytest.raises(ClientClosed) as closed:
-                await conn.receive()
+    async with _running(server.url + "chat?room=1", protocols=["v2", "v1"]) as (ws, events):
+        ws.on_message += lambda ws, message: ws.send(message.upper())
+        conn = await server.accept("v1", headers=[("X-Served-By", "test")])
+        assert isinstance(conn.request, UpgradeRequest)
+        assert conn.request.path == "/chat?room=1"
+        assert conn.request.subprotocols == ["v2", "v1"]
+        assert conn.request.header("SEC-WEBSOCKET-VERSION") == "13"
+        await conn.send("hello")
+        await conn.send(b"\xff")
+        assert await conn.receive() == "HELLO"
+        ws.close(1000, "bye")
+        with pytest.raises(ClientClosed) as closed:
+            await conn.receive()
     assert (closed.value.code, closed.value.reason) == (1000, "bye")
     assert conn.client_close == (1000, "bye")
     assert ws.subprotocol == "v1"
@@ -133,12 +143,9 @@ async def test_ws_server_close(
 ) -> None:
     """The server closes with a code (or none: 1005); close() returns the client's answer."""
     server = ws_server()
-    ws, events = _client(server.url)
-    with trio.fail_after(TIMEOUT):
-        async with trio.open_nursery() as nursery:
-            ws.open(nursery)
-            conn = await server.accept()
-            answer = await conn.close(code, "going" if code else "")
+    async with _running(server.url) as (_, events):
+        conn = await server.accept()
+        answer = await conn.close(code, "going" if code else "")
     assert answer == expected
     assert events.events == [("open",), ("closed", *expected)]
 
@@ -147,12 +154,9 @@ async def test_ws_server_close(
 async def test_ws_server_drop(ws_server: ScriptedServerFactory, reset: bool) -> None:
     """drop() ends TCP without a close frame: the client reports ConnectionLost (1006)."""
     server = ws_server()
-    ws, events = _client(server.url)
-    with trio.fail_after(TIMEOUT):
-        async with trio.open_nursery() as nursery:
-            ws.open(nursery)
-            conn = await server.accept()
-            await conn.drop(reset=reset)
+    async with _running(server.url) as (_, events):
+        conn = await server.accept()
+        await conn.drop(reset=reset)
     assert isinstance(events.error, ConnectionLost)
     assert conn.client_close == (1006, "")
     with pytest.raises(ClientClosed):
@@ -162,11 +166,8 @@ async def test_ws_server_drop(ws_server: ScriptedServerFactory, reset: bool) -> 
 async def test_ws_server_reject(ws_server: ScriptedServerFactory) -> None:
     """reject() answers the handshake with a status and a body."""
     server = ws_server()
-    ws, events = _client(server.url + "private")
-    with trio.fail_after(TIMEOUT):
-        async with trio.open_nursery() as nursery:
-            ws.open(nursery)
-            request = await server.reject(403, b"members only", headers=[("X-Why", "test")])
+    async with _running(server.url + "private") as (_, events):
+        request = await server.reject(403, b"members only", headers=[("X-Why", "test")])
     assert request.path == "/private"
     error = events.error
     assert isinstance(error, HandshakeRejected)
@@ -177,42 +178,34 @@ async def test_ws_server_reject(ws_server: ScriptedServerFactory) -> None:
 async def test_ws_server_never_answering_close(ws_server: ScriptedServerFactory) -> None:
     """With answer_close=False the client's close_timeout runs out; the frame is still seen."""
     server = ws_server()
-    ws, events = _client(server.url, close_timeout=0.2)
-    ws.on_open += lambda ws: ws.close(4001, "leaving")
-    with trio.fail_after(TIMEOUT):
-        async with trio.open_nursery() as nursery:
-            ws.open(nursery)
-            conn = await server.accept(answer_close=False)
-            assert await conn.wait_closed() == (4001, "leaving")
+    async with _running(server.url, close_timeout=0.2) as (ws, events):
+        ws.on_open += lambda ws: ws.close(4001, "leaving")
+        conn = await server.accept(answer_close=False)
+        assert await conn.wait_closed() == (4001, "leaving")
     assert isinstance(events.error, CloseTimeout)
 
 
 async def test_ws_server_not_answering_pings(ws_server: ScriptedServerFactory) -> None:
     """With answer_pings=False the client's keepalive gives up."""
     server = ws_server()
-    ws, events = _client(server.url, ping_interval=0.05, ping_timeout=0.1, close_timeout=0.2)
-    with trio.fail_after(TIMEOUT):
-        async with trio.open_nursery() as nursery:
-            ws.open(nursery)
-            await server.accept(answer_pings=False)
+    options = {"ping_interval": 0.05, "ping_timeout": 0.1, "close_timeout": 0.2}
+    async with _running(server.url, **options) as (_, events):
+        await server.accept(answer_pings=False)
     assert isinstance(events.error, KeepaliveTimeout)
 
 
 async def test_ws_server_ping_and_fragments(ws_server: ScriptedServerFactory) -> None:
     """ping() waits for the pong; send_fragmented() arrives in pieces or whole."""
     server = ws_server()
-    ws, events = _client(server.url)
-    pieces: list[Frame] = []
-    with trio.fail_after(TIMEOUT):
-        async with trio.open_nursery() as nursery:
-            ws.open(nursery)
-            conn = await server.accept()
-            await conn.ping(b"are you there")
-            await conn.send_fragmented(["ab", "cd"])
-            await conn.ping(b"handled")  # the client read the message before the pong
-            ws.on_incomplete_frame += lambda ws, frame: pieces.append(frame)
-            await conn.send_fragmented([b"\x01", b"\x02"])
-            await conn.close()
+    async with _running(server.url) as (ws, events):
+        pieces: list[Frame] = []
+        conn = await server.accept()
+        await conn.ping(b"are you there")
+        await conn.send_fragmented(["ab", "cd"])
+        await conn.ping(b"handled")  # the client read the message before the pong
+        ws.on_incomplete_frame += lambda ws, frame: pieces.append(frame)
+        await conn.send_fragmented([b"\x01", b"\x02"])
+        await conn.close()
     assert events.messages == ["abcd"]
     assert pieces == [Frame(b"\x01", False, False), Frame(b"\x02", False, True)]
     with pytest.raises(ValueError, match="at least one"):
@@ -224,13 +217,10 @@ async def test_ws_server_ping_and_fragments(ws_server: ScriptedServerFactory) ->
 async def test_ws_server_raw_bytes(ws_server: ScriptedServerFactory) -> None:
     """send_raw() can break the protocol: a masked frame from a server is a 1002."""
     server = ws_server()
-    ws, events = _client(server.url)
-    with trio.fail_after(TIMEOUT):
-        async with trio.open_nursery() as nursery:
-            ws.open(nursery)
-            conn = await server.accept()
-            await conn.send_raw(bytes([0x81, 0x81, 1, 2, 3, 4, ord("x") ^ 1]))
-            assert (await conn.wait_closed())[0] == 1002
+    async with _running(server.url) as (_, events):
+        conn = await server.accept()
+        await conn.send_raw(bytes([0x81, 0x81, 1, 2, 3, 4, ord("x") ^ 1]))
+        assert (await conn.wait_closed())[0] == 1002
     assert isinstance(events.error, ProtocolError)
 
 

@@ -1,6 +1,7 @@
 """WebSockets over HTTP/2 (RFC 8441): a transport producing ``trio.abc.Stream`` objects.
 
-Not yet wired into ``WebSocket(...)``: see docs/http2.md.
+``WebSocket(url, http2=pool)`` opens through it (``_trio/h2_open.py``); ``open_h2_pool`` and
+``H2Pool`` are public. See docs/http2.md.
 """
 
 from __future__ import annotations

@@ -73,6 +73,7 @@ class H2Connection:
         ping_interval: float | None = None,
         ping_timeout: float = 20.0,
         on_change: Callable[[], None] = lambda: None,
+        max_streams: int | None = None,
     ) -> None:
         self._transport = transport
         self.alpn = alpn
@@ -93,6 +94,8 @@ class H2Connection:
         self._ping_count = 0
         self._started = False
         self._closing = False  # aclose() has begun: every ending from now on is ours
+        self._max_streams = max_streams  # streams in this connection's life; None: no limit
+        self._streams_started = 0
 
     # --- state ------------------------------------------------------------------------
 
@@ -112,11 +115,18 @@ class H2Connection:
         return len(self._streams)
 
     @property
+    def is_retired(self) -> bool:
+        """Whether this connection has started its ``max_streams`` streams: it takes no new
+        one, and is closed once its last stream ends."""
+        return self._max_streams is not None and self._streams_started >= self._max_streams
+
+    @property
     def is_usable(self) -> bool:
         """Whether a new WebSocket may be opened here now (alive, no GOAWAY, room left)."""
         return (
             self._failure is None
             and self._goaway is None
+            and not self.is_retired
             and self.extended_connect
             and self.open_streams < self.max_concurrent_streams
         )
@@ -382,6 +392,7 @@ class H2Connection:
         if self._goaway is not None:
             raise ConnectError("the server sent GOAWAY: this connection takes no new stream")
         stream_id = self._h2.get_next_available_stream_id()
+        self._streams_started += 1
         stream = H2WebSocketStream(self, stream_id)
         self._streams[stream_id] = stream
         self._h2.send_headers(stream_id, request, end_stream=False)

@@ -79,18 +79,40 @@ class H2Pool:
         max_connections_per_origin: int,
         ping_interval: float | None,
         ping_timeout: float,
+        max_streams_per_connection: int | None = None,
     ) -> None:
         self._nursery = nursery
         self._ssl_context = ssl_context
         self._h2c = h2c
         self._max_connections = max_connections_per_origin
+        self._max_streams = max_streams_per_connection
         self._ping_interval = ping_interval
         self._ping_timeout = ping_timeout
         self._connections: dict[Origin, list[H2Connection]] = {}
         self._connecting: dict[Origin, trio.Event] = {}
+        # Origins found unable to take WebSockets over HTTP/2, for the pool's lifetime: the
+        # next WebSocket to them goes straight to HTTP/1.1 instead of paying a handshake.
+        self._unavailable: dict[Origin, Http2Unavailable] = {}
         self._changed = trio.Event()
+        self._retiring: set[H2Connection] = set()  # retired, idle, being closed
         self._closed = False
         self.connections_opened = 0
+
+    @property
+    def h2c(self) -> bool:
+        """Whether ``ws://`` URLs are opened as cleartext HTTP/2 with prior knowledge."""
+        return self._h2c
+
+    def may_carry(self, url: str) -> bool:
+        """Whether a WebSocket to ``url`` may be tried over HTTP/2: ``wss://`` (or ``ws://``
+        with ``h2c``) to an origin not yet found without HTTP/2 WebSockets.
+
+        Raises:
+            ValueError: ``url`` is not a ``ws://`` or ``wss://`` URL.
+        """
+        target = parse_url(url)
+        key = (target.secure, target.host, target.port)
+        return (target.secure or self._h2c) and key not in self._unavailable
 
     def connections(self, url: str) -> list[H2Connection]:
         """The live HTTP/2 connections to ``url``'s origin.
@@ -126,7 +148,8 @@ class H2Pool:
         Raises:
             ValueError: a bad URL or header, or ``ws://`` without ``h2c`` (before any I/O).
             trio.ClosedResourceError: the pool is closed.
-            Http2Unavailable: fall back to HTTP/1.1 (no h2 by ALPN, or no extended CONNECT).
+            Http2Unavailable: fall back to HTTP/1.1 (no h2 by ALPN, or no extended CONNECT);
+                the pool remembers the origin and raises it at once from then on.
             HandshakeRejected: the server answered another status than 200.
             ConnectError: the connection or the stream failed while opening.
 
@@ -152,6 +175,9 @@ class H2Pool:
         while True:
             if self._closed:
                 raise trio.ClosedResourceError("the HTTP/2 pool is closed")
+            known = self._unavailable.get(key)
+            if known is not None:
+                raise Http2Unavailable(known.message, reason=known.reason, alpn=known.alpn)
             connection = self._pick(key)
             if connection is not None:
                 return await connection.open_websocket(request, subprotocols)
@@ -165,7 +191,9 @@ class H2Pool:
     async def _make_room(self, key: Origin) -> None:
         """Open one more connection to ``key``, or wait for a change when none may open."""
         pending = self._connecting.get(key)
-        full = len(self._connections.get(key, [])) >= self._max_connections
+        # A retired connection waits only for its last streams to end: it holds no slot.
+        active = [c for c in self._connections.get(key, []) if not c.is_retired]
+        full = len(active) >= self._max_connections
         if pending is not None or full:
             changed = self._changed
             await (pending.wait() if pending is not None else changed.wait())
@@ -173,6 +201,9 @@ class H2Pool:
         self._connecting[key] = done = trio.Event()
         try:
             await self._connect(key)
+        except Http2Unavailable as exc:
+            self._unavailable[key] = exc
+            raise
         finally:
             del self._connecting[key]
             done.set()
@@ -192,6 +223,7 @@ class H2Pool:
             ping_interval=self._ping_interval,
             ping_timeout=self._ping_timeout,
             on_change=self._wake,
+            max_streams=self._max_streams,
         )
         await self._nursery.start(connection.serve)
         self.connections_opened += 1
@@ -207,6 +239,16 @@ class H2Pool:
     def _wake(self) -> None:
         changed, self._changed = self._changed, trio.Event()
         changed.set()
+        if self._closed:
+            return
+        self._retiring = {c for c in self._retiring if not c.is_ended}
+        for connections in self._connections.values():
+            for connection in connections:
+                idle = connection.is_retired and not connection.open_streams
+                if idle and not connection.is_ended and connection not in self._retiring:
+                    # Its last stream ended: close it (GOAWAY) in the pool's nursery.
+                    self._retiring.add(connection)
+                    self._nursery.start_soon(connection.aclose)
 
     async def aclose(self) -> None:
         """Close every connection (GOAWAY); their streams break. Idempotent.
@@ -230,8 +272,13 @@ async def open_h2_pool(
     max_connections_per_origin: int = 4,
     ping_interval: float | None = 20.0,
     ping_timeout: float = 20.0,
+    max_streams_per_connection: int | None = 500,
 ) -> AsyncIterator[H2Pool]:
     """A pool of HTTP/2 connections whose tasks live in a nursery this block owns.
+
+    Give it to ``WebSocket(url, http2=pool)`` (or ``ReconnectingWebSocket``) inside the block:
+    WebSockets to one origin then share its connections, as extended CONNECT streams (RFC
+    8441), and fall back to the HTTP/1.1 upgrade where the origin cannot take them.
 
     Args:
         ssl_context: for ``wss://``; it must offer ALPN ``h2`` itself
@@ -241,6 +288,12 @@ async def open_h2_pool(
         max_connections_per_origin: connections to one origin before callers wait, >= 1.
         ping_interval: seconds between HTTP/2 PINGs checking each connection; ``None``: none.
         ping_timeout: seconds a PING may go unanswered before the connection is dropped.
+        max_streams_per_connection: WebSockets one connection carries in its whole life;
+            past that the next ones go to a new connection, and the old one is closed once
+            its last WebSocket ends. Below the 1,000 requests after which nginx and
+            Hypercorn send GOAWAY (which ends every WebSocket on the connection under h2
+            4.x), and Hypercorn 0.18 fails a connection after 1,000 WebSocket streams.
+            ``None``: no limit.
 
     Raises:
         ValueError: an argument outside what is allowed.
@@ -251,6 +304,9 @@ async def open_h2_pool(
         raise ValueError(
             f"max_connections_per_origin must be an int >= 1, got {max_connections_per_origin!r}"
         )
+    limit = max_streams_per_connection
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+        raise ValueError(f"max_streams_per_connection must be an int >= 1 or None, got {limit!r}")
     for name, value in (("ping_interval", ping_interval), ("ping_timeout", ping_timeout)):
         if value is not None and (not isinstance(value, int | float) or value <= 0):
             raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
@@ -262,6 +318,7 @@ async def open_h2_pool(
             max_connections_per_origin=max_connections_per_origin,
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,
+            max_streams_per_connection=max_streams_per_connection,
         )
         try:
             yield pool

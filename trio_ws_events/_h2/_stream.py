@@ -34,6 +34,10 @@ class H2WebSocketStream(trio.abc.Stream):
         response_headers: the headers of the ``200`` response (no pseudo-headers).
     """
 
+    #: Read by the driver: once the close handshake is done, it closes this stream at once
+    #: instead of waiting for the server to end it first, as RFC 6455 7.1.1 asks over TCP.
+    awaits_eof: Final = False
+
     def __init__(self, connection: H2Connection, stream_id: int) -> None:
         self._connection = connection
         self.stream_id = stream_id
@@ -56,6 +60,13 @@ class H2WebSocketStream(trio.abc.Stream):
     def connection(self) -> H2Connection:
         """The HTTP/2 connection this stream shares with the others to its origin."""
         return self._connection
+
+    @property
+    def transport_stream(self) -> trio.abc.Stream:
+        """The TCP (or TLS) stream of the connection this stream rides on, shared with the
+        other WebSockets on it; named as ``trio.SSLStream`` names its own, so that the
+        socket's addresses can be found under either."""
+        return self._connection._transport
 
     @property
     def buffered(self) -> int:

@@ -27,6 +27,7 @@ from .._sansio.handshake import MAX_REJECT_BODY, Accepted, ClientHandshake, Hand
 from .._sansio.protocol import ClientProtocol
 from .._sansio.url import WebSocketURL
 from .._version import __version__
+from .h2_open import open_over_http2
 from .hook import HandshakeRequest, run_hook
 from .net import open_tcp, receive, send, start_tls
 from .proxy import ProxyURL, open_tunnel, proxy_from_environment
@@ -91,6 +92,9 @@ class Opened:
 async def open_connection(url: WebSocketURL, options: ConnectOptions) -> Opened:
     """Connect to ``url`` and complete the opening handshake, following redirects.
 
+    With ``options.http2``, the WebSocket is first tried as a stream of that HTTP/2 pool
+    (``h2_open.py``); when the origin cannot take it, the upgrade runs as here.
+
     Cancellation: safe; a half-open socket is closed before ``Cancelled`` propagates.
 
     Raises:
@@ -104,6 +108,11 @@ async def open_connection(url: WebSocketURL, options: ConnectOptions) -> Opened:
     followed = 0
     keep_credentials = True
     try:
+        if options.http2 is not None:
+            headers = _request_headers(url, options, keep_credentials=True)
+            opened = await open_over_http2(url, options, shown, headers)
+            if opened is not None:
+                return opened
         while True:
             where = shown if current is url else f"{current} (redirected from {shown})"
             # Once another origin was visited, the credentials never come back (Fetch).

@@ -483,6 +483,10 @@ class Connection:
 
     def _await_eof(self) -> None:
         grace = EOF_GRACE if self._close_timeout is None else min(EOF_GRACE, self._close_timeout)
+        if self.opened is not None and not getattr(self.opened.stream, "awaits_eof", True):
+            # An HTTP/2 stream (H2WebSocketStream.awaits_eof) leaves no TIME_WAIT to hand to
+            # the server, and some servers never end theirs: close it now (RFC 8441 6).
+            grace = 0.0
         deadline = trio.current_time() + grace
         self._recv_scope.deadline = min(self._recv_scope.deadline, deadline)
 

@@ -8,45 +8,27 @@ them. The decisions (retry or stop, how long to wait) come from the sans-I/O
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 import trio
 
-from .._errors import ConnectError, HandlerError, WebSocketError
-from .._handlers import EventHook, run_handlers
+from .._errors import ConnectError, HandlerError, SendBufferFull, WebSocketError
+from .._handlers import run_handlers
 from .._sansio.outbox import payload_size
 from .._sansio.reconnect import Ending, RetrySchedule
 from .._sansio.state import State
-from .._typing import FrameHandler
 from .._websocket import WebSocket
 from .connection import CANCEL_CLEANUP_TIMEOUT
+from .forward import fan_out, forward_messages
 from .nursery import single_leaf
 
 if TYPE_CHECKING:
     from .._reconnecting import ReconnectingWebSocket
 
 __all__ = ["ReconnectLoop"]
-
-
-class _LinkedHook(EventHook[FrameHandler[Any]]):
-    """The ``on_incomplete_frame`` of one attempt: truthy while the reconnecting client's is.
-
-    A WebSocket streams messages piece by piece only while its hook has handlers; linking the
-    truth value lets a handler registered on the reconnecting client mid-connection count at
-    once, as it does on a WebSocket.
-    """
-
-    def __init__(self, source: EventHook[FrameHandler[Any]], forward: FrameHandler[Any]) -> None:
-        super().__init__(source.name)
-        self._source = source
-        self._handlers = [forward]
-
-    def __bool__(self) -> bool:
-        return bool(self._source)
 
 
 class ReconnectLoop:
@@ -106,6 +88,89 @@ class ReconnectLoop:
         """
         nursery.start_soon(self._run, name=f"trio_ws_events reconnecting {self.shown_url}")
         self.state = State.CONNECTING
+
+    # ------------------------------------------------------------------ for the owner's methods
+
+    def buffered_amount(self) -> int:
+        """Bytes waiting for a connection plus those queued on the current one."""
+        current = self.current
+        ongoing = current.buffered_amount if current is not None and not self.ended() else 0
+        return self.queued_bytes + ongoing
+
+    def send(self, message: str | bytes) -> None:
+        """Hand ``message`` to the open connection, or queue it for the next one.
+
+        The owner checked the state and the thread; what is already queued goes first, so
+        a message only bypasses the queue when the queue is empty.
+
+        Raises:
+            ValueError: ``message`` is text with a lone surrogate; nothing was queued.
+            SendBufferFull: it would pass ``max_buffered_amount``; nothing was queued.
+        """
+        current = self.current
+        if current is not None and current.is_open and not self.queue:
+            current.send(message)
+            return
+        try:
+            size = payload_size(message)
+        except UnicodeEncodeError as exc:
+            raise ValueError(
+                f"cannot send text with a lone surrogate at index {exc.start}: "
+                "it has no UTF-8 encoding"
+            ) from None
+        pending = self.buffered_amount()
+        if pending and pending + size > self.max_buffered:
+            raise SendBufferFull(
+                f"send buffer of {self.shown_url} is full: {pending} bytes wait for a "
+                f"connection, {size} more would pass max_buffered_amount={self.max_buffered}",
+                url=self.shown_url,
+            )
+        self.queue.append(message)
+        self.queued_bytes += size
+
+    async def drain(self) -> None:
+        """Wait until at most a quarter of ``max_buffered_amount`` is buffered, or the end.
+
+        Cancellation: safe; it only waits.
+        """
+        low = self.max_buffered // 4
+        while self.buffered_amount() > low and not self.done.is_set():
+            current = self.current
+            if current is not None and current.is_open and not self.queue:
+                await current.drain()  # returns at the low-water mark or when it ends
+                if current.is_open:
+                    return
+            else:
+                await self.changed.wait()
+
+    async def room_may_come(self) -> None:
+        """Wait until room in the buffer may have come: a write, or a connection's change.
+
+        Cancellation: safe; it only waits.
+        """
+        current = self.current
+        if current is not None and current.is_open:
+            await current._engine.written.wait()  # room may come at any write
+        else:
+            await self.changed.wait()
+
+    def close(self, code: int, reason: str) -> None:
+        """End for good with ``code`` and ``reason`` (checked by the owner); again, nothing.
+
+        Before ``start`` it only marks the later start as abandoned; during a wait it ends the
+        wait; during an attempt or a connection it closes that WebSocket.
+        """
+        if self.close_request is not None or self.ended():
+            return
+        self.close_request = (code, reason)
+        if self.state is State.INITIAL:
+            self.abandoned = True
+            return
+        self.state = State.CLOSING
+        if self.waiting is not None:
+            self.waiting.cancel()
+        elif self.current is not None:
+            self.current.close(code, reason)
 
     # ------------------------------------------------------------------ the task
 
@@ -203,38 +268,9 @@ class ReconnectLoop:
 
     def _wire(self, ws: WebSocket) -> None:
         ws.on_open += self._attempt_opened
-        ws.on_message += self._forwarder(self._owner.on_message)
-        ws.on_binary += self._forwarder(self._owner.on_binary)
-        linked = _LinkedHook(
-            self._owner.on_incomplete_frame, self._forwarder(self._owner.on_incomplete_frame)
-        )
-        ws.__dict__["_hook_on_incomplete_frame"] = linked
-        ws.on_ping += self._forwarder(self._owner.on_ping)
-        ws.on_pong += self._forwarder(self._owner.on_pong)
+        forward_messages(ws, self._owner)
         ws.on_closed += self._attempt_closed
         ws.on_error += self._attempt_failed
-
-    def _forwarder(self, hook: EventHook[Any]) -> Callable[..., Awaitable[None] | None]:
-        def forward(ws: WebSocket, *args: object) -> Awaitable[None] | None:
-            return self._fan_out(hook, args)
-
-        forward.__qualname__ = f"ReconnectingWebSocket.{hook.name}"
-        return forward
-
-    def _fan_out(self, hook: EventHook[Any], args: tuple[object, ...]) -> Awaitable[None] | None:
-        """Call ``hook``'s handlers with this object; async only if one of them is."""
-        handlers = hook._handlers
-        for index, handler in enumerate(handlers):
-            result = handler(self._owner, *args)
-            if inspect.isawaitable(result):
-                return self._finish_fan_out(result, handlers[index + 1 :], args)
-        return None
-
-    async def _finish_fan_out(
-        self, first: Awaitable[object], rest: list[Any], args: tuple[object, ...]
-    ) -> None:
-        await first
-        await run_handlers(rest, self._owner, *args)
 
     def _attempt_opened(self, ws: WebSocket) -> Awaitable[None] | None:
         self.connections += 1
@@ -247,7 +283,7 @@ class ReconnectLoop:
             ws.send(message)
         self.ready.set()
         self._signal_change()
-        return self._fan_out(self._owner.on_open, ())
+        return fan_out(self._owner, self._owner.on_open, ())
 
     def _attempt_closed(self, ws: WebSocket, code: int, reason: str) -> None:
         self._ending = Ending(None, code, reason, True, ws.stats.time_open, ws.unsent)

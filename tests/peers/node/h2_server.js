@@ -11,6 +11,8 @@
 //   /reset                      200, then RST_STREAM(CANCEL) after the first frame
 //   /goaway?last=N              200, then GOAWAY(NO_ERROR, last stream N)
 //   /kill                       200, then the TCP connection is destroyed (reset)
+//   /close                      200, then a close frame 4001 "server says bye"; the client's
+//                               close reply ends the stream (END_STREAM, no second close)
 // Every 200 carries x-connections: the TCP connections this server has accepted so far, and
 // x-closes: JSON {stream id: RST_STREAM code} of this session's closed streams (0: ended
 // cleanly, with END_STREAM both ways).
@@ -66,7 +68,7 @@ function parseFrames(state) {
   return out;
 }
 
-function echo(stream, onFirstFrame) {
+function echo(stream, onFirstFrame, sentClose = false) {
   const state = { buf: Buffer.alloc(0) };
   let first = true;
   stream.on("data", (chunk) => {
@@ -77,7 +79,7 @@ function echo(stream, onFirstFrame) {
       let reply;
       if (opcode === 0x9) reply = frame(0xa, payload);
       else if (opcode === 0xa) continue;
-      else if (opcode === 0x8) { stream.end(frame(0x8, payload)); return; }
+      else if (opcode === 0x8) { stream.end(sentClose ? undefined : frame(0x8, payload)); return; }
       else {
         reply = frame(opcode, payload);
         if (!fin) reply[0] &= 0x7f;
@@ -116,6 +118,11 @@ server.on("stream", (stream, headers) => {
   } else if (url.pathname === "/goaway") {
     session.goaway(http2.constants.NGHTTP2_NO_ERROR, Number(url.searchParams.get("last") || 0));
     echo(stream);
+  } else if (url.pathname === "/close") {
+    const code = Buffer.alloc(2);
+    code.writeUInt16BE(4001, 0);
+    stream.write(frame(0x8, Buffer.concat([code, Buffer.from("server says bye")])));
+    echo(stream, undefined, true);
   } else if (url.pathname === "/kill") {
     setImmediate(() => session.socket.resetAndDestroy());
   } else {
