@@ -76,6 +76,53 @@ class Connection:
     satisfies ``Engine`` (``engine.py``), the interface ``WebSocket`` uses.
     """
 
+    # Slots, not a dict: W5 measures the memory of 1,000 open connections.
+    __slots__ = (
+        "_abandoned",
+        "_close_timeout",
+        "_compression",
+        "_connect_options",
+        "_connect_scope",
+        "_connect_timeout",
+        "_dispatcher",
+        "_logger",
+        "_max_fragment_size",
+        "_max_message_size",
+        "_ping_timeout",
+        "_protocol",
+        "_recv_scope",
+        "_sender",
+        "_url",
+        "_ws",
+        "addresses",
+        "close_code",
+        "close_reason",
+        "closed_at",
+        "closing",
+        "done",
+        "drained",
+        "entered",
+        "error",
+        "extensions",
+        "feed",
+        "keepalive",
+        "low_water",
+        "max_buffered",
+        "open_at",
+        "opened",
+        "opened_at",
+        "outbox",
+        "pinger",
+        "ready",
+        "shown_url",
+        "state",
+        "thread",
+        "token",
+        "unsent",
+        "wake",
+        "written",
+    )
+
     def __init__(self, owner: Owner, options: Options) -> None:
         self._ws = owner
         self._url = options.url
