@@ -5,8 +5,10 @@ sender and, when enabled, the keepalive task, while it reads frames itself and d
 events straight to the handlers: there is no queue between the socket and the handlers, so
 a slow handler stops the reading (receive backpressure), and events fire in arrival order.
 
-Every path out of ``_run`` (a close handshake, a failure, cancellation) ends in ``_finish``,
-which settles the state, lists unsent messages, and fires exactly one terminal event.
+The sender task is ``writer.Sender``, the keepalive task ``pinger.Pinger``, the handler calls
+``dispatch.Dispatcher``. Every path out of ``_run`` (a close handshake, a failure,
+cancellation) ends in ``ending.finish``, which settles the state, lists unsent messages, and
+fires exactly one terminal event.
 """
 
 from __future__ import annotations
@@ -76,51 +78,17 @@ class Connection:
     satisfies ``Engine`` (``engine.py``), the interface ``WebSocket`` uses.
     """
 
-    # Slots, not a dict: W5 measures the memory of 1,000 open connections.
-    __slots__ = (
-        "_abandoned",
-        "_close_timeout",
-        "_compression",
-        "_connect_options",
-        "_connect_scope",
-        "_connect_timeout",
-        "_dispatcher",
-        "_logger",
-        "_max_fragment_size",
-        "_max_message_size",
-        "_ping_timeout",
-        "_protocol",
-        "_recv_scope",
-        "_sender",
-        "_url",
-        "_ws",
-        "addresses",
-        "close_code",
-        "close_reason",
-        "closed_at",
-        "closing",
-        "done",
-        "drained",
-        "entered",
-        "error",
-        "extensions",
-        "feed",
-        "keepalive",
-        "low_water",
-        "max_buffered",
-        "open_at",
-        "opened",
-        "opened_at",
-        "outbox",
-        "pinger",
-        "ready",
-        "shown_url",
-        "state",
-        "thread",
-        "token",
-        "unsent",
-        "wake",
-        "written",
+    # Slots, not a dict: W5 measures the memory of 1,000 open connections. Written as one
+    # string: the formatter would give each of the 43 names a line of its own.
+    __slots__ = tuple(
+        """
+        _abandoned _close_timeout _compression _connect_options _connect_scope
+        _connect_timeout _dispatcher _logger _max_fragment_size _max_message_size
+        _ping_timeout _protocol _recv_scope _sender _url _ws addresses close_code
+        close_reason closed_at closing done drained entered error extensions feed keepalive
+        low_water max_buffered open_at opened opened_at outbox pinger ready shown_url state
+        thread token unsent wake written
+        """.split()  # noqa: SIM905
     )
 
     def __init__(self, owner: Owner, options: Options) -> None:
