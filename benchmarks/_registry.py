@@ -48,6 +48,7 @@ CLIENTS = (
         "asyncio",
     ),
     ClientInfo("aiohttp", "aiohttp", "benchmarks._asyncio_clients", "Aiohttp", "asyncio"),
+    ClientInfo("picows", "picows", "benchmarks._picows_client", "Picows", "asyncio"),
     ClientInfo("trio-floor", "trio floor", "benchmarks._trio_clients", "TrioFloor", "trio"),
     ClientInfo("raw-socket", "raw socket", "benchmarks._raw_client", "RawSocket", "none"),
     # Over HTTP/2 beside HTTP/1.1, against a Hypercorn each worker starts (issue 17).

@@ -524,6 +524,7 @@ def chart(report: dict[str, Any], path: Path) -> None:
         "websockets-trio": "#1f77b4",
         "websockets-asyncio": "#9ecae1",
         "aiohttp": "#2ca02c",
+        "picows": "#ff7f0e",
         "trio-floor": "#c5b0d5",
         "raw-socket": "#9a9a9a",
     }

@@ -2,8 +2,9 @@
 
 Clients (each in its own process, see ``_worker.py``; the registry is ``_registry.CLIENTS``):
 trio_ws_events.WebSocket, raw trio-websocket, websockets' Trio client, websockets' asyncio
-client, aiohttp, and two references with no WebSocket library, pre-built frames: the Trio
-floor (a Trio stream: what Trio itself costs) and a raw socket (the loopback ceiling). They
+client, aiohttp, picows' client, and two references with no WebSocket library, pre-built
+frames: the Trio floor (a Trio stream: what Trio itself costs) and a raw socket (the loopback
+ceiling). They
 all talk to ONE echo server (``echo_server.py``, the fastest installed: picows on uvloop)
 in its own process.
 
@@ -473,7 +474,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.run",
         description="Issue 8's benchmark: trio_ws_events against raw trio-websocket, "
-        "websockets (Trio and asyncio), aiohttp, the Trio floor and a raw socket, against "
+        "websockets (Trio and asyncio), aiohttp, picows, the Trio floor and a raw socket, against "
         "one echo server.",
     )
     parser.add_argument("--quick", action="store_true", help="small counts: under a minute")

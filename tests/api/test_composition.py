@@ -33,3 +33,9 @@ def test_handler_slots_live_on_the_public_classes() -> None:
         slots = {name for name in vars(cls) if name.startswith("on_")}
         assert {"on_open", "on_message", "on_closed", "on_error"} <= slots
         assert not {name for name in vars(runner) if name.startswith("on_")}
+
+
+def test_connection_keeps_its_state_in_slots() -> None:
+    """The default engine has no per-instance dict (W5 counts 1,000 idle connections)."""
+    ws = WebSocket("ws://127.0.0.1:9/")
+    assert not hasattr(ws._engine, "__dict__")

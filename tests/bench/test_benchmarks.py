@@ -116,3 +116,19 @@ def test_task_client_runs_each_workload_against_the_echo_server(
         assert all(s > 0 for s in samples)
     else:
         assert samples is None or len(samples) == 1
+
+
+@pytest.mark.parametrize("workload", ["w1", "w2", "w3"])
+def test_picows_adapter_runs_the_echo_workloads(bench_echo_url: str, workload: str) -> None:
+    """picows' callback client, behind the task-style adapter, echoes text and binary
+    through a real echo server (a bench extra: skipped when picows is not installed)."""
+    pytest.importorskip("picows")
+    from benchmarks._picows_client import Picows
+
+    job = JOBS[workload]
+    meter = Meter(server_pid=None)
+    samples = Picows().run(job, bench_echo_url, meter, timeout=30)
+    assert meter.wall > 0
+    if workload == "w1":
+        assert samples is not None
+        assert len(samples) == job.count

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from trio_ws_events._sansio.events import MAX_PENDING_PONGS, Ping
+import tracemalloc
+
+from trio_ws_events._sansio.events import MAX_PENDING_PONGS, PendingPongs, Ping
 from trio_ws_events._sansio.frames import OP_PING, OP_PONG, FrameReader, encode_frame
 from trio_ws_events._sansio.protocol import ClientProtocol
 
@@ -49,3 +51,24 @@ def test_protocol_owes_no_pong_once_our_close_frame_is_built() -> None:
     assert not protocol.pongs
     assert protocol.receive(encode_frame(OP_PING, b"late")) == [Ping(b"late")]
     assert not protocol.pongs
+
+
+def test_pending_pongs_allocate_nothing_until_a_ping() -> None:
+    """Owing no pong costs no deque (W5 counts the memory of idle connections); the first
+    ping makes one, and taking the pongs leaves the count at zero."""
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        pongs = [PendingPongs() for _ in range(100)]
+        per_object = (tracemalloc.get_traced_memory()[0] - before) / 100
+    finally:
+        tracemalloc.stop()
+    assert per_object < 200
+    first = pongs[0]
+    assert not first
+    assert len(first) == 0
+    assert first.take() == []
+    first.add(b"p")
+    assert len(first) == 1
+    assert first.take() == [b"p"]
+    assert not first

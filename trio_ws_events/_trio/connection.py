@@ -5,15 +5,17 @@ sender and, when enabled, the keepalive task, while it reads frames itself and d
 events straight to the handlers: there is no queue between the socket and the handlers, so
 a slow handler stops the reading (receive backpressure), and events fire in arrival order.
 
-Every path out of ``_run`` (a close handshake, a failure, cancellation) ends in ``_finish``,
-which settles the state, lists unsent messages, and fires exactly one terminal event.
+The sender task is ``writer.Sender``, the keepalive task ``pinger.Pinger``, the handler calls
+``dispatch.Dispatcher``. Every path out of ``_run`` (a close handshake, a failure,
+cancellation) ends in ``ending.finish``, which settles the state, lists unsent messages, and
+fires exactly one terminal event.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Final
+from typing import Final
 
 import trio
 
@@ -22,15 +24,11 @@ from .._errors import (
     ConnectError,
     ConnectionLost,
     ConnectTimeout,
-    HandlerError,
-    InvalidStateError,
-    KeepaliveTimeout,
     MessageTooBig,
     ProtocolError,
     WebSocketError,
 )
 from .._events import Frame, Stats
-from .._handlers import EventHook, must_await, run_handlers
 from .._options import Options
 from .._sansio.closing import CloseHandshake, truncate_reason
 from .._sansio.events import (
@@ -41,21 +39,21 @@ from .._sansio.events import (
     Pong,
     ProtocolEvent,
     TextMessage,
-    Wire,
 )
 from .._sansio.frames import CHUNK_SIZE
-from .._sansio.framing import FrameWriter
 from .._sansio.keepalive import Keepalive
-from .._sansio.outbox import Outbox, Piece
+from .._sansio.outbox import Outbox
 from .._sansio.protocol import ClientProtocol
 from .._sansio.state import State, check_transition
 from .._typing import Address, LoggerLike
 from .connect import Opened, make_protocol, open_connection
-from .ending import close_stream, log_error_end
+from .dispatch import Dispatcher
+from .ending import abort, finish
 from .engine import Owner
 from .iterate import Feed
 from .net import stream_addresses
-from .writer import Writer, write_frames
+from .pinger import Pinger
+from .writer import Sender, Writer
 
 __all__ = ["Connection"]
 
@@ -80,6 +78,19 @@ class Connection:
     satisfies ``Engine`` (``engine.py``), the interface ``WebSocket`` uses.
     """
 
+    # Slots, not a dict: W5 measures the memory of 1,000 open connections. Written as one
+    # string: the formatter would give each of the 43 names a line of its own.
+    __slots__ = tuple(
+        """
+        _abandoned _close_timeout _compression _connect_options _connect_scope
+        _connect_timeout _dispatcher _logger _max_fragment_size _max_message_size
+        _ping_timeout _protocol _recv_scope _sender _url _ws addresses close_code
+        close_reason closed_at closing done drained entered error extensions feed keepalive
+        low_water max_buffered open_at opened opened_at outbox pinger ready shown_url state
+        thread token unsent wake written
+        """.split()  # noqa: SIM905
+    )
+
     def __init__(self, owner: Owner, options: Options) -> None:
         self._ws = owner
         self._url = options.url
@@ -100,7 +111,6 @@ class Connection:
         self.state = State.INITIAL
         self.outbox = Outbox()
         self.opened: Opened | None = None
-        self._writer: Writer | None = None
         self._protocol: ClientProtocol | None = None
         self.extensions: str | None = None
         self.close_code: int | None = None
@@ -114,14 +124,12 @@ class Connection:
         self.wake = trio.Event()  # wakes the sender
         self.drained = trio.Event()  # buffered_amount fell to the low-water mark
         self.written = trio.Event()  # a batch reached the socket (replaced each time)
-        self._pings: list[bytes] = []  # pings to send (keepalive and ping())
         self.keepalive = Keepalive(options.ping_interval, options.ping_timeout)
-        self._pong_waiters: dict[bytes, trio.Event] = {}  # of ping(): set by the pong or the end
-        self._closing = CloseHandshake()  # who sent which close frame; the ending
-        self._write_broken = False
-        self._dispatching = True  # False once delivering events has stopped
+        self.pinger = Pinger(self, self.keepalive, options.ping_timeout)
+        self.closing = CloseHandshake()  # who sent which close frame; the ending
+        self._sender: Sender | None = None  # from OPEN on
+        self._dispatcher = Dispatcher(self)
         self.error: WebSocketError | None = None  # the ending, when it is an error
-        self._reraise: BaseException | None = None  # a handler's exception (rule 10)
         self.opened_at: float | None = None  # open() called
         self.open_at: float | None = None  # OPEN reached
         self.closed_at: float | None = None
@@ -183,25 +191,14 @@ class Connection:
             self._set_state(State.CLOSING)
             # As in the browser, messages that still arrive are not delivered: a handler
             # answering them could only meet InvalidStateError from send().
-            self._dispatching = False
+            self._dispatcher.active = False
             self._request_close(code, reason)
 
     def awaiting(self, payload: bytes) -> bool:
         return self.keepalive.awaiting(payload)
 
     async def ping(self, payload: bytes) -> float:
-        sent_at = trio.current_time()
-        done = self._send_ping(payload, sent_at)
-        try:
-            await done.wait()
-        finally:
-            self.keepalive.forget(payload)
-            self._pong_waiters.pop(payload, None)
-        if self.state is State.CLOSED:
-            raise InvalidStateError(
-                f"connection to {self.shown_url} ended before the pong", url=self.shown_url
-            )
-        return trio.current_time() - sent_at
+        return await self.pinger.ping(payload)
 
     async def drain(self) -> None:
         await trio.lowlevel.checkpoint()
@@ -230,8 +227,8 @@ class Connection:
                     self._note_close_timeout()
                 with self._shielded():
                     await self._finish()
-        if self._reraise is not None:
-            raise self._reraise
+        if self._dispatcher.reraise is not None:
+            raise self._dispatcher.reraise
 
     def _shielded(self) -> trio.CancelScope:
         # close_timeout=None cannot mean "forever" here: the nursery is being cancelled.
@@ -290,22 +287,34 @@ class Connection:
         """TCP or a tunnel, TLS and the handshake (another engine opens its own way)."""
         return await open_connection(self._url, self._connect_options)
 
+    def _make_sender(self, opened: Opened) -> Sender:
+        """The sender task's object (another engine writes its own way)."""
+        assert self._protocol is not None
+        return Sender(self, Writer(opened.stream), self._protocol)
+
+    async def _abort(self) -> None:
+        """The cleanup after cancellation (``ending.abort``; another engine's may differ)."""
+        await abort(self)
+
+    async def _finish(self) -> None:
+        """The end (``ending.finish``)."""
+        await finish(self)
+
     async def _session(self, opened: Opened) -> None:
         self.opened = opened
         self.addresses = stream_addresses(opened.stream)
-        self._writer = Writer(opened.stream)
+        assert self._protocol is not None
+        self._sender = self._make_sender(opened)
         self._set_state(State.OPEN)
         self.open_at = trio.current_time()
         first_tick = self.keepalive.start(self.open_at)
         self._logger.info("connected to %s", self._url.for_log)
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._send_loop)
+            nursery.start_soon(self._sender.run)
             if first_tick is not None:
-                # A task of its own, not a deadline on the sender's wait: the sender may be
-                # stuck in a write to a vanished peer, which is when keepalive matters most.
-                nursery.start_soon(self._keepalive_loop, first_tick)
+                nursery.start_soon(self.pinger.run, first_tick)
             with self._recv_scope:
-                await self._dispatch(self._ws.on_open, ())
+                await self._dispatcher.dispatch(self._ws.on_open, ())
                 self.ready.set()
                 if self._ws._nursery_cm is not None:
                     # `async with` returns the instance before anything more is read, so
@@ -354,86 +363,36 @@ class Connection:
 
     async def _handle(self, events: list[ProtocolEvent]) -> None:
         """Act on one batch of events, in order: handlers, pongs owed, the close, a failure."""
+        dispatch = self._dispatcher.dispatch
         for event in events:
             kind = type(event)
             if kind is TextMessage:
-                await self._dispatch(self._ws.on_message, (event.data,))  # type: ignore[union-attr]
+                await dispatch(self._ws.on_message, (event.data,))  # type: ignore[union-attr]
                 if self.feed is not None:
-                    await self._to_iterator(event.data)  # type: ignore[union-attr]
+                    await self._dispatcher.to_iterator(event.data)  # type: ignore[union-attr]
             elif kind is BinaryMessage:
-                await self._dispatch(self._ws.on_binary, (event.data,))  # type: ignore[union-attr]
+                await dispatch(self._ws.on_binary, (event.data,))  # type: ignore[union-attr]
                 if self.feed is not None:
-                    await self._to_iterator(event.data)  # type: ignore[union-attr]
+                    await self._dispatcher.to_iterator(event.data)  # type: ignore[union-attr]
             elif kind is Frame:
-                await self._dispatch(self._ws.on_incomplete_frame, (event,))
+                await dispatch(self._ws.on_incomplete_frame, (event,))
             elif kind is Ping:
                 self.wake.set()  # the protocol owes its pong (ClientProtocol.pongs)
-                await self._dispatch(self._ws.on_ping, (event.payload,))  # type: ignore[union-attr]
+                await dispatch(self._ws.on_ping, (event.payload,))  # type: ignore[union-attr]
             elif kind is Pong:
-                self._got_pong(event.payload)  # type: ignore[union-attr]
-                await self._dispatch(self._ws.on_pong, (event.payload,))  # type: ignore[union-attr]
+                self.pinger.got_pong(event.payload)  # type: ignore[union-attr]
+                await dispatch(self._ws.on_pong, (event.payload,))  # type: ignore[union-attr]
             elif kind is CloseReceived:
                 self._on_close_frame(event.code, event.reason)  # type: ignore[union-attr]
             else:
                 assert isinstance(event, Failure)
                 self._on_failure(event)
 
-    async def _dispatch(self, hook: EventHook[Any], args: tuple[Any, ...]) -> None:
-        """Run ``hook``'s handlers in order; a raising handler fails the connection (1011)."""
-        if not self._dispatching:
-            return
-        for handler in hook._handlers:
-            try:
-                result = handler(self._ws, *args)
-                if result is not None and must_await(result):
-                    self.keepalive.pause()
-                    try:
-                        await result
-                    finally:
-                        self.keepalive.resume(trio.current_time())
-            except Exception as exc:
-                self._handler_failed(hook, handler, exc)
-                return
-
-    def _iterating(self) -> bool:
-        """Whether an ``async for`` over this connection is live (it will raise the error)."""
-        return self.feed is not None and self.feed.live
-
-    async def _to_iterator(self, message: str | bytes) -> None:
-        """Hand ``message`` to the live ``async for``, waiting until its loop takes it."""
-        feed = self.feed
-        if feed is None or not self._dispatching:
-            return
-        # Waiting for the loop is waiting for the user's code, as in an async handler:
-        # keepalive must not blame the peer for it.
-        self.keepalive.pause()
-        try:
-            await feed.send.send(message)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            # The loop ended (the iterator was dropped or closed): handlers only from now.
-            if self.feed is feed:
-                self.feed = None
-        finally:
-            self.keepalive.resume(trio.current_time())
-
-    def _handler_failed(self, hook: EventHook[Any], handler: object, exc: Exception) -> None:
-        name = getattr(handler, "__qualname__", repr(handler))
-        error = HandlerError(
-            f"{hook.name} handler {name} raised {type(exc).__name__}: {exc} "
-            f"(connection to {self.shown_url})",
-            url=self.shown_url,
-        )
-        error.__cause__ = exc
-        if self._reraise is None:
-            self._reraise = exc
-        # Our own fault, not the peer's: like close(1011), what was queued goes first.
-        self.fail(error, 1011, flush=True)
-
     def _on_close_frame(self, code: int, reason: str) -> None:
         if self.state is State.OPEN:
             self._set_state(State.CLOSING)
         self._logger.debug("close frame from %s: %d %r", self._url.for_log, code, reason)
-        if self._closing.received(code, reason):
+        if self.closing.received(code, reason):
             self.wake.set()  # our close frame echoes it (CloseHandshake.received)
             self._arm_close_timeout(None)
         else:
@@ -446,14 +405,14 @@ class Connection:
 
     def _lost(self, what: str) -> None:
         # After the server's close frame, the end of TCP is the expected last step.
-        if self._closing.claim_failure():
+        if self.closing.claim_failure():
             self.error = ConnectionLost(f"{what} ({self.shown_url})", url=self.shown_url)
 
     # ------------------------------------------------------------------ closing
 
     def _request_close(self, code: int, reason: str, limit: float | None = None) -> None:
         """Ask the sender for a close frame; arm ``close_timeout`` (or ``limit`` if shorter)."""
-        if self._closing.ask(code, reason):
+        if self.closing.ask(code, reason):
             self.wake.set()
         self._arm_close_timeout(limit)
 
@@ -474,9 +433,9 @@ class Connection:
         happened to the close frame at the end (``_finish``).
         """
         drop_queue = not flush and self.outbox.queued_bytes > CHUNK_SIZE
-        if self._closing.fail(code, drop_queue=drop_queue):
+        if self.closing.fail(code, drop_queue=drop_queue):
             self.error = error
-        self._dispatching = False
+        self._dispatcher.active = False
         if self.state is State.OPEN:
             self._set_state(State.CLOSING)
         self._request_close(code, reason, None if flush else FAIL_TIMEOUT)
@@ -491,236 +450,12 @@ class Connection:
         self._recv_scope.deadline = min(self._recv_scope.deadline, deadline)
 
     def _note_close_timeout(self) -> None:
-        if not self._closing.claim_failure():
+        if not self.closing.claim_failure():
             return  # the handshake completed; only the wait for the server's EOF ran out
-        sent = self._closing.sent
+        sent = self.closing.sent
         after = f" after sending close {sent[0]}" if sent else ""
         self.error = CloseTimeout(
             f"close handshake with {self.shown_url} timed out{after} "
             f"(close_timeout={self._close_timeout}s)",
             url=self.shown_url,
         )
-
-    # ------------------------------------------------------------------ sending
-
-    async def _send_loop(self) -> None:
-        while True:
-            await self.wake.wait()
-            self.wake = trio.Event()
-            # A cancellation already pending must land here, before a batch is taken: once
-            # send_all has started, a cancelled write leaves frame boundaries unknown.
-            await trio.lowlevel.checkpoint_if_cancelled()
-            try:
-                closed = await self._write_due()
-            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                self._lost(f"writing failed: {exc.__cause__ or exc}")
-                self._recv_scope.cancel()
-                return
-            if closed:
-                if self._closing.close_written():
-                    self._await_eof()
-                return
-
-    async def _write_due(self) -> bool:
-        """Frame and write what is due, batch by batch, until nothing is or our close is out.
-
-        Returns:
-            True once the batch holding our close frame was written.
-
-        Cancellation: a batch cut short leaves ``_write_broken`` set: the wire may be
-        mid-frame, so nothing more is written, and the batch stays in ``unsent``.
-        """
-        outbox = self.outbox
-        while True:
-            try:
-                # Framing inside the guard: a batch taken but never written must not be
-                # confirmed by anyone (the abort path checks _write_broken).
-                frames = self._frame_batch()
-                if not frames:
-                    return False
-                assert self._writer is not None
-                assert self._protocol is not None
-                await write_frames(self._writer, self._protocol, frames, self._closing)
-            except BaseException:
-                self._write_broken = True
-                raise
-            outbox.written()
-            self._note_written()
-            if self._closing.sent is not None:
-                return True
-
-    def _frame_batch(self) -> list[Wire]:
-        """Frame what is due: pongs and pings, queued messages, then the close frame."""
-        protocol = self._protocol
-        assert protocol is not None
-        frames: list[Wire] = []
-        outbox = self.outbox
-        closing = self._closing
-        if closing.owes_pongs:
-            # Pings that arrived before the server's close (even in the same read) are
-            # still answered, before our close frame (RFC 6455 5.5.2).
-            frames.extend(protocol.pong_frames())
-        if closing.sends_data:
-            for payload in self._pings:
-                frames.append(protocol.ping(payload))
-            if outbox:
-                framer = protocol.framer
-                for message in outbox.take(CHUNK_SIZE):
-                    if type(message) is Piece:
-                        frames.extend(_piece_frames(framer, message))
-                    else:
-                        frames.extend(framer.message(message))  # type: ignore[arg-type]
-        protocol.pongs.take()  # none is owed once our close frame is out
-        self._pings = []
-        close = closing.close_due(queue_empty=not outbox)
-        if close is not None:
-            frames.append(protocol.close(close[0], close[1]))
-            self._logger.debug("sending close %d to %s", close[0], self._url.for_log)
-        return frames
-
-    def _note_written(self) -> None:
-        if self.outbox.buffered_amount <= self.low_water:
-            self.drained.set()
-        self.written.set()
-        self.written = trio.Event()
-
-    # ------------------------------------------------------------------ keepalive
-
-    async def _keepalive_loop(self, at: float) -> None:
-        """Run the keepalive schedule (``Keepalive.tick``) until it stops or we close."""
-        keepalive = self.keepalive
-        while True:
-            await trio.sleep_until(at)
-            if self._closing.closing:
-                return
-            tick = keepalive.tick(trio.current_time())
-            if tick.ping is not None:
-                self._pings.append(tick.ping)
-                self.wake.set()
-            if tick.timed_out:
-                self._keepalive_failed()
-            if tick.next_at is None:
-                return
-            at = tick.next_at
-
-    def _send_ping(self, payload: bytes, sent_at: float) -> trio.Event:
-        """Queue a ping of ``ping()``; the event is set by its pong or by the end."""
-        done = self._pong_waiters[payload] = trio.Event()
-        self.keepalive.ping_sent(payload, sent_at)
-        self._pings.append(payload)
-        self.wake.set()
-        return done
-
-    def _got_pong(self, payload: bytes) -> None:
-        if self.keepalive.pong(payload, trio.current_time()):
-            waiter = self._pong_waiters.pop(payload, None)
-            if waiter is not None:
-                waiter.set()
-
-    def _keepalive_failed(self) -> None:
-        error = KeepaliveTimeout(
-            f"no answer from {self.shown_url} within ping_timeout={self._ping_timeout}s "
-            "of a keepalive ping",
-            url=self.shown_url,
-        )
-        self.fail(error, 1011, "keepalive ping timeout")
-
-    # ------------------------------------------------------------------ the end
-
-    async def _abort(self) -> None:
-        """Cleanup after cancellation: flush, send 1001, read the reply, close the socket."""
-        opened = self.opened
-        if opened is None:
-            return
-        stream = opened.stream
-        try:
-            # A batch still in flight was never written (the sender stopped mid-way): the
-            # wire may be mid-frame, and the batch must stay in unsent, so nothing is written.
-            writable = not self._write_broken and not self.outbox.in_flight
-            closing = self._closing
-            if not closing.failed and closing.peer is None and writable:
-                closing.going_away()
-                if closing.written or await self._write_due():
-                    closing.written = True
-                    await self._read_close_reply(stream)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
-        finally:
-            await close_stream(stream)
-
-    async def _read_close_reply(self, stream: trio.abc.Stream) -> None:
-        protocol = self._protocol
-        assert protocol is not None
-        self._dispatching = False
-        while self._closing.peer is None and not protocol.closed:
-            data = await stream.receive_some(CHUNK_SIZE)
-            if not data:
-                return
-            await self._received(protocol, bytes(data))
-
-    async def _finish(self) -> None:
-        """Close the socket, settle the state and the accounting, fire the terminal event."""
-        if self.opened is not None:
-            await close_stream(self.opened.stream)
-        error = self.error
-        peer = self._closing.peer
-        cancelled = error is None and peer is None
-        if cancelled:
-            error = self._cancelled_error()
-        self._set_state(State.CLOSED)
-        self.closed_at = trio.current_time()
-        self.unsent = self.outbox.unsent()
-        self._dispatching = False
-        for done in self._pong_waiters.values():
-            done.set()
-        self.drained.set()
-        self.written.set()
-        self.ready.set()
-        if error is None:
-            assert peer is not None
-            self.close_code, self.close_reason = peer
-            self._logger.info(
-                "closed %s: %d (close started by %s)",
-                self._url.for_log,
-                peer[0],
-                "the server" if self._closing.by_server else "the client",
-            )
-            await self._run_terminal(self._ws.on_closed, peer)
-        else:
-            self.error = error
-            self.close_code, self.close_reason = self._closing.reported()
-            error.code = self.close_code
-            error.unsent = self.unsent
-            if self._closing.fail_code is not None:
-                # The message agrees with .code: what became of the failure's close frame.
-                error.args = (error.message + self._closing.failure_note(),)
-            # Nobody hears of an error without on_error, unless async with or `async for`
-            # raises it (open() does not).
-            heard = bool(self._ws.on_error) or self._ws._nursery_cm is not None
-            log_error_end(
-                self._logger, self._url.for_log, error, cancelled, heard or self._iterating()
-            )
-            await self._run_terminal(self._ws.on_error, (error,))
-
-    def _cancelled_error(self) -> WebSocketError:
-        """The error of an end by cancellation, before any close handshake completed."""
-        if self.opened is None:
-            return ConnectError(
-                f"connection attempt to {self.shown_url} was cancelled", url=self.shown_url
-            )
-        return ConnectionLost(
-            f"connection to {self.shown_url} was cancelled before the close handshake completed",
-            url=self.shown_url,
-        )
-
-    async def _run_terminal(self, hook: EventHook[Any], args: tuple[Any, ...]) -> None:
-        try:
-            await run_handlers(hook._handlers, self._ws, *args)
-        finally:
-            self.done.set()
-            if self.feed is not None:
-                self.feed.send.close()  # a waiting `async for` ends (or raises) now
-
-
-def _piece_frames(framer: FrameWriter, piece: Piece) -> list[Wire]:
-    return framer.piece(piece.data, piece.text, piece.first, piece.final)

@@ -1,15 +1,22 @@
-"""The last steps of a connection: closing its stream, and the log record of an error end."""
+"""The last steps of a connection: the cleanup after cancellation, the settled state and
+accounting, the terminal event, closing the stream, and the log record of an error end."""
 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import trio
 
-from .._errors import WebSocketError
+from .._errors import ConnectError, ConnectionLost, WebSocketError
+from .._sansio.frames import CHUNK_SIZE
+from .._sansio.state import State
 from .._typing import LoggerLike
 
-__all__ = ["close_stream", "log_error_end"]
+if TYPE_CHECKING:
+    from .connection import Connection
+
+__all__ = ["abort", "close_stream", "finish", "log_error_end"]
 
 
 async def close_stream(stream: trio.abc.Stream) -> None:
@@ -48,3 +55,93 @@ def log_error_end(
             error.code,
         )
     logger.debug("connection to %s ended: %s", url, error)
+
+
+async def abort(conn: Connection) -> None:
+    """Cleanup after cancellation: flush, send 1001, read the reply, close the socket."""
+    opened = conn.opened
+    if opened is None:
+        return
+    stream = opened.stream
+    sender = conn._sender
+    try:
+        # A batch still in flight was never written (the sender stopped mid-way): the
+        # wire may be mid-frame, and the batch must stay in unsent, so nothing is written.
+        writable = sender is not None and not sender.broken and not conn.outbox.in_flight
+        closing = conn.closing
+        if not closing.failed and closing.peer is None and writable:
+            assert sender is not None
+            closing.going_away()
+            if closing.written or await sender.write_due():
+                closing.written = True
+                await _read_close_reply(conn, stream)
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        pass
+    finally:
+        await close_stream(stream)
+
+
+async def _read_close_reply(conn: Connection, stream: trio.abc.Stream) -> None:
+    protocol = conn._protocol
+    assert protocol is not None
+    conn._dispatcher.active = False
+    while conn.closing.peer is None and not protocol.closed:
+        data = await stream.receive_some(CHUNK_SIZE)
+        if not data:
+            return
+        await conn._received(protocol, bytes(data))
+
+
+async def finish(conn: Connection) -> None:
+    """Close the socket, settle the state and the accounting, fire the terminal event."""
+    if conn.opened is not None:
+        await close_stream(conn.opened.stream)
+    error = conn.error
+    peer = conn.closing.peer
+    cancelled = error is None and peer is None
+    if cancelled:
+        error = _cancelled_error(conn)
+    conn._set_state(State.CLOSED)
+    conn.closed_at = trio.current_time()
+    conn.unsent = conn.outbox.unsent()
+    conn._dispatcher.active = False
+    conn.pinger.ended()
+    conn.drained.set()
+    conn.written.set()
+    conn.ready.set()
+    if error is None:
+        assert peer is not None
+        conn.close_code, conn.close_reason = peer
+        conn._logger.info(
+            "closed %s: %d (close started by %s)",
+            conn._url.for_log,
+            peer[0],
+            "the server" if conn.closing.by_server else "the client",
+        )
+        await conn._dispatcher.terminal(conn._ws.on_closed, peer)
+    else:
+        conn.error = error
+        conn.close_code, conn.close_reason = conn.closing.reported()
+        error.code = conn.close_code
+        error.unsent = conn.unsent
+        if conn.closing.fail_code is not None:
+            # The message agrees with .code: what became of the failure's close frame.
+            error.args = (error.message + conn.closing.failure_note(),)
+        # Nobody hears of an error without on_error, unless async with or `async for`
+        # raises it (open() does not).
+        heard = bool(conn._ws.on_error) or conn._ws._nursery_cm is not None
+        heard = heard or conn._dispatcher.iterating()
+        log_error_end(conn._logger, conn._url.for_log, error, cancelled, heard)
+        await conn._dispatcher.terminal(conn._ws.on_error, (error,))
+
+
+def _cancelled_error(conn: Connection) -> WebSocketError:
+    """The error of an end by cancellation, before any close handshake completed."""
+    if conn.opened is None:
+        return ConnectError(
+            f"connection attempt to {conn.shown_url} was cancelled", url=conn.shown_url
+        )
+    return ConnectionLost(
+        f"connection to {conn.shown_url} was cancelled before the close handshake completed",
+        url=conn.shown_url,
+    )

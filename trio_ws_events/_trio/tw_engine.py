@@ -36,6 +36,7 @@ from .ending import close_stream
 from .nursery import single_leaf
 from .tw_connect import Guard, connect_trio_websocket
 from .tw_tap import WsprotoTap, install_tap
+from .writer import Sender, Writer
 
 if TYPE_CHECKING:
     from .._options import Options
@@ -146,9 +147,9 @@ class TrioWebsocketEngine(Connection):
 
     def tap_control(self, kind: str, payload: bytes, after: int) -> None:
         if kind == "pong":
-            self._got_pong(payload)
+            self.pinger.got_pong(payload)
         hook = self._ws.on_ping if kind == "ping" else self._ws.on_pong
-        if not hook or not self._dispatching:
+        if not hook or not self._dispatcher.active:
             return
         if len(self._controls) >= MAX_CONTROLS:
             error = ProtocolError(
@@ -181,11 +182,11 @@ class TrioWebsocketEngine(Connection):
             count, size = self._counts
             self._counts = (count + 1, size + payload_size(message))
             if type(message) is str:
-                await self._dispatch(self._ws.on_message, (message,))
+                await self._dispatcher.dispatch(self._ws.on_message, (message,))
             else:
-                await self._dispatch(self._ws.on_binary, (message,))
+                await self._dispatcher.dispatch(self._ws.on_binary, (message,))
             if self.feed is not None:
-                await self._to_iterator(message)
+                await self._dispatcher.to_iterator(message)
 
     async def _next_message(self, conn: trio_websocket.WebSocketConnection) -> str | bytes | None:
         """The next whole message, or ``None`` when a ping or pong arrived first."""
@@ -205,7 +206,7 @@ class TrioWebsocketEngine(Connection):
         while controls and controls[0][0] <= delivered:
             _, kind, payload = controls.popleft()
             hook: EventHook[Any] = self._ws.on_ping if kind == "ping" else self._ws.on_pong
-            await self._dispatch(hook, (payload,))
+            await self._dispatcher.dispatch(hook, (payload,))
 
     async def _ended(self) -> None:
         """``get_message()`` raised ``ConnectionClosed``: settle which ending it was."""
@@ -213,7 +214,7 @@ class TrioWebsocketEngine(Connection):
         assert tap is not None
         assert self._conn is not None
         tap.catch_up(self._conn)
-        closing = self._closing
+        closing = self.closing
         if tap.peer_close is not None:
             code, reason = tap.peer_close
             if self.state is State.OPEN:
@@ -227,7 +228,7 @@ class TrioWebsocketEngine(Connection):
             code, reason = tap.violation or tap.own_close or (1002, "")
             self._echoed(code, reason)
             self._on_failure(Failure(code, reason or "the server broke the protocol"))
-            if not self._closing.written:
+            if not self.closing.written:
                 # Found before the tap (an adopted connection): no close frame went out yet;
                 # the sender writes it, within the failure's bound (FAIL_TIMEOUT).
                 await self._close_out.wait()
@@ -236,67 +237,29 @@ class TrioWebsocketEngine(Connection):
 
     def _echoed(self, code: int | None = None, reason: str = "") -> None:
         """trio-websocket wrote a close frame itself: ours counts as sent and written."""
-        closing = self._closing
+        closing = self.closing
         if closing.sent is None and self._tap is not None and self._tap.own_close is not None:
             closing.sent = (code, reason) if code is not None else self._tap.own_close
             closing.written = True
 
     # ------------------------------------------------------------------ sending
 
-    async def _send_loop(self) -> None:
-        # The default engine's loop; trio-websocket reports a closed or broken connection as
-        # ConnectionClosed, whose ending the receiver settles.
-        try:
-            await super()._send_loop()
-        except trio_websocket.ConnectionClosed:
-            pass
-        finally:
-            self._close_out.set()
-
-    async def _write_due(self) -> bool:
-        """Write what is due, a message at a time, until nothing is or our close is out.
-
-        Returns:
-            True once our close frame was written.
-        """
-        conn = self._conn
-        assert conn is not None
-        closing = self._closing
-        outbox = self.outbox
-        while True:
-            if closing.sends_data:
-                pings, self._pings = self._pings, []
-                for payload in pings:
-                    await self._write(conn, Ping(payload=payload))
-                if outbox:
-                    # One message per batch: one cut short leaves the rest listed exactly.
-                    message = outbox.take(0)[0]
-                    try:
-                        await self._write(conn, _message_event(message))
-                    except BaseException:
-                        self._write_broken = True
-                        raise
-                    outbox.written()
-                    self._note_written()
-                    continue
-            self._pings = []
-            close = closing.close_due(queue_empty=not outbox)
-            if close is None:
-                return False
-            self._logger.debug("sending close %d to %s", close[0], self._url.for_log)
-            await self._write(conn, CloseConnection(code=close[0], reason=close[1]))
-            return True
-
-    async def _write(self, conn: trio_websocket.WebSocketConnection, event: Event) -> None:
+    async def write_event(self, event: Event) -> None:
         """Write one event, unless trio-websocket closed (wsproto would refuse it).
 
         Raises:
             trio_websocket.ConnectionClosed: the connection closed; the receiver settles it.
         """
-        assert self._tap is not None
-        if not self._tap.writable(conn):
+        conn, tap = self._conn, self._tap
+        assert conn is not None
+        assert tap is not None
+        if not tap.writable(conn):
             raise trio_websocket.ConnectionClosed(conn.closed)
         await conn._send(event)
+
+    def _make_sender(self, opened: Opened) -> Sender:
+        assert self._protocol is not None
+        return _TrioWebsocketSender(self, Writer(opened.stream), self._protocol)
 
     # ------------------------------------------------------------------ the end
 
@@ -305,15 +268,17 @@ class TrioWebsocketEngine(Connection):
         conn = self._conn
         if conn is None or self.opened is None:
             return  # cancelled while connecting: _finish closes the stream
-        closing = self._closing
+        closing = self.closing
+        sender = self._sender
         try:
-            writable = not self._write_broken and not self.outbox.in_flight
+            writable = sender is not None and not sender.broken and not self.outbox.in_flight
             if not closing.failed and closing.peer is None and writable:
+                assert sender is not None
                 closing.going_away()
                 # What was queued goes first, then the 1001 (as with the default engine).
-                if closing.written or await self._write_due():
+                if closing.written or await sender.write_due():
                     closing.written = True
-                self._dispatching = False
+                self._dispatcher.active = False
                 while True:
                     await conn.get_message()
         except trio_websocket.ConnectionClosed:
@@ -322,6 +287,63 @@ class TrioWebsocketEngine(Connection):
                 closing.received(*tap.peer_close)
         finally:
             await close_stream(conn._stream)
+
+
+class _TrioWebsocketSender(Sender):
+    """The default engine's sender task, writing through trio-websocket: one event at a time
+    (so that ``unsent`` is exact), through the connection's ``_send``."""
+
+    __slots__ = ()
+
+    async def run(self) -> None:
+        engine = self._conn
+        assert isinstance(engine, TrioWebsocketEngine)
+        try:
+            await super().run()
+        except trio_websocket.ConnectionClosed:
+            pass  # trio-websocket closed or broke: the receiver settles the ending
+        finally:
+            engine._close_out.set()
+
+    async def write_due(self) -> bool:
+        """Write what is due, a message at a time, until nothing is or our close is out.
+
+        Returns:
+            True once our close frame was written.
+
+        Raises:
+            trio_websocket.ConnectionClosed: trio-websocket closed the connection.
+        """
+        engine = self._conn
+        assert isinstance(engine, TrioWebsocketEngine)
+        closing = engine.closing
+        outbox = engine.outbox
+        while True:
+            if closing.sends_data:
+                pings, engine.pinger.due = engine.pinger.due, []
+                for payload in pings:
+                    await engine.write_event(Ping(payload=payload))
+                if outbox:
+                    # One message per batch: one cut short leaves the rest listed exactly.
+                    message = outbox.take(0)[0]
+                    try:
+                        await engine.write_event(_message_event(message))
+                    except BaseException:
+                        self.broken = True
+                        raise
+                    outbox.written()
+                    if outbox.buffered_amount <= engine.low_water:
+                        engine.drained.set()
+                    engine.written.set()
+                    engine.written = trio.Event()
+                    continue
+            engine.pinger.due = []
+            close = closing.close_due(queue_empty=not outbox)
+            if close is None:
+                return False
+            self._logger.debug("sending close %d to %s", close[0], engine._url.for_log)
+            await engine.write_event(CloseConnection(code=close[0], reason=close[1]))
+            return True
 
 
 def _message_event(message: object) -> Event:

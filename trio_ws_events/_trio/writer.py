@@ -1,17 +1,24 @@
-"""Writing to the connection: batches of frames, one direct ``write(2)``, trio for the rest."""
+"""Writing to the connection: the sender, batches of frames, one direct ``write(2)``, trio for
+the rest."""
 
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import trio
 
 from .._sansio.closing import CloseHandshake
 from .._sansio.events import MaskedPayload, Wire
 from .._sansio.frames import CHUNK_SIZE
+from .._sansio.framing import FrameWriter
+from .._sansio.outbox import Piece
 from .._sansio.protocol import ClientProtocol
 
-__all__ = ["Writer", "write_frames"]
+if TYPE_CHECKING:
+    from .connection import Connection
+
+__all__ = ["Sender", "Writer", "write_frames"]
 
 
 class Writer:
@@ -95,3 +102,107 @@ async def write_frames(
             pending, size = [], 0
     if pending:
         await writer.send_all(b"".join(pending) if len(pending) > 1 else pending[0])
+
+
+class Sender:
+    """The sender of one connection: frames what is due and writes it, one batch at a time.
+
+    Its task (``run``) wakes on ``conn.wake``; ``_abort`` calls ``write_due`` itself once the
+    task is gone. Only one of them writes at a time, so the batches never interleave.
+    """
+
+    __slots__ = ("_conn", "_logger", "_protocol", "_writer", "broken")
+
+    def __init__(self, conn: Connection, writer: Writer, protocol: ClientProtocol) -> None:
+        self._conn = conn
+        self._writer = writer
+        self._protocol = protocol
+        self._logger = conn._logger
+        #: A batch was cut short: the wire may be mid-frame, so nothing more is written.
+        self.broken = False
+
+    async def run(self) -> None:
+        """The sender task: write what is due each time ``conn.wake`` is set, until our
+        close frame is out or the stream breaks."""
+        conn = self._conn
+        while True:
+            await conn.wake.wait()
+            conn.wake = trio.Event()
+            # A cancellation already pending must land here, before a batch is taken: once
+            # send_all has started, a cancelled write leaves frame boundaries unknown.
+            await trio.lowlevel.checkpoint_if_cancelled()
+            try:
+                closed = await self.write_due()
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                conn._lost(f"writing failed: {exc.__cause__ or exc}")
+                conn._recv_scope.cancel()
+                return
+            if closed:
+                if conn.closing.close_written():
+                    conn._await_eof()
+                return
+
+    async def write_due(self) -> bool:
+        """Frame and write what is due, batch by batch, until nothing is or our close is out.
+
+        Returns:
+            True once the batch holding our close frame was written.
+
+        Cancellation: a batch cut short leaves ``broken`` set: the wire may be mid-frame,
+        so nothing more is written, and the batch stays in ``unsent``.
+        """
+        conn = self._conn
+        outbox = conn.outbox
+        closing = conn.closing
+        while True:
+            try:
+                # Framing inside the guard: a batch taken but never written must not be
+                # confirmed by anyone (the abort path checks ``broken``).
+                frames = self._frame_batch()
+                if not frames:
+                    return False
+                await write_frames(self._writer, self._protocol, frames, closing)
+            except BaseException:
+                self.broken = True
+                raise
+            outbox.written()
+            if outbox.buffered_amount <= conn.low_water:
+                conn.drained.set()
+            conn.written.set()
+            conn.written = trio.Event()
+            if closing.sent is not None:
+                return True
+
+    def _frame_batch(self) -> list[Wire]:
+        """Frame what is due: pongs and pings, queued messages, then the close frame."""
+        conn = self._conn
+        protocol = self._protocol
+        frames: list[Wire] = []
+        outbox = conn.outbox
+        closing = conn.closing
+        pinger = conn.pinger
+        if closing.owes_pongs:
+            # Pings that arrived before the server's close (even in the same read) are
+            # still answered, before our close frame (RFC 6455 5.5.2).
+            frames.extend(protocol.pong_frames())
+        if closing.sends_data:
+            for payload in pinger.due:
+                frames.append(protocol.ping(payload))
+            if outbox:
+                framer = protocol.framer
+                for message in outbox.take(CHUNK_SIZE):
+                    if type(message) is Piece:
+                        frames.extend(_piece_frames(framer, message))
+                    else:
+                        frames.extend(framer.message(message))  # type: ignore[arg-type]
+        protocol.pongs.take()  # none is owed once our close frame is out
+        pinger.due = []
+        close = closing.close_due(queue_empty=not outbox)
+        if close is not None:
+            frames.append(protocol.close(close[0], close[1]))
+            self._logger.debug("sending close %d to %s", close[0], conn._url.for_log)
+        return frames
+
+
+def _piece_frames(framer: FrameWriter, piece: Piece) -> list[Wire]:
+    return framer.piece(piece.data, piece.text, piece.first, piece.final)
