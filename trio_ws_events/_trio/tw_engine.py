@@ -331,11 +331,7 @@ class _TrioWebsocketSender(Sender):
                     except BaseException:
                         self.broken = True
                         raise
-                    outbox.written()
-                    if outbox.buffered_amount <= engine.low_water:
-                        engine.drained.set()
-                    engine.written.set()
-                    engine.written = trio.Event()
+                    self.confirm_written()
                     continue
             engine.pinger.due = []
             close = closing.close_due(queue_empty=not outbox)

@@ -152,7 +152,6 @@ class Sender:
         so nothing more is written, and the batch stays in ``unsent``.
         """
         conn = self._conn
-        outbox = conn.outbox
         closing = conn.closing
         while True:
             try:
@@ -165,13 +164,18 @@ class Sender:
             except BaseException:
                 self.broken = True
                 raise
-            outbox.written()
-            if outbox.buffered_amount <= conn.low_water:
-                conn.drained.set()
-            conn.written.set()
-            conn.written = trio.Event()
+            self.confirm_written()
             if closing.sent is not None:
                 return True
+
+    def confirm_written(self) -> None:
+        """The batch taken last reached the socket: the outbox and the events say so."""
+        conn = self._conn
+        conn.outbox.written()
+        if conn.outbox.buffered_amount <= conn.low_water:
+            conn.drained.set()
+        conn.written.set()
+        conn.written = trio.Event()
 
     def _frame_batch(self) -> list[Wire]:
         """Frame what is due: pongs and pings, queued messages, then the close frame."""
