@@ -1,11 +1,6 @@
 """The trio-websocket engine and the adopted form, measured with ``_ours``'s workloads.
 
-Proposed registry entries (``_registry.CLIENTS``)::
-
-    ClientInfo("ours-tw", "trio-ws-events (trio-websocket engine)",
-               "benchmarks._engine_clients", "OursTrioWebsocketEngine", "trio"),
-    ClientInfo("ours-adopted", "trio-ws-events (adopted trio-websocket)",
-               "benchmarks._engine_clients", "OursAdopted", "trio"),
+Registered in ``_registry.CLIENTS`` as ``ours-tw`` and ``ours-adopted``.
 
 Both run the event-driven workloads of ``_ours`` unchanged: each adapter only changes how that
 module builds its ``WebSocket`` (``_ours._new``), in the worker process that measures it (a

@@ -48,6 +48,21 @@ CLIENTS = (
         "asyncio",
     ),
     ClientInfo("aiohttp", "aiohttp", "benchmarks._asyncio_clients", "Aiohttp", "asyncio"),
+    # Our events over trio-websocket: its engine, and a connection adopted (issue 13).
+    ClientInfo(
+        "ours-tw",
+        "trio-ws-events (trio-websocket engine)",
+        "benchmarks._engine_clients",
+        "OursTrioWebsocketEngine",
+        "trio",
+    ),
+    ClientInfo(
+        "ours-adopted",
+        "trio-ws-events (adopted trio-websocket)",
+        "benchmarks._engine_clients",
+        "OursAdopted",
+        "trio",
+    ),
     ClientInfo("picows", "picows", "benchmarks._picows_client", "Picows", "asyncio"),
     ClientInfo("trio-floor", "trio floor", "benchmarks._trio_clients", "TrioFloor", "trio"),
     ClientInfo("raw-socket", "raw socket", "benchmarks._raw_client", "RawSocket", "none"),
