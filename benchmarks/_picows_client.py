@@ -23,12 +23,12 @@ __all__ = ["Picows"]
 
 
 def _listener_class() -> type[Any]:
-    from picows import WSListener, WSMsgType
+    from picows import WSListener, WSMsgType  # type: ignore[import-not-found,unused-ignore]
 
     text, binary, cont = WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.CONTINUATION
     close = WSMsgType.CLOSE
 
-    class Listener(WSListener):
+    class Listener(WSListener):  # type: ignore[misc,unused-ignore]
         """Whole messages into ``queue``; a close frame or the end puts ``None``."""
 
         def __init__(self) -> None:
