@@ -145,19 +145,7 @@ class ConnectOptions:
 
         hook = check_hook(handshake_hook)
         checked_headers = check_headers(headers)
-        names = {name.lower() for name, _ in checked_headers}
-        if origin is not None:
-            _check_value("origin", origin)
-            if "origin" in names:
-                raise ValueError("give the Origin either as origin= or in headers, not both")
-        if user_agent is not DEFAULT and user_agent is not None:
-            _check_value("user_agent", user_agent)
-            if "user-agent" in names:
-                raise ValueError(
-                    "give the User-Agent either as user_agent= or in headers, not both"
-                )
-        if extensions is not None:
-            _check_value("extensions", extensions)
+        _check_header_options(origin, user_agent, extensions, checked_headers)
         _check_http2(http2, proxy, server_hostname, checked_headers)
         return cls(
             protocols=tuple(_check_protocols(protocols)),
@@ -191,6 +179,23 @@ class ConnectArgs(TypedDict, total=False):
     proxy_ssl_context: ssl.SSLContext | None
     server_hostname: str | None
     http2: H2Pool | None
+
+
+def _check_header_options(
+    origin: object, user_agent: object, extensions: object, headers: list[tuple[str, str]]
+) -> None:
+    """The options that become request headers: valid values, not also given in ``headers``."""
+    names = {name.lower() for name, _ in headers}
+    if origin is not None:
+        _check_value("origin", origin)
+        if "origin" in names:
+            raise ValueError("give the Origin either as origin= or in headers, not both")
+    if user_agent is not DEFAULT and user_agent is not None:
+        _check_value("user_agent", user_agent)
+        if "user-agent" in names:
+            raise ValueError("give the User-Agent either as user_agent= or in headers, not both")
+    if extensions is not None:
+        _check_value("extensions", extensions)
 
 
 #: Request headers HTTP/2 forbids or writes as a pseudo-header (RFC 9113 8.2.2, 8.3.1).

@@ -33,7 +33,6 @@ def check_transport(
     engine: str,
     compression: Compression | None,
     max_fragment: int | None,
-    *,
     unix_socket: object,
     stream_factory: object,
 ) -> ConnectOptions:

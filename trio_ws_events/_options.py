@@ -103,37 +103,16 @@ class Options:
         """
         parsed = parse_url(url)
         timeouts = _check_timeouts(connect_timeout, close_timeout, ping_interval, ping_timeout)
-        max_message = _check_size("max_message_size", max_message_size)
-        max_fragment = _check_size("max_fragment_size", max_fragment_size)
-        limit = _check_limit(max_buffered_amount)
-        checked_engine = check_engine(engine)
-        checked_compression = _check_engine_compression(checked_engine, compression)
+        sizes = _check_sizes(max_message_size, max_fragment_size, max_buffered_amount)
+        engine = check_engine(engine)
+        deflate = _check_engine_compression(engine, compression)
         checked_logger = check_logger(logger)
-        connect = ConnectOptions.build(
-            **connect_args,
-            extensions=checked_compression.offer() if checked_compression else None,
-            logger=checked_logger,
-        )
+        offer = deflate.offer() if deflate else None
+        connect = ConnectOptions.build(**connect_args, extensions=offer, logger=checked_logger)
         connect = check_transport(
-            parsed,
-            connect,
-            checked_engine,
-            checked_compression,
-            max_fragment,
-            unix_socket=unix_socket,
-            stream_factory=stream_factory,
+            parsed, connect, engine, deflate, sizes[1], unix_socket, stream_factory
         )
-        return cls(
-            parsed,
-            *timeouts,
-            max_message,
-            max_fragment,
-            limit,
-            checked_compression,
-            checked_logger,
-            connect,
-            checked_engine,
-        )
+        return cls(parsed, *timeouts, *sizes, deflate, checked_logger, connect, engine)
 
     @classmethod
     def adopted(
@@ -180,6 +159,17 @@ def _check_timeouts(
         _check_timeout("close_timeout", close_timeout),
         _check_timeout("ping_interval", ping_interval),
         _check_timeout("ping_timeout", ping_timeout),
+    )
+
+
+def _check_sizes(
+    max_message_size: object, max_fragment_size: object, max_buffered_amount: object
+) -> tuple[int | None, int | None, int]:
+    """The three sizes checked, in the order of the signature."""
+    return (
+        _check_size("max_message_size", max_message_size),
+        _check_size("max_fragment_size", max_fragment_size),
+        _check_limit(max_buffered_amount),
     )
 
 
