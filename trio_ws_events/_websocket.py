@@ -428,7 +428,11 @@ class WebSocket(WebSocketSending):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool:
-        """Close (1000, or 1011 when leaving by an exception), wait for the end, re-raise."""
+        """Close (1000, or 1011 when leaving by an exception), wait for the end, re-raise.
+
+        Raises:
+            RuntimeError: called from a thread other than the one running Trio; nothing changed.
+        """
         self._check_thread("__aexit__")
         await leave_own_nursery(self, self._engine, exc, self._close_if_open)
         return False
