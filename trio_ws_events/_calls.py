@@ -87,6 +87,7 @@ _ASYNC_METHODS: Final = frozenset(
 
 
 def unencodable(exc: UnicodeEncodeError) -> ValueError:
+    """The refusal of a text message UTF-8 cannot encode."""
     return ValueError(
         f"cannot send text with a lone surrogate at index {exc.start}: it has no UTF-8 encoding"
     )

@@ -13,12 +13,11 @@ from ._sansio.state import State
 from ._trio.iterate import MessageIterator, start_iteration
 
 if TYPE_CHECKING:
-    # For the docstrings' links: [`send`][WebSocket.send] resolves through this name.
     from ._events import Stats
     from ._options import Options
     from ._trio.engine import Engine
     from ._typing import Address
-    from ._websocket import WebSocket  # noqa: F401
+    from ._websocket import WebSocket  # noqa: F401  (the docstrings link through it)
 
 __all__ = ["WebSocketReadout"]
 

@@ -16,9 +16,7 @@ from ._trio.send_stream import piece_source, send_pieces
 from ._websocket_readout import WebSocketReadout
 
 if TYPE_CHECKING:
-    # For the docstrings' links: [`send`][WebSocket.send] resolves through this name.
     from ._typing import PieceSource
-    from ._websocket import WebSocket  # noqa: F401
 
 __all__ = ["WebSocketSending"]
 
@@ -29,7 +27,7 @@ class WebSocketSending(WebSocketReadout):
     _stream_lock: trio.Lock
 
     if TYPE_CHECKING:
-
+        # Defined by WebSocket itself: the hot path stays in one place.
         def send(self, data: str | bytes | bytearray | memoryview) -> None: ...
 
     def send_threadsafe(self, data: str | bytes | bytearray | memoryview) -> Future[None]:
