@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 import trio
 
-from ._errors import InvalidStateError, SendBufferFull, WebSocketError
+from ._calls import as_message, send_when_room, start_in, wrong_thread
+from ._errors import InvalidStateError, WebSocketError
 from ._events import Frame
 from ._handlers import EventSlot
 from ._options import Default, check_close_args
@@ -27,7 +28,7 @@ from ._trio.hook import HandshakeHook
 from ._trio.nursery import enter_own_nursery, leave_own_nursery
 from ._trio.reconnect_loop import ReconnectLoop
 from ._typing import HeadersLike, LoggerLike
-from ._websocket import WebSocket, _as_message, _wrong_thread
+from ._websocket import WebSocket
 
 if TYPE_CHECKING:
     from typing import Self
@@ -235,19 +236,7 @@ class ReconnectingWebSocket:
                 f"already called (state {self._loop.state.name}); create a new one",
                 url=self._loop.shown_url,
             )
-        if not isinstance(nursery, trio.Nursery):
-            raise TypeError(f"open() takes a trio.Nursery, got {type(nursery).__name__}")
-        try:
-            trio.lowlevel.current_trio_token()
-        except RuntimeError:
-            raise RuntimeError(_wrong_thread("open", "rws")) from None
-        try:
-            self._loop.start(nursery)
-        except RuntimeError as exc:
-            raise RuntimeError(
-                f"open() could not start {self._loop.shown_url}: {exc}; call open() while the "
-                "nursery's async with block is still running"
-            ) from exc
+        start_in(nursery, self._loop.start, self._loop.shown_url, "rws")
         self._thread = threading.get_ident()
 
     def send(self, data: str | bytes | bytearray | memoryview) -> None:
@@ -265,7 +254,7 @@ class ReconnectingWebSocket:
             SendBufferFull: it would push ``buffered_amount`` past
                 ``max_buffered_amount``; nothing was queued.
         """
-        message = _as_message(data)
+        message = as_message(data)
         self._check_thread("send")
         if self._loop.state is State.INITIAL:
             raise InvalidStateError(
@@ -297,14 +286,9 @@ class ReconnectingWebSocket:
             InvalidStateError: ``open`` was not called, ``close`` was, or the end
                 came while waiting.
         """
-        message = _as_message(data)
+        message = as_message(data)
         self._check_thread("send_wait")
-        while True:
-            try:
-                self.send(message)
-                break
-            except SendBufferFull:
-                await self._loop.room_may_come()
+        await send_when_room(self.send, message, self._loop.room_may_come)
         await self.drain()
 
     def close(self, code: int = 1000, reason: str = "") -> None:
@@ -368,7 +352,7 @@ class ReconnectingWebSocket:
     def _check_thread(self, what: str) -> None:
         """Refuse, before anything changes, a call from a thread that is not running Trio."""
         if self._thread is not None and threading.get_ident() != self._thread:
-            raise RuntimeError(_wrong_thread(what, "rws"))
+            raise RuntimeError(wrong_thread(what, "rws"))
 
     def _refusal(self, what: str, why: str) -> str:
         return f"cannot {what}: ReconnectingWebSocket {self._loop.shown_url} {why}"

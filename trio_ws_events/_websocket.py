@@ -1,20 +1,28 @@
-"""The public [`WebSocket`][]: its handlers, open/send/close, and the tasks behind them."""
+"""The public [`WebSocket`][]: its handlers, open/send/close, and the tasks behind them.
+
+Its read-only properties come from ``_websocket_readout``, the rest of the send family
+(threads, waiting for room, pieces, drain, ping) from ``_websocket_sending``.
+"""
 
 from __future__ import annotations
 
 import os
 import ssl
-import threading
 from collections.abc import Sequence
-from concurrent.futures import Future
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Unpack
+from typing import TYPE_CHECKING, Any, Unpack
 
 import trio
 import trio_websocket
 
+# Under the names send() has always used: its body stays as it is (the hot path).
+from ._calls import as_message as _as_message
+from ._calls import get_ident as _get_ident
+from ._calls import start_in
+from ._calls import unencodable as _unencodable
+from ._calls import wrong_thread as _wrong_thread
 from ._errors import InvalidStateError, SendBufferFull, WebSocketError
-from ._events import Frame, Stats
+from ._events import Frame
 from ._handlers import EventSlot
 from ._options import Options, check_close_args, check_engine_close_code
 from ._sansio.compression import Compression
@@ -24,9 +32,7 @@ from ._trio.connect import DEFAULT, Default
 from ._trio.connection import Connection
 from ._trio.engine import Engine
 from ._trio.hook import HandshakeHook
-from ._trio.iterate import MessageIterator, start_iteration
 from ._trio.nursery import enter_own_nursery, leave_own_nursery
-from ._trio.send_stream import piece_source, send_pieces
 from ._trio.tw_adopt import (
     AdoptOptions,
     accept_request,
@@ -36,7 +42,8 @@ from ._trio.tw_adopt import (
     check_connection,
 )
 from ._trio.tw_engine import TrioWebsocketEngine, refuse_incomplete_frames
-from ._typing import Address, HeadersLike, LoggerLike, PieceSource
+from ._typing import HeadersLike, LoggerLike
+from ._websocket_sending import WebSocketSending
 
 if TYPE_CHECKING:
     from typing import Self
@@ -48,7 +55,7 @@ if TYPE_CHECKING:
 __all__ = ["WebSocket"]
 
 
-class WebSocket:
+class WebSocket(WebSocketSending):
     """An event-driven WebSocket client connection, used once.
 
     Register handlers on the ``on_*`` events, then either call [`open`][] with a nursery
@@ -296,105 +303,6 @@ class WebSocket:
 
     # ------------------------------------------------------------------ properties
 
-    @property
-    def url(self) -> str:
-        """The URL, normalised to ``ws://`` or ``wss://``, without credentials.
-
-        The query string is kept (``repr(ws)`` and log records above DEBUG show ``?...``).
-        """
-        return self._shown_url
-
-    @property
-    def state(self) -> State:
-        """The current [`State`][]."""
-        return self._engine.state
-
-    @property
-    def is_open(self) -> bool:
-        """``True`` exactly while [`state`][] is ``State.OPEN``."""
-        return self._engine.state is State.OPEN
-
-    @property
-    def close_code(self) -> int | None:
-        """The close code, once the terminal event fires; ``None`` before.
-
-        After ``on_closed``, the code it received. After ``on_error``, the code the client
-        sent, or 1006 when no close frame was sent.
-        """
-        return self._engine.close_code
-
-    @property
-    def close_reason(self) -> str | None:
-        """The close reason that goes with [`close_code`][]; ``None`` before the end."""
-        return self._engine.close_reason
-
-    @property
-    def buffered_amount(self) -> int:
-        """Payload bytes (UTF-8 for text) accepted by [`send`][], not yet given to the socket."""
-        return self._engine.outbox.buffered_amount
-
-    @property
-    def unsent(self) -> tuple[str | bytes, ...]:
-        """Messages given to [`send`][] that were never written, in order.
-
-        Filled in when the terminal event fires; empty until then and when all went out.
-        """
-        return self._engine.unsent
-
-    @property
-    def subprotocol(self) -> str | None:
-        """The subprotocol the server chose, or ``None``."""
-        return self._engine.subprotocol
-
-    @property
-    def response_headers(self) -> list[tuple[str, str]]:
-        """The headers of the server's handshake response, once open; empty before."""
-        return self._engine.response_headers
-
-    @property
-    def extensions(self) -> str | None:
-        """The negotiated extension, e.g. ``"permessage-deflate"``, or ``None``."""
-        return self._engine.extensions
-
-    @property
-    def latency(self) -> float | None:
-        """Round-trip time in seconds of the most recent ping answered; ``None`` before."""
-        return self._engine.latency
-
-    @property
-    def stats(self) -> Stats:
-        """A snapshot of this connection's message and byte counters and timings."""
-        return self._engine.stats()
-
-    @property
-    def last_message_received(self) -> float | None:
-        """The ``trio.current_time()`` when the last frame arrived; ``None`` before open."""
-        return self._engine.last_message_received
-
-    @property
-    def local_address(self) -> Address | None:
-        """This end of the TCP connection, ``(host, port)``, from OPEN on; ``None`` before.
-
-        Kept after the connection ends. Through a proxy it is this end of the connection to
-        the proxy.
-        """
-        addresses = self._engine.addresses
-        return addresses[0] if addresses is not None else None
-
-    @property
-    def remote_address(self) -> Address | None:
-        """The peer of the TCP connection, ``(host, port)``, from OPEN on; ``None`` before.
-
-        Kept after the connection ends. Through a proxy the socket's peer is the proxy, so
-        this is the proxy's address, not the server's.
-        """
-        addresses = self._engine.addresses
-        return addresses[1] if addresses is not None else None
-
-    def __repr__(self) -> str:
-        # Without the query string: reprs end up in logs, and queries often carry tokens.
-        return f"<WebSocket {self._options.url.for_log} {self._engine.state.name}>"
-
     # ------------------------------------------------------------------ public methods
 
     def open(self, nursery: trio.Nursery) -> None:
@@ -423,19 +331,7 @@ class WebSocket:
                 f"(state {engine.state.name}); create a new WebSocket",
                 url=self._shown_url,
             )
-        if not isinstance(nursery, trio.Nursery):
-            raise TypeError(f"open() takes a trio.Nursery, got {type(nursery).__name__}")
-        try:
-            trio.lowlevel.current_trio_token()
-        except RuntimeError:
-            raise RuntimeError(_wrong_thread("open")) from None
-        try:
-            engine.start(nursery)
-        except RuntimeError as exc:
-            raise RuntimeError(
-                f"open() could not start the connection to {self._shown_url}: {exc}; call "
-                "open() while the nursery's async with block is still running"
-            ) from exc
+        start_in(nursery, engine.start, f"the connection to {self._shown_url}", "ws")
 
     def send(self, data: str | bytes | bytearray | memoryview) -> None:
         """Queue one message and return at once: ``str`` as text, bytes-like as binary.
@@ -443,7 +339,7 @@ class WebSocket:
         A ``bytearray`` or ``memoryview`` is copied, so the caller may reuse its buffer; a
         ``bytes`` or ``str`` cannot change and is queued as it is, without a copy. Messages
         are written in the order they were sent and before any close frame. If the
-        connection ends first, the ones never written are listed in [`unsent`][].
+        connection ends first, the ones never written are listed in [`unsent`][WebSocket.unsent].
 
         A subclass of ``str`` (an ``enum.StrEnum`` member) is text and a subclass of a
         bytes-like type is binary; each is queued as a plain ``str`` or ``bytes``.
@@ -453,12 +349,13 @@ class WebSocket:
             ValueError: ``data`` is a ``str`` that UTF-8 cannot encode (a lone surrogate);
                 nothing was queued.
             InvalidStateError: the connection is not OPEN (send after ``on_open``).
-            SendBufferFull: queuing it would push [`buffered_amount`][] past
-                ``max_buffered_amount``; nothing was queued (a message larger than the
-                limit is still accepted when the buffer is empty). Wait with [`drain`][],
-                or use [`send_wait`][].
+            SendBufferFull: queuing it would push
+                [`buffered_amount`][WebSocket.buffered_amount] past ``max_buffered_amount``;
+                nothing was queued (a message larger than the limit is still accepted when the
+                buffer is empty). Wait with [`drain`][WebSocket.drain], or use
+                [`send_wait`][WebSocket.send_wait].
             RuntimeError: called from a thread other than the one running Trio; nothing
-                was queued. Use [`send_threadsafe`][] there.
+                was queued. Use [`send_threadsafe`][WebSocket.send_threadsafe] there.
         """
         message = _as_message(data)
         engine = self._engine
@@ -485,165 +382,6 @@ class WebSocket:
             engine.drained = trio.Event()
         engine.wake.set()
 
-    def send_threadsafe(self, data: str | bytes | bytearray | memoryview) -> Future[None]:
-        """Queue one message from any thread, as [`send`][] would in the Trio thread.
-
-        It returns at once. The argument is checked (and a bytes-like one copied) in the
-        calling thread; the message is then handed to [`send`][] in the Trio thread, in
-        the order of the calls (so, per calling thread, in that thread's order).
-
-        Returns:
-            A ``concurrent.futures.Future``: its result is ``None`` once [`send`][]
-            queued the message (from then on it is written or listed in [`unsent`][]); its
-            exception is what [`send`][] raised instead ([`InvalidStateError`][] when
-            the connection is not OPEN or has ended, [`SendBufferFull`][]), so a message
-            is never dropped silently. Cancelling the future before the Trio thread reached
-            it keeps the message from being queued.
-
-        Raises:
-            TypeError, ValueError: as [`send`][]; nothing was scheduled.
-            InvalidStateError: [`open`][] was never called, so there is no Trio thread to
-                send from.
-        """
-        message = _as_message(data)
-        if type(message) is str and not message.isascii():
-            try:
-                message.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                raise _unencodable(exc) from None
-        token = self._engine.token
-        if token is None:
-            raise InvalidStateError(self._not_open("send_threadsafe"), url=self._shown_url)
-        future: Future[None] = Future()
-        try:
-            token.run_sync_soon(self._send_scheduled, message, future)
-        except trio.RunFinishedError:
-            future.set_exception(
-                InvalidStateError(
-                    f"cannot send: connection to {self._shown_url} has ended and its Trio "
-                    "run is over",
-                    url=self._shown_url,
-                )
-            )
-        return future
-
-    def _send_scheduled(self, message: str | bytes, future: Future[None]) -> None:
-        """The Trio-thread half of [`send_threadsafe`][]."""
-        if not future.set_running_or_notify_cancel():
-            return  # cancelled by its caller before we got here: not queued
-        try:
-            self.send(message)
-        except WebSocketError as exc:
-            future.set_exception(exc)
-        else:
-            future.set_result(None)
-
-    async def drain(self) -> None:
-        """Wait until [`buffered_amount`][] is at most the low-water mark or the end.
-
-        The low-water mark is a quarter of ``max_buffered_amount``. It returns at once
-        (after a checkpoint) when the buffer is already that low, and when the connection
-        has ended: check [`unsent`][] then. Cancellation: safe; it only waits.
-
-        Raises:
-            RuntimeError: called from a thread other than the one running Trio.
-        """
-        self._check_thread("drain")
-        await self._engine.drain()
-
-    async def send_wait(self, data: str | bytes | bytearray | memoryview) -> None:
-        """Queue one message, waiting for room first, then wait for the buffer to drain.
-
-        The natural call for producers: it never raises [`SendBufferFull`][].
-        Cancellation: if cancelled while waiting for room, nothing was queued; once queued,
-        the message will be written (or listed in [`unsent`][]) whatever happens.
-
-        Raises:
-            TypeError, ValueError: as [`send`][].
-            InvalidStateError: the connection is not OPEN, or ended while waiting.
-            RuntimeError: called from a thread other than the one running Trio.
-        """
-        message = _as_message(data)
-        self._check_thread("send_wait")
-        while True:
-            try:
-                self.send(message)
-                break
-            except SendBufferFull:
-                # Wake at each write: room for this message may come before the low-water
-                # mark (or only once the buffer is empty, for a message above the limit).
-                await self._engine.written.wait()
-        await self.drain()
-
-    async def send_stream(self, pieces: PieceSource) -> None:
-        """Send one message made of ``pieces``, each written as a frame as soon as it comes.
-
-        ``pieces`` is an iterable or an async iterable of ``str`` (a text message; each piece
-        is encoded whole, so no character is split between frames) or of bytes-like objects
-        (a binary message); the first piece decides, and empty pieces are skipped. An
-        iterable with no non-empty piece sends nothing. Pings, pongs and close frames may go
-        out between pieces; other messages given to ``send`` meanwhile are held and
-        written after this one, in order; a second ``send_stream`` waits for this one.
-
-        Memory stays bounded: before queuing a piece it waits until the piece fits within
-        ``max_buffered_amount`` (a piece larger than that waits for an empty buffer). It
-        returns once the whole message has been written to the socket.
-
-        A message sent in pieces is never listed in ``unsent``: if the connection ends
-        before its last frame is written, this call raises instead. If the pieces raise (or a
-        piece is refused, or this call is cancelled) after part of the message was queued,
-        the peer is left inside a message that cannot be completed: the connection is closed
-        with 1011, ``on_error`` receives a [`HandlerError`][] whose ``__cause__`` is the
-        exception, and the exception propagates from here.
-
-        Raises:
-            TypeError: ``pieces`` is not an (async) iterable of ``str`` or bytes-like, or
-                mixes the two.
-            ValueError: a ``str`` piece has a lone surrogate.
-            InvalidStateError: the connection is not OPEN, or it ended before the whole
-                message was written.
-            RuntimeError: called from a thread other than the one running Trio; nothing
-                was sent.
-
-        Cancellation: before the first piece is queued nothing was sent; after it, the
-        connection is closed with 1011 as above.
-        """
-        self._check_thread("send_stream")
-        next_piece = piece_source(pieces)
-        if self._engine.state is not State.OPEN:
-            raise InvalidStateError(self._not_open("send_stream"), url=self._shown_url)
-        async with self._stream_lock:
-            await send_pieces(self._engine, next_piece)
-
-    async def ping(self, payload: bytes | None = None) -> float:
-        """Send a ping now and return its round-trip time in seconds when the pong arrives.
-
-        Args:
-            payload: at most 125 bytes; by default 4 random bytes.
-
-        Raises:
-            InvalidStateError: the connection is not OPEN, or ended before the pong.
-            ValueError: the payload is longer than 125 bytes, or already awaiting a pong.
-            RuntimeError: called from a thread other than the one running Trio.
-
-        Cancellation: safe; a pong arriving later is ignored.
-        """
-        if payload is None:
-            payload = os.urandom(4)
-        elif not isinstance(payload, bytes | bytearray | memoryview):
-            raise TypeError(f"ping payload must be bytes, got {type(payload).__name__}")
-        size = memoryview(payload).nbytes  # before copying: a huge payload costs nothing
-        if size > 125:
-            raise ValueError(f"ping payload is {size} bytes; at most 125 are allowed")
-        payload = bytes(memoryview(payload))
-        self._check_thread("ping")
-        engine = self._engine
-        if engine.state is not State.OPEN:
-            raise InvalidStateError(self._not_open("ping"), url=self._shown_url)
-        if engine.awaiting(payload):
-            raise ValueError("a ping with this payload is already awaiting its pong")
-        return await engine.ping(payload)
-
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Start the close handshake and return at once; calling it again does nothing.
 
@@ -669,44 +407,6 @@ class WebSocket:
         self._check_thread("close")
         self._engine.close(code, reason)
 
-    async def wait_closed(self) -> None:
-        """Wait until the terminal event (``on_closed`` or ``on_error``) has run.
-
-        Cancellation: safe; it only waits.
-
-        Raises:
-            InvalidStateError: [`open`][] was never called, so it would wait forever (right
-                after [`open`][] it is fine).
-            RuntimeError: called from a thread other than the one running Trio.
-        """
-        self._check_thread("wait_closed")
-        if self._engine.state is State.INITIAL:
-            raise InvalidStateError(
-                f"cannot wait_closed: open() was never called on {self._shown_url}, so it "
-                "would wait forever; call open(nursery) first (wait_closed() may follow it "
-                "at once)",
-                url=self._shown_url,
-            )
-        await trio.lowlevel.checkpoint()
-        await self._engine.done.wait()
-
-    def __aiter__(self) -> MessageIterator:
-        """``async for message in ws``: each whole message, ``str`` or ``bytes``, in order.
-
-        Handlers and the loop both see every message: the handlers first, then the loop.
-        The connection waits for the loop to take each message, so a slow loop slows
-        reading, as a slow handler does. The loop ends after ``on_closed`` and raises the
-        error after ``on_error``. Leaving it (``break``) keeps the connection open; later
-        messages go to the handlers only. See [`MessageIterator`][].
-
-        Raises:
-            InvalidStateError: ``open`` was not called, or another ``async for`` over
-                this instance is still running.
-            RuntimeError: called from a thread other than the one running Trio.
-        """
-        self._check_thread("__aiter__")
-        return start_iteration(self._engine)
-
     async def __aenter__(self) -> Self:
         """Open in a nursery of its own and wait until OPEN.
 
@@ -728,84 +428,17 @@ class WebSocket:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool:
-        """Close (1000, or 1011 when leaving by an exception), wait for the end, re-raise."""
+        """Close (1000, or 1011 when leaving by an exception), wait for the end, re-raise.
+
+        Raises:
+            RuntimeError: called from a thread other than the one running Trio; nothing changed.
+        """
         self._check_thread("__aexit__")
         await leave_own_nursery(self, self._engine, exc, self._close_if_open)
         return False
 
     # ------------------------------------------------------------------ internals
 
-    def _check_thread(self, what: str) -> None:
-        """Refuse a call from outside the Trio thread, before it changes anything.
-
-        The thread is the one [`open`][] ran in; before that no task exists to race with.
-        """
-        thread = self._engine.thread
-        if thread is not None and _get_ident() != thread:
-            raise RuntimeError(_wrong_thread(what))
-
-    def _not_open(self, what: str) -> str:
-        if self._engine.state is State.INITIAL:
-            return (
-                f"cannot {what}: connection to {self._shown_url} is not open yet: open() "
-                f"was not called; call open(nursery), then {what} from on_open or later"
-            )
-        if self._engine.state is State.CONNECTING:
-            return (
-                f"cannot {what}: connection to {self._shown_url} is not open yet "
-                f"(CONNECTING); {what} from an on_open handler or after on_open, or use "
-                "`async with WebSocket(url) as ws:`, which returns once it is open"
-            )
-        return f"cannot {what}: connection to {self._shown_url} is {self._engine.state.name}"
-
     def _close_if_open(self, code: int) -> None:
         if self._engine.state is State.OPEN:
             self.close(code)
-
-
-_get_ident: Final = threading.get_ident
-
-
-def _wrong_thread(what: str, owner: str = "ws") -> str:
-    """The refusal of a call to ``owner.what`` from a thread that is not running Trio."""
-    if what == "send":
-        threadsafe = "ws.send_threadsafe(msg) or " if owner == "ws" else ""
-        return (
-            "send(msg) was called from a thread that is not running this connection's Trio "
-            f"loop; nothing was queued. From another thread use {threadsafe}"
-            f"trio.from_thread.run_sync({owner}.send, msg)"
-        )
-    runner = "run" if what in _ASYNC_METHODS else "run_sync"
-    return (
-        f"{what}() was called from a thread that is not running this connection's Trio "
-        f"loop; nothing changed. From another thread use trio.from_thread.{runner}("
-        f"{owner}.{what}, ...), as for sending: trio.from_thread.run_sync({owner}.send, msg)"
-    )
-
-
-_ASYNC_METHODS: Final = frozenset(
-    {"drain", "send_wait", "send_stream", "ping", "wait_closed", "__aexit__"}
-)
-
-
-def _unencodable(exc: UnicodeEncodeError) -> ValueError:
-    return ValueError(
-        f"cannot send text with a lone surrogate at index {exc.start}: it has no UTF-8 encoding"
-    )
-
-
-def _as_message(data: object) -> str | bytes:
-    """``data`` as exactly ``str`` (text) or ``bytes`` (binary), whatever subclass it is."""
-    if type(data) is str or type(data) is bytes:
-        return data  # the common case: no copy
-    if isinstance(data, str):
-        # A subclass (an enum.StrEnum member) is text. str.__str__ gives its characters as
-        # an exact str, whatever __str__ or encode() the subclass overrides.
-        return str.__str__(data)
-    if isinstance(data, bytes | bytearray | memoryview):
-        # memoryview reads the buffer itself, not an overridden __bytes__.
-        return bytes(memoryview(data))
-    raise TypeError(
-        "send() takes str (text) or bytes, bytearray, memoryview (binary), "
-        f"got {type(data).__name__}"
-    )

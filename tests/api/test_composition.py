@@ -1,4 +1,4 @@
-"""The public clients compose what runs them: no base class, the engine behind a named seam."""
+"""The public clients compose what runs them: the engine behind a named seam, never a base."""
 
 from __future__ import annotations
 
@@ -6,11 +6,18 @@ from trio_ws_events import ReconnectingWebSocket, WebSocket
 from trio_ws_events._trio.connection import Connection
 from trio_ws_events._trio.engine import Engine, Owner
 from trio_ws_events._trio.reconnect_loop import ReconnectLoop
+from trio_ws_events._websocket_readout import WebSocketReadout
+from trio_ws_events._websocket_sending import WebSocketSending
 
 
 def test_websocket_has_its_engine_instead_of_a_base_class() -> None:
-    """WebSocket inherits nothing but object; its engine is a Connection built for it."""
-    assert WebSocket.__mro__ == (WebSocket, object)
+    """WebSocket's only bases are its stateless public facets; its engine is a Connection built
+    for it, never a base."""
+    assert WebSocket.__mro__ == (WebSocket, WebSocketSending, WebSocketReadout, object)
+    for facet in (WebSocketSending, WebSocketReadout):
+        # No constructor and no state of their own: they read what WebSocket._setup set.
+        assert "__init__" not in vars(facet)
+        assert not [name for name, value in vars(facet).items() if name.startswith("on_")]
     ws = WebSocket("ws://127.0.0.1:9/")
     engine: Engine = ws._engine
     assert isinstance(engine, Connection)
