@@ -168,8 +168,9 @@ class Sender:
             outbox.written()
             if outbox.buffered_amount <= conn.low_water:
                 conn.drained.set()
-            conn.written.set()
-            conn.written = trio.Event()
+            if conn._written is not None:  # someone waits for this batch (LazyEvent)
+                conn._written.set()
+                conn._written = None
             if closing.sent is not None:
                 return True
 
