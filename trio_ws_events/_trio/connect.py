@@ -176,8 +176,8 @@ async def _attempt(
             extensions=options.extensions,
             headers=headers,
         )
-        # The options were checked: h11 refusing the request would be a bug.
-        with map_exceptions({h11.LocalProtocolError: _unwritable(where)}):
+        # The options were checked: a request refused here would be a bug.
+        with map_exceptions({(h11.LocalProtocolError, ValueError): _unwritable(where)}):
             request_bytes = handshake.request()
         await send(stream, request_bytes, "", where)
         may_follow = redirects < options.max_redirects

@@ -117,7 +117,7 @@ class Connection:
         self._done: trio.Event | None = None
         self._connect_scope: trio.CancelScope | None = None
         self._abandoned = False
-        self._recv_scope = trio.CancelScope()
+        self._recv_scope = trio.CancelScope()  # from OPEN on, the session nursery's
         self.wake = trio.Event()  # wakes the sender
         # buffered_amount fell to the low-water mark; SET until send() first passes it.
         self.drained = SET
@@ -291,18 +291,20 @@ class Connection:
         self.pinger.start(self.keepalive.start(self.open_at))
         self._logger.info("connected to %s", self._url.for_log)
         async with trio.open_nursery() as nursery:
+            # The nursery's own scope bounds the reading (close_timeout, the EOF grace, a
+            # broken write): one scope less per connection, and the sender ends with it.
+            self._recv_scope = nursery.cancel_scope
             nursery.start_soon(self._sender.run)
-            with self._recv_scope:
-                await self._dispatcher.dispatch(self._ws.on_open, ())
-                self._ready = fire(self._ready)
-                if self._ws._nursery_cm is not None:
-                    # `async with` returns the instance before anything more is read, so
-                    # that `async for` in its body misses no message (a server's greeting).
-                    await self.entered.wait()
-                await self._receive_loop(opened)
-            if self._recv_scope.cancelled_caught:
-                self._note_close_timeout()
-            nursery.cancel_scope.cancel()
+            await self._dispatcher.dispatch(self._ws.on_open, ())
+            self._ready = fire(self._ready)
+            if self._ws._nursery_cm is not None:
+                # `async with` returns the instance before anything more is read, so
+                # that `async for` in its body misses no message (a server's greeting).
+                await self.entered.wait()
+            await self._receive_loop(opened)
+            nursery.cancel_scope.cancel()  # the reading is over: so is the sender's work
+            return
+        self._note_close_timeout()  # only the scope's own cancellation gets here
 
     # ------------------------------------------------------------------ receiving
 
