@@ -1,9 +1,10 @@
 """The running connection behind a ``WebSocket``: its tasks and ending.
 
 One task (``_run``) owns the connection: it connects, then runs a small nursery with the
-sender and, when enabled, the keepalive task, while it reads frames itself and dispatches
-events straight to the handlers: there is no queue between the socket and the handlers, so
-a slow handler stops the reading (receive backpressure), and events fire in arrival order.
+sender task, while it reads frames itself, ticks the keepalive when its timer expires, and
+dispatches events straight to the handlers: there is no queue between the socket and the
+handlers, so a slow handler stops the reading (receive backpressure), and events fire in
+arrival order.
 
 The sender task is ``writer.Sender``, the keepalive timer ``pinger.Pinger``, the handler calls
 ``dispatch.Dispatcher``. Every path out of ``_run`` (a close handshake, a failure,
@@ -310,30 +311,23 @@ class Connection:
 
     async def _receive_loop(self, opened: Opened) -> None:
         """Read until the end; each time the keepalive timer expires, tick and go on."""
-        stream = opened.stream
-        protocol = self._protocol
-        assert protocol is not None
         pinger = self.pinger
         pending = opened.trailing  # frames in the handshake answer's read
         while True:
-            with pinger.timer() as timer:
+            with pinger.timer():
                 first, pending = pending, b""  # a tick may interrupt _read: `first` is handled
-                rest = await self._read(stream, protocol, timer, first)
+                rest = await self._read(opened.stream, first)
                 if rest is None:
                     return
                 pending = rest
             pinger.tick()
 
-    async def _read(
-        self,
-        stream: trio.abc.Stream,
-        protocol: ClientProtocol,
-        timer: trio.CancelScope,
-        first: bytes,
-    ) -> bytes | None:
+    async def _read(self, stream: trio.abc.Stream, first: bytes) -> bytes | None:
         """Handle ``first`` (and a backlog a tick interrupted), then read and handle until the
-        end (``None``) or until ``timer`` expired as bytes came in (the bytes, not handled:
-        an async handler's wait must not meet the expiry)."""
+        end (``None``) or until the tick is due as bytes come in (the bytes, not handled: an
+        async handler's wait must not meet the timer's expiry)."""
+        protocol = self._protocol
+        assert protocol is not None
         pinger = self.pinger
         if (first and not protocol.closed) or protocol.backlog:
             await self._received(protocol, first)
@@ -350,18 +344,22 @@ class Connection:
                 return None
             if protocol.closed:
                 continue  # after a close frame or a violation: only waiting for EOF
-            if timer.cancel_called:
+            now = trio.current_time()
+            if now >= pinger.next_tick:  # the timer expired, or is about to: tick first
                 return bytes(data)
-            await self._received(protocol, bytes(data))
+            await self._received(protocol, bytes(data), now)
 
-    async def _received(self, protocol: ClientProtocol, data: bytes) -> None:
+    async def _received(
+        self, protocol: ClientProtocol, data: bytes, now: float | None = None
+    ) -> None:
         """Dispatch the events of ``data``, batch by batch (see ``ClientProtocol.backlog``).
 
         Between batches the reader checkpoints, so that keepalive and the sender run even
         while one read of tiny frames is processed; each batch's events are dropped before
-        the next is parsed, so what one read inflates is held one batch at a time.
+        the next is parsed, so what one read inflates is held one batch at a time. ``now``
+        is when ``data`` was read, if the caller knows it.
         """
-        self.keepalive.received(trio.current_time())
+        self.keepalive.received(trio.current_time() if now is None else now)
         protocol.streaming = bool(self._ws.on_incomplete_frame)
         await self._dispatcher.handle(protocol.receive(data))
         while protocol.backlog:

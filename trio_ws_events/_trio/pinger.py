@@ -35,7 +35,16 @@ class Pinger:
     keepalive matters most (``tests/driver/test_liveness.py``).
     """
 
-    __slots__ = ("_at", "_conn", "_ping_timeout", "_timer", "_waiters", "due", "held", "keepalive")
+    __slots__ = (
+        "_conn",
+        "_ping_timeout",
+        "_timer",
+        "_waiters",
+        "due",
+        "held",
+        "keepalive",
+        "next_tick",
+    )
 
     def __init__(self, conn: Connection, keepalive: Keepalive, ping_timeout: float | None) -> None:
         self._conn = conn
@@ -45,18 +54,19 @@ class Pinger:
         self.due: list[bytes] = []
         # Of ping(): set by the pong or by the end. Made at the first ping (W5's memory).
         self._waiters: dict[bytes, trio.Event] | None = None
-        self._at = math.inf  # when to tick next
+        #: When the keepalive ticks next (``math.inf``: not before the end).
+        self.next_tick = math.inf
         self._timer: trio.CancelScope | None = None
         #: Our own code held the reader since it last armed the timer (``rearm``).
         self.held = False
 
     def start(self, at: float | None) -> None:
         """The connection is open: tick first at ``at`` (``None``: keepalive is off)."""
-        self._at = math.inf if at is None else at
+        self.next_tick = math.inf if at is None else at
 
     def timer(self) -> trio.CancelScope:
         """A fresh scope for the reader's loop that expires when the next tick is due."""
-        self._timer = trio.CancelScope(deadline=self._at)
+        self._timer = trio.CancelScope(deadline=self.next_tick)
         self.held = False
         return self._timer
 
@@ -76,12 +86,12 @@ class Pinger:
         """The reader is about to wait for bytes again: the timer expires at the next tick."""
         self.held = False
         if self._timer is not None:
-            self._timer.deadline = self._at
+            self._timer.deadline = self.next_tick
 
     def tick(self) -> None:
         """The timer expired: run the keepalive schedule (``Keepalive.tick``) once."""
         conn = self._conn
-        self._at = math.inf
+        self.next_tick = math.inf
         if conn.closing.closing:
             return
         tick = self.keepalive.tick(trio.current_time())
@@ -99,7 +109,7 @@ class Pinger:
                 "keepalive ping timeout",
             )
         if tick.next_at is not None:
-            self._at = tick.next_at
+            self.next_tick = tick.next_at
 
     async def ping(self, payload: bytes) -> float:
         """Send a ping with ``payload``; the round trip in seconds once its pong arrived.
@@ -137,6 +147,6 @@ class Pinger:
 
     def ended(self) -> None:
         """The connection ended: every ``ping()`` still waiting wakes (and raises)."""
-        self._at = math.inf
+        self.next_tick = math.inf
         for done in (self._waiters or {}).values():
             done.set()
