@@ -49,7 +49,7 @@ def test_connection_keeps_its_state_in_slots() -> None:
 
 #: Python memory (tracemalloc) one idle open connection may hold, keepalive on and no
 #: compression, as in the benchmark's W5 (a deflate context alone is far larger): issue 18
-#: measured 14.4 KiB (19.4 before its second round); the bound leaves room for noise.
+#: measured 13.7 KiB here (about 19 before its second round); the bound leaves room.
 IDLE_CONNECTION_BYTES = 16 * 1024
 IDLE_CONNECTIONS = 100
 

@@ -27,7 +27,7 @@ class Pinger:
     """The pings of ``conn``: queued in ``due`` for its sender, answered by ``got_pong``.
 
     The keepalive has no task of its own (issue 18: a task per idle connection cost about
-    1.7 KiB, and one more start-up per handshake). Its next tick is the deadline of a cancel
+    2 KiB, and one more start-up per handshake). Its next tick is the deadline of a cancel
     scope (``timer``) around the reader's loop, armed only while the reader waits for bytes or
     checkpoints between two batches of one read, never while our own code holds it (an async
     handler, the ``async for`` body: ``hold``), so the expiry lands only where the reader can
