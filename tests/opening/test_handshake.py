@@ -147,7 +147,7 @@ def test_request_is_what_h11_would_write() -> None:
         headers=[("Origin", "https://app.example"), ("X-Name", "Ren\u00e9e")],
     )
     ours = hs.request()
-    headers = [(name, value.encode("latin-1")) for name, value in hs._request_headers]
+    headers = [(name.encode(), value.encode("latin-1")) for name, value in hs._request_headers]
     h11_connection = h11.Connection(h11.CLIENT)
     h11_bytes = h11_connection.send(h11.Request(method="GET", target="/a?b=1", headers=headers))
     assert ours == h11_bytes
