@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Final
+from typing import ClassVar, Final
 
 import trio
 
@@ -83,6 +83,8 @@ class Connection:
         thread token unsent wake
         """.split()  # noqa: SIM905
     )
+    #: False in an engine whose ``_receive_loop`` does not tick: ``Pinger.run`` ticks then.
+    reader_ticks: ClassVar[bool] = True
     # Made at their first read (``ending.LazyEvent``); ``ending.fire`` sets them.
     ready = LazyEvent()  # OPEN reached, or the attempt is over
     done = LazyEvent()  # the terminal event has run
@@ -118,7 +120,9 @@ class Connection:
         self._done: trio.Event | None = None
         self._connect_scope: trio.CancelScope | None = None
         self._abandoned = False
-        self._recv_scope = trio.CancelScope()  # from OPEN on, the session nursery's
+        # From OPEN on, the session nursery's scope: it bounds the reading (close_timeout,
+        # the EOF grace, a broken write), and the sender ends with it.
+        self._recv_scope = trio.CancelScope()
         self.wake = trio.Event()  # wakes the sender
         # buffered_amount fell to the low-water mark; SET until send() first passes it.
         self.drained = SET
@@ -292,10 +296,10 @@ class Connection:
         self.pinger.start(self.keepalive.start(self.open_at))
         self._logger.info("connected to %s", self._url.for_log)
         async with trio.open_nursery() as nursery:
-            # The nursery's own scope bounds the reading (close_timeout, the EOF grace, a
-            # broken write): one scope less per connection, and the sender ends with it.
-            self._recv_scope = nursery.cancel_scope
+            self._recv_scope = nursery.cancel_scope  # one scope less per connection
             nursery.start_soon(self._sender.run)
+            if not self.reader_ticks:
+                nursery.start_soon(self.pinger.run)
             await self._dispatcher.dispatch(self._ws.on_open, ())
             self._ready = fire(self._ready)
             if self._ws._nursery_cm is not None:
@@ -356,8 +360,7 @@ class Connection:
 
         Between batches the reader checkpoints, so that keepalive and the sender run even
         while one read of tiny frames is processed; each batch's events are dropped before
-        the next is parsed, so what one read inflates is held one batch at a time. ``now``
-        is when ``data`` was read, if the caller knows it.
+        the next is parsed, so what one read inflates is held one batch at a time.
         """
         self.keepalive.received(trio.current_time() if now is None else now)
         protocol.streaming = bool(self._ws.on_incomplete_frame)

@@ -111,6 +111,13 @@ class Pinger:
         if tick.next_at is not None:
             self.next_tick = tick.next_at
 
+    async def run(self) -> None:
+        """The keepalive as a task of its own, for an engine whose reader does not tick
+        (``Connection.reader_ticks`` false): sleep until each tick, until there is none."""
+        while self.next_tick != math.inf:
+            await trio.sleep_until(self.next_tick)
+            self.tick()
+
     async def ping(self, payload: bytes) -> float:
         """Send a ping with ``payload``; the round trip in seconds once its pong arrived.
 
