@@ -9,6 +9,8 @@ from peers.raw_server import Opcode, RawConnection
 from recorder import Recorder
 
 from trio_ws_events import KeepaliveTimeout, WebSocket
+from trio_ws_events._trio.connect import Opened
+from trio_ws_events._trio.connection import FAIL_TIMEOUT, Connection
 
 from .memory import over_memory, run_over_memory
 
@@ -98,3 +100,39 @@ async def test_keepalive_does_not_blame_the_peer_for_a_slow_handler(
     await run_over_memory(ws, script, limit=300)  # virtual seconds
     assert isinstance(recorder.error, KeepaliveTimeout)
     assert ended_at[0] - handler_done[0] == pytest.approx(5.0)
+
+
+class _ReaderThatDoesNotTick(Connection):
+    """An engine reading its own way (as an engine over another library does): it reads
+    nothing and never ticks, so ``Pinger.run`` must."""
+
+    __slots__ = ()
+    reader_ticks = False
+
+    async def _receive_loop(self, opened: Opened) -> None:
+        await trio.sleep_forever()
+
+
+async def test_keepalive_task_runs_for_an_engine_whose_reader_does_not_tick(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """With reader_ticks false the keepalive runs as a task: KeepaliveTimeout on time."""
+    codes: list[int | None] = []
+
+    async def script(conn: RawConnection) -> None:
+        await conn.accept_handshake()
+        codes.append((await conn.read_close())[0])
+        await conn.send_close(1011)
+
+    ws = WebSocket("ws://memory.test/", ping_interval=20.0, ping_timeout=5.0)
+    ws._engine.__class__ = _ReaderThatDoesNotTick
+    recorder = Recorder(ws)
+    failed_at: list[float] = []
+    ws.on_error += lambda ws, error: failed_at.append(trio.current_time())
+    start = trio.current_time()
+    await run_over_memory(ws, script, limit=300)  # virtual seconds
+    assert isinstance(recorder.error, KeepaliveTimeout)
+    assert codes == [1011]
+    # The failure is decided at interval + timeout; the close then waits FAIL_TIMEOUT for
+    # a reply that this reader never reads.
+    assert failed_at[0] - start == pytest.approx(25.0 + FAIL_TIMEOUT)

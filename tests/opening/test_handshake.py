@@ -10,6 +10,7 @@ import base64
 import logging
 from collections.abc import Callable
 
+import h11
 import pytest
 import trio
 from peers.raw_server import (
@@ -134,6 +135,31 @@ def test_request_host_header_can_be_replaced() -> None:
     lines = request_lines(hs.request())
     assert lines[1] == "Host: virtual.example"
     assert sum(line.lower().startswith("host:") for line in lines) == 1
+
+
+def test_request_is_what_h11_would_write() -> None:
+    """The hand-written request has the bytes h11 writes for the same request."""
+    hs = ClientHandshake(
+        host="example.com",
+        target="/a?b=1",
+        protocols=["chat"],
+        extensions="permessage-deflate",
+        headers=[("Origin", "https://app.example"), ("X-Name", "Ren\u00e9e")],
+    )
+    ours = hs.request()
+    headers = [(name.encode(), value.encode("latin-1")) for name, value in hs._request_headers]
+    h11_connection = h11.Connection(h11.CLIENT)
+    h11_bytes = h11_connection.send(h11.Request(method="GET", target="/a?b=1", headers=headers))
+    assert ours == h11_bytes
+
+
+@pytest.mark.parametrize("where", ["target", "value"])
+def test_request_refuses_a_line_break(where: str) -> None:
+    """A CR or LF in the target or a header (unchecked input) raises instead of splitting."""
+    target, value = ("/a\r\nX-Evil: 1", "v") if where == "target" else ("/", "v\nX-Evil: 1")
+    hs = ClientHandshake(host="h", target=target, headers=[("X-Ok", value)])
+    with pytest.raises(ValueError, match="CR or LF"):
+        hs.request()
 
 
 # ---------------------------------------------------------------- sans-IO: the answer

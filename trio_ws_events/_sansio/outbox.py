@@ -55,7 +55,8 @@ class Outbox:
     )
 
     def __init__(self) -> None:
-        self._queue: deque[tuple[Message | Piece, int]] = deque()
+        # Made at the first put: an idle connection's empty deque cost 760 B (W5's memory).
+        self._queue: deque[tuple[Message | Piece, int]] | None = None
         self._in_flight: list[Message | Piece] = []
         # While a message goes out in pieces, whole messages wait here, behind it.
         self._held: deque[tuple[Message, int]] | None = None
@@ -89,8 +90,10 @@ class Outbox:
         if self._held is not None:
             self._held.append((message, size))
             self.held_bytes += size
-        else:
+        elif self._queue is not None:
             self._queue.append((message, size))
+        else:
+            self._queue = deque(((message, size),))
         self.buffered_amount += size
 
     @property
@@ -107,11 +110,14 @@ class Outbox:
         """Queue the next piece of the message in progress; the final one ends the stream."""
         assert self._held is not None, "no stream is open"
         size = len(piece.data)
-        self._queue.append((piece, size))
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = deque()
+        queue.append((piece, size))
         self._pieces += 1
         self.buffered_amount += size
         if piece.final:
-            self._queue.extend(self._held)
+            queue.extend(self._held)
             self._held = None
             self.held_bytes = 0
 
@@ -155,6 +161,6 @@ class Outbox:
     def unsent(self) -> tuple[Message, ...]:
         """Every whole message not confirmed written: the batch in flight, the queue, then
         the messages held behind a message sent in pieces (its pieces are not listed)."""
-        queued = (message for message, _ in self._queue)
+        queued = (message for message, _ in self._queue or ())
         held = (message for message, _ in self._held or ())
         return tuple(m for m in (*self._in_flight, *queued, *held) if not isinstance(m, Piece))

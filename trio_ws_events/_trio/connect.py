@@ -69,7 +69,7 @@ class Opened:
         url: the URL that accepted, after redirects (with credentials, if it kept them).
     """
 
-    __slots__ = ("extensions", "headers", "stream", "subprotocol", "trailing", "url")
+    __slots__ = ("_headers", "extensions", "stream", "subprotocol", "trailing", "url")
 
     def __init__(
         self,
@@ -84,9 +84,29 @@ class Opened:
         self.stream = stream
         self.subprotocol = subprotocol
         self.extensions = extensions
-        self.headers = headers
+        self._headers = _pack(headers)
         self.trailing = trailing
         self.url = url
+
+    @property
+    def headers(self) -> list[tuple[str, str]]:
+        packed = self._headers
+        if not isinstance(packed, str):
+            return packed
+        if not packed:
+            return []
+        parts = packed.split("\n")
+        return list(zip(parts[::2], parts[1::2], strict=True))
+
+
+def _pack(headers: list[tuple[str, str]]) -> str | list[tuple[str, str]]:
+    """``headers`` as one string, split again when asked for: each pair of ``str`` kept
+    apart cost about 60 B (W5's memory: 1 KiB per connection). A line feed cannot be in
+    a header (RFC 9110 5.5), but a stream we were given may not have checked: then as is."""
+    if not headers:
+        return ""
+    packed = "\n".join(f"{name}\n{value}" for name, value in headers)
+    return packed if packed.count("\n") == 2 * len(headers) - 1 else headers
 
 
 async def open_connection(url: WebSocketURL, options: ConnectOptions) -> Opened:
@@ -156,8 +176,8 @@ async def _attempt(
             extensions=options.extensions,
             headers=headers,
         )
-        # The options were checked: h11 refusing the request would be a bug.
-        with map_exceptions({h11.LocalProtocolError: _unwritable(where)}):
+        # The options were checked: a request refused here would be a bug.
+        with map_exceptions({(h11.LocalProtocolError, ValueError): _unwritable(where)}):
             request_bytes = handshake.request()
         await send(stream, request_bytes, "", where)
         may_follow = redirects < options.max_redirects

@@ -1,11 +1,12 @@
 """The running connection behind a ``WebSocket``: its tasks and ending.
 
 One task (``_run``) owns the connection: it connects, then runs a small nursery with the
-sender and, when enabled, the keepalive task, while it reads frames itself and dispatches
-events straight to the handlers: there is no queue between the socket and the handlers, so
-a slow handler stops the reading (receive backpressure), and events fire in arrival order.
+sender task, while it reads frames itself, ticks the keepalive when its timer expires, and
+dispatches events straight to the handlers: there is no queue between the socket and the
+handlers, so a slow handler stops the reading (receive backpressure), and events fire in
+arrival order.
 
-The sender task is ``writer.Sender``, the keepalive task ``pinger.Pinger``, the handler calls
+The sender task is ``writer.Sender``, the keepalive timer ``pinger.Pinger``, the handler calls
 ``dispatch.Dispatcher``. Every path out of ``_run`` (a close handshake, a failure,
 cancellation) ends in ``ending.finish``, which settles the state, lists unsent messages, and
 fires exactly one terminal event.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Final
+from typing import ClassVar, Final
 
 import trio
 
@@ -28,18 +29,10 @@ from .._errors import (
     ProtocolError,
     WebSocketError,
 )
-from .._events import Frame, Stats
+from .._events import Stats
 from .._options import Options
 from .._sansio.closing import CloseHandshake, truncate_reason
-from .._sansio.events import (
-    BinaryMessage,
-    CloseReceived,
-    Failure,
-    Ping,
-    Pong,
-    ProtocolEvent,
-    TextMessage,
-)
+from .._sansio.events import Failure
 from .._sansio.frames import CHUNK_SIZE
 from .._sansio.keepalive import Keepalive
 from .._sansio.outbox import Outbox
@@ -48,7 +41,7 @@ from .._sansio.state import State, check_transition
 from .._typing import Address, LoggerLike
 from .connect import Opened, make_protocol, open_connection
 from .dispatch import Dispatcher
-from .ending import abort, finish
+from .ending import SET, LazyEvent, abort, finish, fire
 from .engine import Owner
 from .iterate import Feed
 from .net import stream_addresses
@@ -83,13 +76,20 @@ class Connection:
     __slots__ = tuple(
         """
         _abandoned _close_timeout _compression _connect_options _connect_scope
-        _connect_timeout _dispatcher _logger _max_fragment_size _max_message_size
-        _ping_timeout _protocol _recv_scope _sender _url _ws addresses close_code
-        close_reason closed_at closing done drained entered error extensions feed keepalive
-        low_water max_buffered open_at opened opened_at outbox pinger ready shown_url state
-        thread token unsent wake written
+        _connect_timeout _dispatcher _done _entered _logger _max_fragment_size
+        _max_message_size _ping_timeout _protocol _ready _recv_scope _sender _url _written _ws
+        addresses close_code close_reason closed_at closing drained error extensions feed
+        keepalive low_water max_buffered open_at opened opened_at outbox pinger shown_url state
+        thread token unsent wake
         """.split()  # noqa: SIM905
     )
+    #: False in an engine whose ``_receive_loop`` does not tick: ``Pinger.run`` ticks then.
+    reader_ticks: ClassVar[bool] = True
+    # Made at their first read (``ending.LazyEvent``); ``ending.fire`` sets them.
+    ready = LazyEvent()  # OPEN reached, or the attempt is over
+    done = LazyEvent()  # the terminal event has run
+    entered = LazyEvent()  # `async with` has handed the instance to its body
+    written = LazyEvent()  # a batch reached the socket (a fresh one after each)
 
     def __init__(self, owner: Owner, options: Options) -> None:
         self._ws = owner
@@ -116,14 +116,17 @@ class Connection:
         self.close_code: int | None = None
         self.close_reason: str | None = None
         self.unsent: tuple[str | bytes, ...] = ()
-        self.ready = trio.Event()  # OPEN reached, or the attempt is over
-        self.done = trio.Event()  # the terminal event has run
+        self._ready: trio.Event | None = None
+        self._done: trio.Event | None = None
         self._connect_scope: trio.CancelScope | None = None
         self._abandoned = False
+        # From OPEN on, the session nursery's scope: it bounds the reading (close_timeout,
+        # the EOF grace, a broken write), and the sender ends with it.
         self._recv_scope = trio.CancelScope()
         self.wake = trio.Event()  # wakes the sender
-        self.drained = trio.Event()  # buffered_amount fell to the low-water mark
-        self.written = trio.Event()  # a batch reached the socket (replaced each time)
+        # buffered_amount fell to the low-water mark; SET until send() first passes it.
+        self.drained = SET
+        self._written: trio.Event | None = None
         self.keepalive = Keepalive(options.ping_interval, options.ping_timeout)
         self.pinger = Pinger(self, self.keepalive, options.ping_timeout)
         self.closing = CloseHandshake()  # who sent which close frame; the ending
@@ -134,7 +137,7 @@ class Connection:
         self.open_at: float | None = None  # OPEN reached
         self.closed_at: float | None = None
         self.feed: Feed | None = None  # to the live `async for` iterator, if any
-        self.entered = trio.Event()  # `async with` has handed the instance to its body
+        self._entered: trio.Event | None = None
         self.addresses: tuple[Address, Address] | None = None  # local, remote; from OPEN
 
     # ------------------------------------------------------------------ the Engine interface
@@ -307,86 +310,82 @@ class Connection:
         self._sender = self._make_sender(opened)
         self._set_state(State.OPEN)
         self.open_at = trio.current_time()
-        first_tick = self.keepalive.start(self.open_at)
+        self.pinger.start(self.keepalive.start(self.open_at))
         self._logger.info("connected to %s", self._url.for_log)
         async with trio.open_nursery() as nursery:
+            self._recv_scope = nursery.cancel_scope  # one scope less per connection
             nursery.start_soon(self._sender.run)
-            if first_tick is not None:
-                nursery.start_soon(self.pinger.run, first_tick)
-            with self._recv_scope:
-                await self._dispatcher.dispatch(self._ws.on_open, ())
-                self.ready.set()
-                if self._ws._nursery_cm is not None:
-                    # `async with` returns the instance before anything more is read, so
-                    # that `async for` in its body misses no message (a server's greeting).
-                    await self.entered.wait()
-                await self._receive_loop(opened)
-            if self._recv_scope.cancelled_caught:
-                self._note_close_timeout()
-            nursery.cancel_scope.cancel()
+            if not self.reader_ticks:
+                nursery.start_soon(self.pinger.run)
+            await self._dispatcher.dispatch(self._ws.on_open, ())
+            self._ready = fire(self._ready)
+            if self._ws._nursery_cm is not None:
+                # `async with` returns the instance before anything more is read, so
+                # that `async for` in its body misses no message (a server's greeting).
+                await self.entered.wait()
+            await self._receive_loop(opened)
+            nursery.cancel_scope.cancel()  # the reading is over: so is the sender's work
+            return
+        self._note_close_timeout()  # only the scope's own cancellation gets here
 
     # ------------------------------------------------------------------ receiving
 
     async def _receive_loop(self, opened: Opened) -> None:
-        stream = opened.stream
+        """Read until the end; each time the keepalive timer expires, tick and go on."""
+        pinger = self.pinger
+        pending = opened.trailing  # frames in the handshake answer's read
+        while True:
+            with pinger.timer():
+                first, pending = pending, b""  # a tick may interrupt _read: `first` is handled
+                rest = await self._read(opened.stream, first)
+                if rest is None:
+                    return
+                pending = rest
+            pinger.tick()
+
+    async def _read(self, stream: trio.abc.Stream, first: bytes) -> bytes | None:
+        """Handle ``first`` (and a backlog a tick interrupted), then read and handle until the
+        end (``None``) or until the tick is due as bytes come in (the bytes, not handled: an
+        async handler's wait must not meet the timer's expiry)."""
         protocol = self._protocol
         assert protocol is not None
-        if opened.trailing:  # frames that came in the same read as the handshake answer
-            await self._received(protocol, opened.trailing)
+        pinger = self.pinger
+        if (first and not protocol.closed) or protocol.backlog:
+            await self._received(protocol, first)
         while True:
+            if pinger.held:
+                pinger.rearm()
             try:
                 data = await stream.receive_some(CHUNK_SIZE)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 self._lost(f"the connection broke: {exc.__cause__ or exc}")
-                return
+                return None
             if not data:
                 self._lost("the server closed the TCP connection without a close frame")
-                return
+                return None
             if protocol.closed:
                 continue  # after a close frame or a violation: only waiting for EOF
-            await self._received(protocol, bytes(data))
+            now = trio.current_time()
+            if now >= pinger.next_tick:  # the timer expired, or is about to: tick first
+                return bytes(data)
+            await self._received(protocol, bytes(data), now)
 
-    async def _received(self, protocol: ClientProtocol, data: bytes) -> None:
+    async def _received(
+        self, protocol: ClientProtocol, data: bytes, now: float | None = None
+    ) -> None:
         """Dispatch the events of ``data``, batch by batch (see ``ClientProtocol.backlog``).
 
         Between batches the reader checkpoints, so that keepalive and the sender run even
         while one read of tiny frames is processed; each batch's events are dropped before
         the next is parsed, so what one read inflates is held one batch at a time.
         """
-        self.keepalive.received(trio.current_time())
+        self.keepalive.received(trio.current_time() if now is None else now)
         protocol.streaming = bool(self._ws.on_incomplete_frame)
-        await self._handle(protocol.receive(data))
+        await self._dispatcher.handle(protocol.receive(data))
         while protocol.backlog:
             await trio.lowlevel.checkpoint()
             protocol.streaming = bool(self._ws.on_incomplete_frame)
-            await self._handle(protocol.receive(b""))
-
-    async def _handle(self, events: list[ProtocolEvent]) -> None:
-        """Act on one batch of events, in order: handlers, pongs owed, the close, a failure."""
-        dispatch = self._dispatcher.dispatch
-        for event in events:
-            kind = type(event)
-            if kind is TextMessage:
-                await dispatch(self._ws.on_message, (event.data,))  # type: ignore[union-attr]
-                if self.feed is not None:
-                    await self._dispatcher.to_iterator(event.data)  # type: ignore[union-attr]
-            elif kind is BinaryMessage:
-                await dispatch(self._ws.on_binary, (event.data,))  # type: ignore[union-attr]
-                if self.feed is not None:
-                    await self._dispatcher.to_iterator(event.data)  # type: ignore[union-attr]
-            elif kind is Frame:
-                await dispatch(self._ws.on_incomplete_frame, (event,))
-            elif kind is Ping:
-                self.wake.set()  # the protocol owes its pong (ClientProtocol.pongs)
-                await dispatch(self._ws.on_ping, (event.payload,))  # type: ignore[union-attr]
-            elif kind is Pong:
-                self.pinger.got_pong(event.payload)  # type: ignore[union-attr]
-                await dispatch(self._ws.on_pong, (event.payload,))  # type: ignore[union-attr]
-            elif kind is CloseReceived:
-                self._on_close_frame(event.code, event.reason)  # type: ignore[union-attr]
-            else:
-                assert isinstance(event, Failure)
-                self._on_failure(event)
+            await self._dispatcher.handle(protocol.receive(b""))
 
     def _on_close_frame(self, code: int, reason: str) -> None:
         if self.state is State.OPEN:

@@ -13,7 +13,18 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from .._errors import HandlerError
+from .._events import Frame
 from .._handlers import EventHook, must_await, run_handlers
+from .._sansio.events import (
+    BinaryMessage,
+    CloseReceived,
+    Failure,
+    Ping,
+    Pong,
+    ProtocolEvent,
+    TextMessage,
+)
+from .ending import fire
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -24,12 +35,12 @@ __all__ = ["Dispatcher"]
 class Dispatcher:
     """Calls the handlers of ``conn``'s owner, and hands messages to a live ``async for``."""
 
-    __slots__ = ("_conn", "_keepalive", "_owner", "active", "reraise")
+    __slots__ = ("_conn", "_owner", "_pinger", "active", "reraise")
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
         self._owner = conn._ws
-        self._keepalive = conn.keepalive
+        self._pinger = conn.pinger
         #: False once delivering events has stopped (close(), a failure, the end).
         self.active = True
         #: A handler's exception, re-raised by the connection's task at its end.
@@ -47,14 +58,43 @@ class Dispatcher:
             try:
                 result = handler(self._owner, *args)
                 if result is not None and must_await(result):
-                    self._keepalive.pause()
+                    self._pinger.hold()
                     try:
                         await result
                     finally:
-                        self._keepalive.resume(trio.current_time())
+                        self._pinger.release()
             except Exception as exc:
                 self._handler_failed(hook, handler, exc)
                 return
+
+    async def handle(self, events: list[ProtocolEvent]) -> None:
+        """Act on one batch of events, in order: handlers, pongs owed, the close, a failure."""
+        conn = self._conn
+        owner = self._owner
+        dispatch = self.dispatch
+        for event in events:
+            kind = type(event)
+            if kind is TextMessage:
+                await dispatch(owner.on_message, (event.data,))  # type: ignore[union-attr]
+                if conn.feed is not None:
+                    await self.to_iterator(event.data)  # type: ignore[union-attr]
+            elif kind is BinaryMessage:
+                await dispatch(owner.on_binary, (event.data,))  # type: ignore[union-attr]
+                if conn.feed is not None:
+                    await self.to_iterator(event.data)  # type: ignore[union-attr]
+            elif kind is Frame:
+                await dispatch(owner.on_incomplete_frame, (event,))
+            elif kind is Ping:
+                conn.wake.set()  # the protocol owes its pong (ClientProtocol.pongs)
+                await dispatch(owner.on_ping, (event.payload,))  # type: ignore[union-attr]
+            elif kind is Pong:
+                conn.pinger.got_pong(event.payload)  # type: ignore[union-attr]
+                await dispatch(owner.on_pong, (event.payload,))  # type: ignore[union-attr]
+            elif kind is CloseReceived:
+                conn._on_close_frame(event.code, event.reason)  # type: ignore[union-attr]
+            else:
+                assert isinstance(event, Failure)
+                conn._on_failure(event)
 
     def iterating(self) -> bool:
         """Whether an ``async for`` over this connection is live (it will raise the error)."""
@@ -69,7 +109,7 @@ class Dispatcher:
             return
         # Waiting for the loop is waiting for the user's code, as in an async handler:
         # keepalive must not blame the peer for it.
-        self._keepalive.pause()
+        self._pinger.hold()
         try:
             await feed.send.send(message)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -77,7 +117,7 @@ class Dispatcher:
             if conn.feed is feed:
                 conn.feed = None
         finally:
-            self._keepalive.resume(trio.current_time())
+            self._pinger.release()
 
     async def terminal(self, hook: EventHook[Any], args: tuple[Any, ...]) -> None:
         """Run the terminal event's handlers; then the end is done, and ``async for`` ends."""
@@ -85,7 +125,7 @@ class Dispatcher:
         try:
             await run_handlers(hook._handlers, self._owner, *args)
         finally:
-            conn.done.set()
+            conn._done = fire(conn._done)
             if conn.feed is not None:
                 conn.feed.send.close()  # a waiting `async for` ends (or raises) now
 

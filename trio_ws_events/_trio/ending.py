@@ -4,7 +4,7 @@ accounting, the terminal event, closing the stream, and the log record of an err
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, overload
 
 import trio
 
@@ -16,7 +16,47 @@ from .._typing import LoggerLike
 if TYPE_CHECKING:
     from .connection import Connection
 
-__all__ = ["abort", "close_stream", "finish", "log_error_end"]
+__all__ = ["SET", "LazyEvent", "abort", "close_stream", "finish", "fire", "log_error_end"]
+
+#: An event that is already set, shared by every connection: what a signal nobody waited on
+#: becomes once it fires (``fire``), and ``drained`` until the buffer first fills.
+SET: trio.Event = trio.Event()
+SET.set()
+
+
+def fire(event: trio.Event | None) -> trio.Event:
+    """Set ``event``; one nobody made yet (``None``) becomes ``SET``. Returns what to keep."""
+    if event is None:
+        return SET
+    event.set()
+    return event
+
+
+class LazyEvent:
+    """A connection's ``trio.Event`` attribute, made at its first read (W5's memory: an idle
+    connection nobody waits on keeps none of its 216 bytes). It lives in the slot of the same
+    name with a leading underscore, ``None`` until read; ``fire`` sets it without making it."""
+
+    __slots__ = ("_slot",)
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._slot = f"_{name}"
+
+    @overload
+    def __get__(self, obj: None, objtype: type | None = None) -> LazyEvent: ...
+    @overload
+    def __get__(self, obj: object, objtype: type | None = None) -> trio.Event: ...
+    def __get__(self, obj: object, objtype: type | None = None) -> Any:
+        if obj is None:
+            return self
+        event = getattr(obj, self._slot)
+        if event is None:
+            event = trio.Event()
+            setattr(obj, self._slot, event)
+        return event
+
+    def __set__(self, obj: object, value: trio.Event) -> None:
+        setattr(obj, self._slot, value)
 
 
 async def close_stream(stream: trio.abc.Stream) -> None:
@@ -107,8 +147,8 @@ async def finish(conn: Connection) -> None:
     conn._dispatcher.active = False
     conn.pinger.ended()
     conn.drained.set()
-    conn.written.set()
-    conn.ready.set()
+    conn._written = fire(conn._written)
+    conn._ready = fire(conn._ready)
     if error is None:
         assert peer is not None
         conn.close_code, conn.close_reason = peer

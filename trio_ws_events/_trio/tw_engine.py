@@ -57,6 +57,9 @@ class TrioWebsocketEngine(Connection):
     (``adopt`` set); satisfies ``Engine``.
     """
 
+    #: Its reader (``_receive_loop``) is trio-websocket's: the keepalive ticks in a task.
+    reader_ticks = False
+
     def __init__(
         self,
         owner: Owner,

@@ -174,8 +174,9 @@ class Sender:
         conn.outbox.written()
         if conn.outbox.buffered_amount <= conn.low_water:
             conn.drained.set()
-        conn.written.set()
-        conn.written = trio.Event()
+        if conn._written is not None:  # someone waits for this batch (LazyEvent)
+            conn._written.set()
+            conn._written = None
 
     def _frame_batch(self) -> list[Wire]:
         """Frame what is due: pongs and pings, queued messages, then the close frame."""
