@@ -89,6 +89,9 @@ class _OverHypercorn:
         stop_child(self._server.proc, grace=5)
 
     def run(self, job: Job, url: str, meter: Meter, timeout: float) -> list[int] | None:
+        # This worker's Hypercorn is the server of these cells: its CPU is the server's,
+        # not "other processes" (which would mark every run noisy and re-run it).
+        meter.server_pid = self._server.proc.pid
         scheme = "wss" if self.tls else "ws"
         target = f"{scheme}://127.0.0.1:{self._server.port}/echo"
         result: list[int] | None = run_guarded(self._workload, (job, target, meter), timeout)
