@@ -19,7 +19,7 @@ from .hook import HandshakeRequest, run_hook
 from .proxy import proxy_from_environment
 
 if TYPE_CHECKING:
-    from .._h2 import H2Pool
+    from .._h2 import H2Pool, H2WebSocketStream
     from .._options import ConnectOptions
     from .._sansio.url import WebSocketURL
     from .connect import Opened
@@ -66,7 +66,6 @@ async def open_over_http2(
     Cancellation: safe; the pool resets a stream being opened and closes a connection being
     made; the pool's own connections live on in its nursery.
     """
-    from .._h2 import Http2Unavailable  # here: h2 is imported once a pool exists
     from .connect import Opened  # here: connect imports this module
 
     pool = options.http2
@@ -76,6 +75,30 @@ async def open_over_http2(
         headers = await run_hook(
             options.handshake_hook, HandshakeRequest(str(url), headers, 0), where
         )
+    stream = await _open_stream(pool, url, options, where, headers)
+    if stream is None:
+        return None
+    return Opened(
+        stream,
+        subprotocol=stream.subprotocol,
+        extensions=stream.extensions,
+        headers=list(stream.response_headers),
+        trailing=b"",
+        url=url,
+    )
+
+
+async def _open_stream(
+    pool: H2Pool,
+    url: WebSocketURL,
+    options: ConnectOptions,
+    where: str,
+    headers: list[tuple[str, str]],
+) -> H2WebSocketStream | None:
+    """The pool's extended CONNECT, its failures named after ``where``; ``None`` for
+    HTTP/1.1 (the origin has no HTTP/2 WebSockets)."""
+    from .._h2 import Http2Unavailable  # here: h2 is imported once a pool exists
+
     origin = next((v for n, v in headers if n.lower() == "origin"), None)
     extra = [(n, v) for n, v in headers if n.lower() != "origin"]
     options.logger.debug("opening %s over HTTP/2", url.for_log)
@@ -104,11 +127,4 @@ async def open_over_http2(
         raise ConnectError(f"cannot write the extended CONNECT for {where}: {exc}") from None
     except trio.ClosedResourceError:
         raise ConnectError(f"cannot open {where} over HTTP/2: the pool is closed") from None
-    return Opened(
-        stream,
-        subprotocol=stream.subprotocol,
-        extensions=stream.extensions,
-        headers=list(stream.response_headers),
-        trailing=b"",
-        url=url,
-    )
+    return stream
