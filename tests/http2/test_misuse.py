@@ -39,6 +39,8 @@ async def start_silent(nursery: trio.Nursery) -> str:
         ({"max_connections_per_origin": 0}, "max_connections_per_origin must be an int >= 1"),
         ({"ping_interval": -1}, "ping_interval must be a positive number"),
         ({"ping_timeout": 0}, "ping_timeout must be a positive number"),
+        ({"max_connections_per_origin": True}, "max_connections_per_origin must be an int >= 1"),
+        ({"ping_interval": True}, "ping_interval must be a positive number"),
     ],
 )
 async def test_open_h2_pool_rejects_bad_options(options: dict[str, float], message: str) -> None:

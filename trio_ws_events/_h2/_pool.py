@@ -300,15 +300,17 @@ async def open_h2_pool(
 
     Cancellation: leaving the block, by any way, closes every connection and stream.
     """
-    if not isinstance(max_connections_per_origin, int) or max_connections_per_origin < 1:
+    if not _is_count(max_connections_per_origin):
         raise ValueError(
             f"max_connections_per_origin must be an int >= 1, got {max_connections_per_origin!r}"
         )
     limit = max_streams_per_connection
-    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+    if limit is not None and not _is_count(limit):
         raise ValueError(f"max_streams_per_connection must be an int >= 1 or None, got {limit!r}")
     for name, value in (("ping_interval", ping_interval), ("ping_timeout", ping_timeout)):
-        if value is not None and (not isinstance(value, int | float) or value <= 0):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int | float) or value <= 0
+        ):
             raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
     async with trio.open_nursery() as nursery:
         pool = H2Pool(
@@ -327,3 +329,8 @@ async def open_h2_pool(
                 with trio.move_on_after(2):
                     await pool.aclose()
             nursery.cancel_scope.cancel()
+
+
+def _is_count(value: object) -> bool:
+    # bool is an int to Python, but True is no count of connections or streams.
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
