@@ -23,6 +23,7 @@ from ._connect_options import (
     check_logger,
 )
 from ._engine_options import check_engine, check_engine_close_code, check_transport
+from ._sansio.busypoll import DEFAULT_BUDGET, MAX_BUDGET
 from ._sansio.compression import Compression, check_compression
 from ._sansio.frames import MAX_CLOSE_REASON, is_valid_close_code
 from ._sansio.url import WebSocketURL, parse_url
@@ -61,6 +62,8 @@ class Options:
         connect: how to open the connection (with the extension offer of ``compression``).
         engine: what runs the connection: ``"default"`` (our own protocol) or
             ``"trio-websocket"``.
+        busy_poll: seconds to poll for the answer after a write (``_sansio/busypoll.py``);
+            0 never polls.
     """
 
     url: WebSocketURL
@@ -75,6 +78,7 @@ class Options:
     logger: LoggerLike
     connect: ConnectOptions
     engine: str = "default"
+    busy_poll: float = 0.0
 
     @classmethod
     def build(
@@ -90,6 +94,7 @@ class Options:
         max_buffered_amount: int,
         compression: str | Compression | Default | None,
         logger: LoggerLike | None,
+        busy_poll: float | None = DEFAULT_BUDGET,
         engine: str = "default",
         unix_socket: str | os.PathLike[str] | None = None,
         stream_factory: StreamFactory | None = None,
@@ -104,6 +109,7 @@ class Options:
         parsed = parse_url(url)
         timeouts = _check_timeouts(connect_timeout, close_timeout, ping_interval, ping_timeout)
         sizes = _check_sizes(max_message_size, max_fragment_size, max_buffered_amount)
+        polling = _check_busy_poll(busy_poll)
         engine = check_engine(engine)
         deflate = _check_engine_compression(engine, compression)
         checked_logger = check_logger(logger)
@@ -112,7 +118,7 @@ class Options:
         connect = check_transport(
             parsed, connect, engine, deflate, sizes[1], unix_socket, stream_factory
         )
-        return cls(parsed, *timeouts, *sizes, deflate, checked_logger, connect, engine)
+        return cls(parsed, *timeouts, *sizes, deflate, checked_logger, connect, engine, polling)
 
     @classmethod
     def adopted(
@@ -234,6 +240,21 @@ def _check_size(name: str, value: object) -> int | None:
     if value <= 0:
         raise ValueError(f"{name} must be a positive int (bytes) or None, got {value!r}")
     return value
+
+
+def _check_busy_poll(value: object) -> float:
+    """``busy_poll=`` checked: seconds from 0 to ``MAX_BUDGET``; ``None`` is 0 (off)."""
+    if value is None:
+        return 0.0
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(
+            f"busy_poll must be a number of seconds or None, got {type(value).__name__}"
+        )
+    if not 0 <= value <= MAX_BUDGET:  # also refuses NaN
+        raise ValueError(
+            f"busy_poll must be from 0 to {MAX_BUDGET} seconds, or None, got {value!r}"
+        )
+    return float(value)
 
 
 def _check_timeout(name: str, value: object) -> float | None:

@@ -59,6 +59,7 @@ class WebSocketOptions(TypedDict, total=False):
     ping_interval: float | None
     ping_timeout: float | None
     max_buffered_amount: int
+    busy_poll: float | None
     handshake_hook: HandshakeHook | None
     proxy_ssl_context: ssl.SSLContext | None
     server_hostname: str | None

@@ -46,6 +46,8 @@ from .engine import Owner
 from .iterate import Feed
 from .net import stream_addresses
 from .pinger import Pinger
+from .reader import Receive, receiver
+from .wakeup import Wakeup
 from .writer import Sender, Writer
 
 __all__ = ["Connection"]
@@ -75,7 +77,7 @@ class Connection:
     # string: the formatter would give each of the 43 names a line of its own.
     __slots__ = tuple(
         """
-        _abandoned _close_timeout _compression _connect_options _connect_scope
+        _abandoned _busy_poll _close_timeout _compression _connect_options _connect_scope
         _connect_timeout _dispatcher _done _entered _logger _max_fragment_size
         _max_message_size _ping_timeout _protocol _ready _recv_scope _sender _url _written _ws
         addresses close_code close_reason closed_at closing drained error extensions feed
@@ -102,6 +104,7 @@ class Connection:
         self._max_fragment_size = options.max_fragment_size
         self._compression = options.compression
         self._ping_timeout = options.ping_timeout
+        self._busy_poll = options.busy_poll
         self.max_buffered = options.max_buffered_amount
         self.low_water = options.max_buffered_amount // 4
         #: This connection's records go here: the ``trio_ws_events`` logger or the user's own.
@@ -123,7 +126,7 @@ class Connection:
         # From OPEN on, the session nursery's scope: it bounds the reading (close_timeout,
         # the EOF grace, a broken write), and the sender ends with it.
         self._recv_scope = trio.CancelScope()
-        self.wake = trio.Event()  # wakes the sender
+        self.wake = Wakeup()  # wakes the sender
         # buffered_amount fell to the low-water mark; SET until send() first passes it.
         self.drained = SET
         self._written: trio.Event | None = None
@@ -196,6 +199,10 @@ class Connection:
             # answering them could only meet InvalidStateError from send().
             self._dispatcher.active = False
             self._request_close(code, reason)
+
+    def write_now(self) -> bool:
+        sender = self._sender
+        return sender is not None and sender.write_now()
 
     def awaiting(self, payload: bytes) -> bool:
         return self.keepalive.awaiting(payload)
@@ -293,7 +300,7 @@ class Connection:
     def _make_sender(self, opened: Opened) -> Sender:
         """The sender task's object (another engine writes its own way)."""
         assert self._protocol is not None
-        return Sender(self, Writer(opened.stream), self._protocol)
+        return Sender(self, Writer(opened.stream, self._busy_poll), self._protocol)
 
     async def _abort(self) -> None:
         """The cleanup after cancellation (``ending.abort``; another engine's may differ)."""
@@ -308,6 +315,10 @@ class Connection:
         self.addresses = stream_addresses(opened.stream)
         assert self._protocol is not None
         self._sender = self._make_sender(opened)
+        if opened.trailing and self._sender.exchange is not None:
+            # Frames came with the handshake's answer: a send() from on_open must wait for
+            # them to be handled, as for any read (a close among them leaves it unsent).
+            self._sender.exchange.read()
         self._set_state(State.OPEN)
         self.open_at = trio.current_time()
         self.pinger.start(self.keepalive.start(self.open_at))
@@ -334,29 +345,37 @@ class Connection:
         """Read until the end; each time the keepalive timer expires, tick and go on."""
         pinger = self.pinger
         pending = opened.trailing  # frames in the handshake answer's read
+        assert self._sender is not None
+        receive = receiver(opened.stream, self._sender.exchange, self._busy_poll)
         while True:
             with pinger.timer():
                 first, pending = pending, b""  # a tick may interrupt _read: `first` is handled
-                rest = await self._read(opened.stream, first)
+                rest = await self._read(receive, first)
                 if rest is None:
                     return
                 pending = rest
             pinger.tick()
 
-    async def _read(self, stream: trio.abc.Stream, first: bytes) -> bytes | None:
+    async def _read(self, receive: Receive, first: bytes) -> bytes | None:
         """Handle ``first`` (and a backlog a tick interrupted), then read and handle until the
         end (``None``) or until the tick is due as bytes come in (the bytes, not handled: an
         async handler's wait must not meet the timer's expiry)."""
         protocol = self._protocol
         assert protocol is not None
         pinger = self.pinger
+        assert self._sender is not None
+        exchange = self._sender.exchange
         if (first and not protocol.closed) or protocol.backlog:
+            if exchange is not None:
+                exchange.read()  # bytes of the handshake's read, or a backlog: as a read
             await self._received(protocol, first)
+            if exchange is not None:
+                exchange.handled()
         while True:
             if pinger.held:
                 pinger.rearm()
             try:
-                data = await stream.receive_some(CHUNK_SIZE)
+                data = await receive(CHUNK_SIZE)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 self._lost(f"the connection broke: {exc.__cause__ or exc}")
                 return None
@@ -369,6 +388,8 @@ class Connection:
             if now >= pinger.next_tick:  # the timer expired, or is about to: tick first
                 return bytes(data)
             await self._received(protocol, bytes(data), now)
+            if exchange is not None:
+                exchange.handled()
 
     async def _received(
         self, protocol: ClientProtocol, data: bytes, now: float | None = None

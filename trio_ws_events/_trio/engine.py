@@ -23,6 +23,7 @@ from .._typing import Address
 
 if TYPE_CHECKING:
     from .iterate import Feed
+    from .wakeup import Wakeup
 
 __all__ = ["Engine", "Owner"]
 
@@ -69,7 +70,7 @@ class Engine(Protocol):
     low_water: int
     drained: trio.Event
     written: trio.Event
-    wake: trio.Event
+    wake: Wakeup
 
     # The ending and its accounting.
     ready: trio.Event
@@ -106,6 +107,11 @@ class Engine(Protocol):
 
     def close(self, code: int, reason: str) -> None:
         """Abandon the attempt (before OPEN) or start the close handshake (OPEN)."""
+        ...
+
+    def write_now(self) -> bool:
+        """Write what ``send()`` has just queued at once, if nothing else is due; False when
+        the sender must (``send()`` then sets ``wake``)."""
         ...
 
     def fail(self, error: WebSocketError, code: int, reason: str = "") -> None:

@@ -298,6 +298,9 @@ class _TrioWebsocketSender(Sender):
 
     __slots__ = ()
 
+    def write_now(self) -> bool:
+        return False  # every frame goes through trio-websocket's connection, from the task
+
     async def run(self) -> None:
         engine = self._conn
         assert isinstance(engine, TrioWebsocketEngine)

@@ -8,12 +8,14 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from .._sansio.busypoll import BusyPoll
 from .._sansio.closing import CloseHandshake
 from .._sansio.events import MaskedPayload, Wire
 from .._sansio.frames import CHUNK_SIZE
 from .._sansio.framing import FrameWriter
 from .._sansio.outbox import Piece
 from .._sansio.protocol import ClientProtocol
+from .busypoll import Exchange, linger
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -29,15 +31,43 @@ class Writer:
     first tries one ``write(2)`` on the socket's (non-blocking) file descriptor; whatever the
     kernel does not take at once, and every write to a TLS stream, goes through ``send_all``.
     Only the sender task writes, so the two paths never interleave.
+
+    On a plain TCP socket it also busy-polls for the answer after a write (``linger``).
     """
 
-    __slots__ = ("_socket", "_stream")
+    __slots__ = ("_busy", "_socket", "_stream", "exchange")
 
-    def __init__(self, stream: trio.abc.Stream) -> None:
+    def __init__(self, stream: trio.abc.Stream, busy_poll: float = 0.0) -> None:
         self._stream = stream
         self._socket: trio.socket.SocketType | None = None
+        self._busy: BusyPoll | None = None
+        #: Shared with the reader, on a plain socket only (``busypoll.Exchange``).
+        self.exchange: Exchange | None = None
         if os.name == "posix" and isinstance(stream, trio.SocketStream):
             self._socket = stream.socket
+            self.exchange = Exchange()
+            if busy_poll:
+                self._busy = BusyPoll(busy_poll)
+
+    def linger(self) -> None:
+        """After a write: poll for the answer a moment if nothing else is ready (busypoll)."""
+        if self._busy is not None:
+            linger(self._socket, self._busy)  # type: ignore[arg-type]
+
+    def write_some(self, data: bytes) -> int:
+        """One non-blocking ``write(2)`` of ``data`` on the plain socket: how much it took.
+
+        Every failure is 0 bytes taken: the sender's ``send_all`` of the rest meets it
+        again and reports it the usual way.
+        """
+        assert self._socket is not None
+        fd = self._socket.fileno()
+        if fd < 0:
+            return 0
+        try:
+            return os.write(fd, data)
+        except OSError:
+            return 0
 
     async def send_all(self, data: bytes | memoryview) -> None:
         """Write all of ``data``.
@@ -108,10 +138,22 @@ class Sender:
     """The sender of one connection: frames what is due and writes it, one batch at a time.
 
     Its task (``run``) wakes on ``conn.wake``; ``_abort`` calls ``write_due`` itself once the
-    task is gone. Only one of them writes at a time, so the batches never interleave.
+    task is gone. Only one of them writes at a time, so the batches never interleave. On a
+    plain socket, ``send()`` may also write one message itself (``write_now``), only while
+    the task is idle and nothing else is due.
     """
 
-    __slots__ = ("_conn", "_logger", "_protocol", "_writer", "broken")
+    __slots__ = (
+        "_conn",
+        "_failure",
+        "_logger",
+        "_protocol",
+        "_rest",
+        "_writer",
+        "broken",
+        "exchange",
+        "writing",
+    )
 
     def __init__(self, conn: Connection, writer: Writer, protocol: ClientProtocol) -> None:
         self._conn = conn
@@ -120,6 +162,12 @@ class Sender:
         self._logger = conn._logger
         #: A batch was cut short: the wire may be mid-frame, so nothing more is written.
         self.broken = False
+        #: ``write_due`` runs: ``write_now`` must not write between its frames.
+        self.writing = False
+        #: What the kernel did not take of a ``write_now``: written first by the task.
+        self._rest: memoryview | None = None
+        self._failure: Exception | None = None  # raised by the task for ``write_now``
+        self.exchange = writer.exchange
 
     async def run(self) -> None:
         """The sender task: write what is due each time ``conn.wake`` is set, until our
@@ -127,7 +175,6 @@ class Sender:
         conn = self._conn
         while True:
             await conn.wake.wait()
-            conn.wake = trio.Event()
             # A cancellation already pending must land here, before a batch is taken: once
             # send_all has started, a cancelled write leaves frame boundaries unknown.
             await trio.lowlevel.checkpoint_if_cancelled()
@@ -141,6 +188,53 @@ class Sender:
                 if conn.closing.close_written():
                     conn._await_eof()
                 return
+            self._writer.linger()
+
+    def write_now(self) -> bool:
+        """Write the one message ``send()`` has just queued, from ``send()`` itself.
+
+        Only on a plain socket, while the task is idle with nothing else due (no pong, ping
+        or close, nothing in flight), the message is small enough to be framed as one piece,
+        and the reader allows it (``Exchange.may_write``: not while it handles a read's
+        events, so that a close frame later in that read still leaves the message in
+        ``unsent``; once per read, so that a burst of sends still leaves as one batch).
+        What the kernel does not take at once is left to the task, the message counted in
+        flight until then.
+
+        Returns:
+            True if it was written, or its rest handed to the task; False if the task must
+            write it (``send()`` then wakes it).
+        """
+        exchange = self.exchange
+        conn = self._conn
+        if exchange is None or not exchange.may_write or self.writing or self.broken:
+            return False
+        outbox = conn.outbox
+        if conn.wake.is_set() or outbox.in_flight or outbox.streaming:
+            return False
+        if outbox.buffered_amount >= CHUNK_SIZE // 2:
+            # Framed as one piece of bytes (even deflated) far below CHUNK_SIZE; above, in
+            # slices masked as they are written: the task's job.
+            return False
+        try:
+            frames = self._frame_batch()
+        except Exception as exc:
+            # A framing bug (the batch was taken): the task raises it, as if it had framed.
+            self._failure = exc
+            conn.wake.set()
+            return True
+        if not frames:
+            return False
+        data = frames[0][0] if len(frames) == 1 else b"".join([f[0] for f in frames])
+        exchange.may_write = False
+        sent = self._writer.write_some(data)
+        if sent == len(data):
+            exchange.wrote = True
+            self.confirm_written()
+        else:
+            self._rest = memoryview(data)[sent:]
+            conn.wake.set()
+        return True
 
     async def write_due(self) -> bool:
         """Frame and write what is due, batch by batch, until nothing is or our close is out.
@@ -153,20 +247,32 @@ class Sender:
         """
         conn = self._conn
         closing = conn.closing
-        while True:
-            try:
-                # Framing inside the guard: a batch taken but never written must not be
-                # confirmed by anyone (the abort path checks ``broken``).
-                frames = self._frame_batch()
-                if not frames:
-                    return False
-                await write_frames(self._writer, self._protocol, frames, closing)
-            except BaseException:
-                self.broken = True
-                raise
-            self.confirm_written()
-            if closing.sent is not None:
-                return True
+        self.writing = True
+        try:
+            while True:
+                try:
+                    # Framing inside the guard: a batch taken but never written must not be
+                    # confirmed by anyone (the abort path checks ``broken``).
+                    rest, self._rest = self._rest, None
+                    if self._failure is not None:
+                        raise self._failure
+                    if rest is not None:
+                        await self._writer.send_all(rest)
+                    else:
+                        frames = self._frame_batch()
+                        if not frames:
+                            return False
+                        await write_frames(self._writer, self._protocol, frames, closing)
+                except BaseException:
+                    self.broken = True
+                    raise
+                self.confirm_written()
+                if self.exchange is not None:
+                    self.exchange.wrote = self.exchange.may_write = True
+                if closing.sent is not None:
+                    return True
+        finally:
+            self.writing = False
 
     def confirm_written(self) -> None:
         """The batch taken last reached the socket: the outbox and the events say so."""

@@ -1,0 +1,112 @@
+"""Busy polling after a write (``busy_poll=``): when it polls, what it costs a silent peer."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import trio
+from peers.raw_server import RawConnection, RawServer, StartRawServer
+
+from trio_ws_events import WebSocket
+from trio_ws_events._sansio.busypoll import DEFAULT_BUDGET, BusyPoll
+from trio_ws_events._trio.busypoll import linger
+
+# ---------------------------------------------------------------- linger() on a socket pair
+
+
+async def test_linger_returns_at_once_when_the_answer_is_there() -> None:
+    """Bytes already readable: one poll, counted as answered, nothing read."""
+    left, right = trio.socket.socketpair()
+    with left, right:
+        await right.send(b"answer")
+        policy = BusyPoll(0.5)  # a miss would take half a second
+        started = time.perf_counter()
+        linger(left, policy)
+        assert time.perf_counter() - started < 0.25
+        assert (policy.polls, policy.hits) == (1, 1)
+        assert await left.recv(100) == b"answer"  # linger only looked
+
+
+async def test_linger_gives_up_after_the_budget() -> None:
+    """Nothing to read: it polls for the budget, then counts a miss and backs off."""
+    left, right = trio.socket.socketpair()
+    with left, right:
+        policy = BusyPoll(0.02)
+        started = time.perf_counter()
+        linger(left, policy)
+        assert time.perf_counter() - started >= 0.02
+        assert (policy.polls, policy.hits) == (1, 0)
+        linger(left, policy)  # the write after a miss does not poll
+        assert policy.polls == 1
+
+
+async def test_linger_never_holds_up_other_ready_tasks() -> None:
+    """Another task ready to run: no poll at all (the run will not sleep anyway)."""
+    left, right = trio.socket.socketpair()
+    with left, right:
+        policy = BusyPoll(0.5)
+        ready = trio.Event()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ready.wait)
+            await trio.testing.wait_all_tasks_blocked()
+            ready.set()  # that task is now runnable
+            linger(left, policy)
+        assert policy.polls == 0
+
+
+# ---------------------------------------------------------------- the option
+
+
+@pytest.mark.parametrize(
+    ("value", "error", "complaint"),
+    [
+        (True, TypeError, "busy_poll must be a number of seconds or None, got bool"),
+        ("50us", TypeError, "got str"),
+        (-1e-6, ValueError, "from 0 to 0.001 seconds"),
+        (0.01, ValueError, "from 0 to 0.001 seconds"),
+        (float("nan"), ValueError, "from 0 to 0.001 seconds"),
+    ],
+)
+def test_busy_poll_option_is_checked(value: object, error: type[Exception], complaint: str) -> None:
+    """A wrong busy_poll is refused at construction, saying what is allowed."""
+    with pytest.raises(error, match=complaint):
+        WebSocket("ws://127.0.0.1:9/", busy_poll=value)  # type: ignore[arg-type]
+
+
+def writer_policy(ws: WebSocket) -> BusyPoll | None:
+    """The policy of ``ws``'s writer (None: it never polls)."""
+    policy: BusyPoll | None = ws._engine._sender._writer._busy  # type: ignore[attr-defined]
+    return policy
+
+
+async def silent_after_handshake(conn: RawConnection) -> None:
+    await conn.accept_handshake()
+    await conn.wait_eof()  # reads every frame, answers none
+
+
+@pytest.mark.parametrize("busy_poll", [None, 0])
+async def test_busy_poll_off_never_polls(
+    raw_server: StartRawServer, busy_poll: float | None
+) -> None:
+    """busy_poll=None or 0: the connection has no policy at all."""
+    server: RawServer = await raw_server(silent_after_handshake)
+    async with WebSocket(server.url, busy_poll=busy_poll, close_timeout=0.5) as ws:
+        assert writer_policy(ws) is None
+        ws.close()
+
+
+async def test_a_silent_peer_costs_a_poll_per_many_writes(raw_server: StartRawServer) -> None:
+    """200 writes to a peer that never answers: the polls back off to one per 64 writes."""
+    server: RawServer = await raw_server(silent_after_handshake)
+    async with WebSocket(server.url, close_timeout=0.5) as ws:
+        policy = writer_policy(ws)
+        assert policy is not None
+        assert policy.budget == DEFAULT_BUDGET
+        for i in range(200):
+            with trio.fail_after(5):
+                await ws.send_wait(f"message {i}")  # written before the next: one write each
+        # Polls only after writes 1, 3, 6, 11, 20, 37, 70, 135 and 200.
+        assert 1 <= policy.polls <= 9
+        assert policy.hits == 0
+        ws.close()
