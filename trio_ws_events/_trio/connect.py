@@ -31,6 +31,7 @@ from .h2_open import open_over_http2
 from .hook import HandshakeRequest, run_hook
 from .net import open_tcp, receive, send, start_tls
 from .proxy import ProxyURL, open_tunnel, proxy_from_environment
+from .writer import Writer
 
 __all__ = [
     "CREDENTIAL_HEADERS",
@@ -179,7 +180,9 @@ async def _attempt(
         # The options were checked: a request refused here would be a bug.
         with map_exceptions({(h11.LocalProtocolError, ValueError): _unwritable(where)}):
             request_bytes = handshake.request()
-        await send(stream, request_bytes, "", where)
+        # One direct write(2) when the kernel takes it all (it does: the socket is new), no
+        # scheduler pass: the answer's read just after is the checkpoint (issue 18, W4).
+        await send(Writer(stream), request_bytes, "", where)
         may_follow = redirects < options.max_redirects
         answer = await _read_answer(stream, handshake, where, may_follow=may_follow)
     except BaseException:
