@@ -6,8 +6,10 @@ checking, SNI. A verification failure names the host and what was wrong with its
 
 from __future__ import annotations
 
+import errno
 import functools
 import ipaddress
+import os
 import socket
 import ssl
 from collections.abc import Callable
@@ -74,14 +76,24 @@ def _literal_family(host: str) -> socket.AddressFamily | None:
 
 async def _connect_literal(family: socket.AddressFamily, host: str, port: int) -> trio.SocketStream:
     # An IP literal has one address: no resolution and no happy-eyeballs race to run, so
-    # no nursery and no task per attempt (what open_tcp_stream spends on a single address).
-    sock = trio.socket.socket(family, socket.SOCK_STREAM)
+    # no nursery and no task per attempt (what open_tcp_stream spends on a single address),
+    # and the connect is the kernel's own: trio's SocketType.connect resolves the address
+    # again first (issue 18: 9 us of each W4 handshake). The error reads as trio's.
+    sock = socket.socket(family, socket.SOCK_STREAM)
     try:
-        await sock.connect((host, port))
+        sock.setblocking(False)
+        err = sock.connect_ex((host, port))
+        if err == errno.EINPROGRESS:
+            await trio.lowlevel.wait_writable(sock)
+            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        else:
+            await trio.lowlevel.checkpoint()  # connected at once (or failed): still a checkpoint
+        if err:
+            raise OSError(err, f"Error connecting to {(host, port)!r}: {os.strerror(err)}")
     except BaseException:
         sock.close()
         raise
-    return trio.SocketStream(sock)
+    return trio.SocketStream(trio.socket.from_stdlib_socket(sock))
 
 
 #: OpenSSL's reasons for a handshake answered by something that is not TLS (plain HTTP).
