@@ -192,3 +192,19 @@ def test_join_rejects_unusable_locations() -> None:
     with pytest.raises(ValueError, match="scheme 'ftp'") as info:
         parse_url("ws://h/").join("ftp://x:secret@files/")
     assert "secret" not in str(info.value)
+
+
+def test_parse_url_remembers_plain_urls_but_not_credentials() -> None:
+    """A short URL without credentials is parsed once (W4 builds a WebSocket per
+    connection); one with a password is never kept, and a failure is raised every time."""
+    first = parse_url("ws://cache.example:8080/path?q=1")
+    assert parse_url("ws://cache.example:8080/path?q=1") is first
+    assert first.port == 8080
+    assert first.resource == "/path?q=1"
+    secret = parse_url("ws://u:secret@cache.example/")
+    assert parse_url("ws://u:secret@cache.example/") is not secret
+    long_url = "ws://cache.example/" + "a" * 600
+    assert parse_url(long_url) is not parse_url(long_url)
+    for _ in range(2):
+        with pytest.raises(ValueError, match="port 0"):
+            parse_url("ws://cache.example:0/")

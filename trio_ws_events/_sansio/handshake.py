@@ -1,10 +1,11 @@
-"""The client side of the opening handshake (RFC 6455 section 4.1), sans I/O, on h11.
+"""The client side of the opening handshake (RFC 6455 section 4.1), sans I/O.
 
 ``ClientHandshake`` writes the ``GET`` upgrade request and reads the answer fed to it;
 the caller moves the bytes. The answer is either ``Accepted`` (a valid ``101``, with
 the bytes that followed it: the first WebSocket frames) or ``Rejected`` (any other final
 status, with at most ``MAX_REJECT_BODY`` bytes of its body). A ``101`` that breaks the
-rules raises ``HandshakeError``.
+rules raises ``HandshakeError``. A ``101`` whose head arrives whole in the first read,
+written the plain way (``_plain_101``), is read here; every other answer is read by h11.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import os
+import re
 from collections.abc import Iterable, Sequence
 from typing import Final
 
@@ -42,6 +44,19 @@ _H11_REQUEST: Final = h11.Request(
     headers=[("Host", "h"), ("Upgrade", "websocket"), ("Connection", "Upgrade")],
 )
 _H11_END: Final = h11.EndOfMessage()
+
+# The plain 101: HTTP/1.1, lines ended by CRLF, each header ``name: value`` with a value of
+# visible characters, spaces and tabs. Each pattern is a strict subset of what h11 accepts
+# and reads the same way (``tests/opening/test_plain_101.py`` feeds both), so reading it
+# here changes no answer; anything else (a fold, a bare LF, a control character, HTTP/1.0,
+# another 1xx first, a head split over reads) goes to h11 whole.
+_STATUS_101: Final = re.compile(rb"HTTP/1\.1 101(?: [ \t\x21-\x7e\x80-\xff]*)?")
+_PLAIN_FIELD: Final = re.compile(
+    rb"([-!#$%&'*+.^_`|~0-9a-zA-Z]+):[ \t]*"
+    rb"((?:[\x21-\x7e\x80-\xff]+(?:[ \t]+[\x21-\x7e\x80-\xff]+)*)?)[ \t]*"
+)
+#: Headers h11 applies rules of its own to, even in a 101: left to h11.
+_FRAMING_HEADERS: Final = frozenset({b"content-length", b"transfer-encoding"})
 
 
 class HandshakeError(Exception):
@@ -118,7 +133,10 @@ class ClientHandshake:
         self._protocols = list(protocols)
         self._offered_extensions = extensions
         self._request_headers = _request_headers(host, self.key, protocols, extensions, headers)
-        self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_RESPONSE_HEAD)
+        # Made when the answer is not a plain 101 (``_plain_101``): most handshakes never
+        # build one (issue 18: h11 was 80% of the handshake's sans-I/O time).
+        self._h11: h11.Connection | None = None
+        self._plain: tuple[list[tuple[bytes, bytes]], bytes] | None = None
         self._response: h11.Response | None = None
         self._body = bytearray()
         self._answer: Accepted | Rejected | None = None
@@ -132,7 +150,7 @@ class ClientHandshake:
         """The bytes of the upgrade request, to send once, first.
 
         Written by hand, not by h11 (issue 18: h11 re-validating what the options already
-        checked was 40% of the handshake's sans-I/O time). h11 still parses the answer: it
+        checked was 40% of the handshake's sans-I/O time). When h11 parses the answer, it
         is told of an equivalent request (``_H11_REQUEST``: a ``GET`` proposing the upgrade),
         so the answer is read in the state the real request leads to. Header values are
         written as latin-1 bytes (RFC 9110's obs-text for 0x80-0xff); the options were
@@ -147,14 +165,20 @@ class ClientHandshake:
         head = "".join(lines)
         if head.count("\n") != len(lines) or head.count("\r") != len(lines):
             raise ValueError("the request target or a header holds a CR or LF")
-        self._h11.send(_H11_REQUEST)
-        self._h11.send(_H11_END)
         return head.encode("latin-1")
 
     def receive_data(self, data: bytes) -> None:
         """Feed bytes read from the socket; ``b""`` means the server closed its side."""
-        if self._answer is None:
-            self._h11.receive_data(data)
+        if self._answer is not None or self._plain is not None:
+            return
+        if self._h11 is None:
+            self._plain = _plain_101(data)
+            if self._plain is not None:
+                return
+            self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_RESPONSE_HEAD)
+            self._h11.send(_H11_REQUEST)
+            self._h11.send(_H11_END)
+        self._h11.receive_data(data)
 
     def next_answer(self) -> Accepted | Rejected | None:
         """The answer, once complete; ``None`` while more data is needed.
@@ -166,7 +190,12 @@ class ClientHandshake:
             HandshakeError: the response is not valid HTTP, or its ``101`` is not a valid
                 WebSocket upgrade.
         """
+        if self._answer is None and self._plain is not None:
+            headers, trailing = self._plain
+            self._answer = self._accept(b"1.1", headers, trailing)
         while self._answer is None:
+            if self._h11 is None:
+                return None  # nothing fed yet
             try:
                 event = self._h11.next_event()
             except h11.RemoteProtocolError as exc:
@@ -178,7 +207,8 @@ class ClientHandshake:
                 return None
             if isinstance(event, h11.InformationalResponse):
                 if event.status_code == 101:
-                    self._answer = self._accept(event)
+                    trailing, _closed = self._h11.trailing_data
+                    self._answer = self._accept(event.http_version, event.headers, trailing)
                 # Other 1xx (100 Continue, 103 Early Hints) come before the real answer.
             elif isinstance(event, h11.Response):
                 self._response = event
@@ -215,13 +245,19 @@ class ClientHandshake:
         self._answer = answer
         return answer
 
-    def _accept(self, event: h11.InformationalResponse) -> Accepted:
-        if event.http_version < b"1.1":  # h11 reads one digit each side of the dot
+    def _accept(
+        self,
+        http_version: bytes,
+        raw_headers: Iterable[tuple[bytes, bytes]],
+        trailing: bytes | bytearray,
+    ) -> Accepted:
+        """The 101 checked against RFC 6455 4.1 (names in ``raw_headers`` lower-cased)."""
+        if http_version < b"1.1":  # h11 reads one digit each side of the dot
             raise HandshakeError(
-                f"101 in HTTP/{event.http_version.decode('ascii')}: RFC 6455 requires "
+                f"101 in HTTP/{http_version.decode('ascii')}: RFC 6455 requires "
                 "HTTP/1.1 or higher for the upgrade"
             )
-        headers = _decode(event.headers)
+        headers = _decode(raw_headers)
         values: dict[str, list[str]] = {}
         for name, value in headers:
             values.setdefault(name, []).append(value)
@@ -237,7 +273,6 @@ class ClientHandshake:
                 f"Sec-WebSocket-Accept {', '.join(accept) or 'missing'} does not match the key "
                 "we sent"
             )
-        trailing, _closed = self._h11.trailing_data
         return Accepted(
             subprotocol=self._chosen_subprotocol(values.get("sec-websocket-protocol", [])),
             extensions=self._chosen_extensions(values.get("sec-websocket-extensions", [])),
@@ -264,6 +299,27 @@ class ClientHandshake:
         if self._offered_extensions is None:
             raise HandshakeError(f"server chose extensions {value!r} we did not offer")
         return value
+
+
+def _plain_101(data: bytes) -> tuple[list[tuple[bytes, bytes]], bytes] | None:
+    """The headers (names lower-cased) and the bytes after the head of a plain 101 that
+    ``data`` holds whole; ``None`` for anything else, which h11 reads."""
+    end = data.find(b"\r\n\r\n")
+    if end < 0 or end > MAX_RESPONSE_HEAD:
+        return None
+    lines = data[:end].split(b"\r\n")
+    if _STATUS_101.fullmatch(lines[0]) is None:
+        return None
+    headers = []
+    for line in lines[1:]:
+        field = _PLAIN_FIELD.fullmatch(line)
+        if field is None:
+            return None
+        name = field[1].lower()
+        if name in _FRAMING_HEADERS:
+            return None
+        headers.append((name, field[2]))
+    return headers, data[end + 4 :]
 
 
 def _request_headers(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import ipaddress
 import re
 from collections.abc import Callable
@@ -117,6 +118,24 @@ def parse_url(url: object) -> WebSocketURL:
     """
     if not isinstance(url, str):
         raise TypeError(f"url must be a str such as 'ws://host/path', got {type(url).__name__}")
+    if len(url) <= _CACHED_URL_LENGTH and "@" not in url:
+        return _parse_cached(str(url))
+    return _parse(url)
+
+
+#: URLs up to this long, without credentials, are parsed once (``_parse_cached``): W4 and
+#: W5 build a ``WebSocket`` per connection to the same URL (issue 18).
+_CACHED_URL_LENGTH = 512
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_cached(url: str) -> WebSocketURL:
+    """``_parse``, remembered: ``WebSocketURL`` is frozen, and a failure is not cached. At
+    most 64 URLs of ``_CACHED_URL_LENGTH`` characters, none holding a password."""
+    return _parse(url)
+
+
+def _parse(url: str) -> WebSocketURL:
     where = f"WebSocket URL {redact(url)!r}"
 
     def invalid(why: str) -> ValueError:
