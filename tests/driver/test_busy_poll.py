@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import time
 
 import pytest
@@ -10,7 +11,7 @@ from peers.raw_server import RawConnection, RawServer, StartRawServer
 
 from trio_ws_events import WebSocket
 from trio_ws_events._sansio.busypoll import DEFAULT_BUDGET, BusyPoll
-from trio_ws_events._trio.busypoll import linger
+from trio_ws_events._trio.busypoll import linger, others_ready
 
 # ---------------------------------------------------------------- linger() on a socket pair
 
@@ -53,6 +54,24 @@ async def test_linger_never_holds_up_other_ready_tasks() -> None:
             ready.set()  # that task is now runnable
             linger(left, policy)
         assert policy.polls == 0
+
+
+async def test_others_ready_reads_trio_private_run_queue() -> None:
+    """others_ready() leans on trio's private GLOBAL_RUN_CONTEXT.runner.runq (what
+    current_statistics() counts as tasks_runnable, without its O(sockets) I/O count): if
+    trio renames it, this fails instead of busy polling silently never happening."""
+    from trio._core._run import GLOBAL_RUN_CONTEXT
+
+    assert isinstance(GLOBAL_RUN_CONTEXT.runner.runq, collections.deque)
+    assert not others_ready()
+    assert trio.lowlevel.current_statistics().tasks_runnable == 0
+    ready = trio.Event()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(ready.wait)
+        await trio.testing.wait_all_tasks_blocked()
+        ready.set()
+        assert others_ready()
+        assert trio.lowlevel.current_statistics().tasks_runnable == 1
 
 
 # ---------------------------------------------------------------- the option

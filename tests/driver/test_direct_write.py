@@ -122,3 +122,41 @@ async def test_a_direct_write_the_kernel_takes_in_part_is_finished_by_the_sender
         ws.close()
     assert received == [big, "after", b"last"]
     assert ws.close_code == 1000
+
+
+async def test_an_async_handler_await_does_not_hold_back_sends(
+    raw_server: StartRawServer,
+) -> None:
+    """Deferring a handler's send() lasts only while the reader runs: an async handler that
+    sends and then sleeps has its message written during the sleep, and so does another
+    task's send() meanwhile."""
+    arrived: list[str | bytes] = []
+    both = trio.Event()
+
+    async def script(conn: RawConnection) -> None:
+        await conn.accept_handshake()
+        await conn.send_text("go")
+        arrived.append(await conn.read_message())
+        arrived.append(await conn.read_message())
+        both.set()
+        assert await conn.read_close() == (1000, "")
+        await conn.send_close(1000)
+
+    server: RawServer = await raw_server(script)
+    async with WebSocket(server.url) as ws:
+        sleeping = trio.Event()
+        wake_up = trio.Event()
+
+        async def slow(ws: WebSocket, message: str) -> None:
+            ws.send("from the handler")
+            sleeping.set()
+            await wake_up.wait()  # until both messages arrived
+
+        ws.on_message += slow
+        with trio.fail_after(5):
+            await sleeping.wait()
+            ws.send("from another task")
+            await both.wait()
+        assert arrived == ["from the handler", "from another task"]
+        wake_up.set()
+        ws.close()

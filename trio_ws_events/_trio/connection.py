@@ -47,6 +47,7 @@ from .iterate import Feed
 from .net import stream_addresses
 from .pinger import Pinger
 from .reader import Receive, receiver
+from .stats import connection_stats
 from .wakeup import Wakeup
 from .writer import Sender, Writer
 
@@ -162,21 +163,8 @@ class Connection:
         return self.keepalive.last_received
 
     def stats(self) -> Stats:
-        protocol = self._protocol
-        connect_time = time_open = None
-        if self.open_at is not None:
-            assert self.opened_at is not None
-            connect_time = self.open_at - self.opened_at
-            end = self.closed_at if self.closed_at is not None else trio.current_time()
-            time_open = end - self.open_at
-        return Stats(
-            messages_sent=self.outbox.messages_written,
-            bytes_sent=self.outbox.bytes_written,
-            messages_received=protocol.messages_received if protocol else 0,
-            bytes_received=protocol.bytes_received if protocol else 0,
-            connect_time=connect_time,
-            time_open=time_open,
-        )
+        args = (self._protocol, self.opened_at, self.open_at, self.closed_at)
+        return connection_stats(self.outbox, *args)
 
     def start(self, nursery: trio.Nursery) -> None:
         token = trio.lowlevel.current_trio_token()
@@ -315,10 +303,8 @@ class Connection:
         self.addresses = stream_addresses(opened.stream)
         assert self._protocol is not None
         self._sender = self._make_sender(opened)
-        if opened.trailing and self._sender.exchange is not None:
-            # Frames came with the handshake's answer: a send() from on_open must wait for
-            # them to be handled, as for any read (a close among them leaves it unsent).
-            self._sender.exchange.read()
+        if opened.trailing:  # a close among them must leave on_open's sends unsent
+            self._sender.no_direct_write()
         self._set_state(State.OPEN)
         self.open_at = trio.current_time()
         self.pinger.start(self.keepalive.start(self.open_at))
@@ -363,14 +349,8 @@ class Connection:
         protocol = self._protocol
         assert protocol is not None
         pinger = self.pinger
-        assert self._sender is not None
-        exchange = self._sender.exchange
         if (first and not protocol.closed) or protocol.backlog:
-            if exchange is not None:
-                exchange.read()  # bytes of the handshake's read, or a backlog: as a read
             await self._received(protocol, first)
-            if exchange is not None:
-                exchange.handled()
         while True:
             if pinger.held:
                 pinger.rearm()
@@ -388,8 +368,6 @@ class Connection:
             if now >= pinger.next_tick:  # the timer expired, or is about to: tick first
                 return bytes(data)
             await self._received(protocol, bytes(data), now)
-            if exchange is not None:
-                exchange.handled()
 
     async def _received(
         self, protocol: ClientProtocol, data: bytes, now: float | None = None
@@ -401,12 +379,18 @@ class Connection:
         the next is parsed, so what one read inflates is held one batch at a time.
         """
         self.keepalive.received(trio.current_time() if now is None else now)
+        sender = self._sender
+        assert sender is not None
+        sender.reading()  # a handler's send() waits for the rest of the read (handled)
         protocol.streaming = bool(self._ws.on_incomplete_frame)
         await self._dispatcher.handle(protocol.receive(data))
         while protocol.backlog:
+            handling = sender.pause()
             await trio.lowlevel.checkpoint()
+            sender.resume(handling)
             protocol.streaming = bool(self._ws.on_incomplete_frame)
             await self._dispatcher.handle(protocol.receive(b""))
+        sender.handled()
 
     def _on_close_frame(self, code: int, reason: str) -> None:
         if self.state is State.OPEN:

@@ -59,9 +59,13 @@ class Dispatcher:
                 result = handler(self._owner, *args)
                 if result is not None and must_await(result):
                     self._pinger.hold()
+                    sender = self._conn._sender
+                    handling = sender is not None and sender.pause()
                     try:
                         await result
                     finally:
+                        if handling:
+                            sender.resume(handling)  # type: ignore[union-attr]
                         self._pinger.release()
             except Exception as exc:
                 self._handler_failed(hook, handler, exc)
@@ -110,6 +114,8 @@ class Dispatcher:
         # Waiting for the loop is waiting for the user's code, as in an async handler:
         # keepalive must not blame the peer for it.
         self._pinger.hold()
+        sender = conn._sender
+        handling = sender is not None and sender.pause()
         try:
             await feed.send.send(message)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -117,6 +123,8 @@ class Dispatcher:
             if conn.feed is feed:
                 conn.feed = None
         finally:
+            if handling:
+                sender.resume(handling)  # type: ignore[union-attr]
             self._pinger.release()
 
     async def terminal(self, hook: EventHook[Any], args: tuple[Any, ...]) -> None:

@@ -12,7 +12,7 @@ from typing import Final
 import trio
 
 from .._sansio.busypoll import BusyPoll
-from .busypoll import Exchange
+from .busypoll import Exchange, others_ready
 
 __all__ = ["Receive", "receiver"]
 
@@ -78,13 +78,13 @@ class _SocketReceiver:
             pass
         else:
             await trio.lowlevel.cancel_shielded_checkpoint()
-            exchange.read()
+            exchange.wrote = False
             return data
         busy = self._busy
         if busy is not None and busy.wanted():
             answer = await self._await_answer(busy, max_bytes)
             if answer is not None:
-                exchange.read()
+                exchange.wrote = False
                 return answer
         while True:
             # Raises ClosedResourceError when the socket is closed meanwhile (trio's
@@ -94,7 +94,7 @@ class _SocketReceiver:
                 data = _read(sock, max_bytes)
             except BlockingIOError:
                 continue
-            exchange.read()
+            exchange.wrote = False
             return data
 
     async def _await_answer(self, busy: BusyPoll, max_bytes: int) -> bytes | None:
@@ -114,7 +114,7 @@ class _SocketReceiver:
         if not exchange.wrote:
             busy.done(answered=False)  # nobody wrote: nothing to wait for
             return None
-        if trio.lowlevel.current_statistics().tasks_runnable:
+        if others_ready():
             return None  # others are ready: the run will not sleep, and they must not wait
         fd = sock.fileno()
         if fd < 0:

@@ -195,24 +195,74 @@ class Sender:
 
         Only on a plain socket, while the task is idle with nothing else due (no pong, ping
         or close, nothing in flight), the message is small enough to be framed as one piece,
-        and the reader allows it (``Exchange.may_write``: not while it handles a read's
-        events, so that a close frame later in that read still leaves the message in
-        ``unsent``; once per read, so that a burst of sends still leaves as one batch).
-        What the kernel does not take at once is left to the task, the message counted in
-        flight until then.
+        and once per read or batch (``Exchange.may_write``), so that a burst of sends still
+        leaves as one batch. While the reader handles a read's events it is only deferred
+        (``Exchange.handling``): written once the reader is done, so that a close frame
+        later in that read still leaves it in ``unsent``. What the kernel does not take at
+        once is left to the task, the message counted in flight until then.
 
         Returns:
-            True if it was written, or its rest handed to the task; False if the task must
-            write it (``send()`` then wakes it).
+            True if it was written, deferred, or its rest handed to the task; False if the
+            task must write it (``send()`` then wakes it).
         """
         exchange = self.exchange
+        if exchange is None:
+            return False
+        if exchange.handling:
+            exchange.deferred = True
+            return True
+        return exchange.may_write and self._write_at_once()
+
+    def reading(self) -> None:
+        """The reader handles a read's events now: ``send()`` defers until ``handled``."""
+        if self.exchange is not None:
+            self.exchange.read()
+
+    def no_direct_write(self) -> None:
+        """Until the reader has handled a read, every ``send()`` goes through the task (the
+        frames that came with the handshake's answer are still to be handled)."""
+        if self.exchange is not None:
+            self.exchange.may_write = False
+
+    def handled(self) -> None:
+        """The reader is done with a read's events: write what they deferred, at once if it
+        can, else by the task; ``send()`` writes directly again."""
+        exchange = self.exchange
+        if exchange is None:
+            return
+        exchange.handling = False
+        exchange.may_write = True
+        if exchange.deferred:
+            exchange.deferred = False
+            if not self._write_at_once():
+                self._conn.wake.set()
+
+    def pause(self) -> bool:
+        """The reader is about to await while handling: what was deferred goes to the task
+        now, and nothing more is deferred until ``resume``. Returns what ``resume`` takes."""
+        exchange = self.exchange
+        if exchange is None or not exchange.handling:
+            return False
+        exchange.handling = False
+        if exchange.deferred:
+            exchange.deferred = False
+            self._conn.wake.set()
+        return True
+
+    def resume(self, handling: bool) -> None:
+        """The reader's await is over (``handling``: what ``pause`` returned)."""
+        if handling:
+            self.exchange.handling = True  # type: ignore[union-attr]
+
+    def _write_at_once(self) -> bool:
+        """Frame and write what is queued in one ``write(2)``, if nothing else is due."""
         conn = self._conn
-        if exchange is None or not exchange.may_write or self.writing or self.broken:
+        exchange = self.exchange
+        assert exchange is not None
+        if self.writing or self.broken or conn.wake.is_set():
             return False
         outbox = conn.outbox
-        if conn.wake.is_set() or outbox.in_flight or outbox.streaming:
-            return False
-        if outbox.buffered_amount >= CHUNK_SIZE // 2:
+        if outbox.in_flight or outbox.streaming or outbox.buffered_amount >= CHUNK_SIZE // 2:
             # Framed as one piece of bytes (even deflated) far below CHUNK_SIZE; above, in
             # slices masked as they are written: the task's job.
             return False
