@@ -184,11 +184,11 @@ class Sender:
                 conn._lost(f"writing failed: {exc.__cause__ or exc}")
                 conn._recv_scope.cancel()
                 return
+            self._writer.linger()  # for the answer, or the close reply
             if closed:
                 if conn.closing.close_written():
                     conn._await_eof()
                 return
-            self._writer.linger()
 
     def write_now(self) -> bool:
         """Write the one message ``send()`` has just queued, from ``send()`` itself.
