@@ -25,6 +25,7 @@ from trio_ws_events._sansio.events import (
     Wire,
 )
 from trio_ws_events._sansio.frames import CHUNK_SIZE, _apply_mask_python, apply_mask
+from trio_ws_events._sansio.framing import SEPARATE_PAYLOAD
 from trio_ws_events._sansio.protocol import BATCH_FRAMES, ClientProtocol
 
 
@@ -231,6 +232,19 @@ def test_outgoing_frames_are_masked_and_fragmented() -> None:
     assert unmask_client_frame(one)[:3] == (2, b"\x00" * 70000, True)
     assert unmask_client_frame(ClientProtocol().close(4000, "ok"))[1] == b"\x0f\xa0ok"
     assert unmask_client_frame(ClientProtocol().close(None))[1] == b""
+
+
+@pytest.mark.parametrize(
+    ("size", "pieces"),
+    [(SEPARATE_PAYLOAD - 1, 1), (SEPARATE_PAYLOAD, 2), (65536, 2), (CHUNK_SIZE, 2)],
+)
+def test_frame_keeps_a_large_payload_apart_from_its_header(size: int, pieces: int) -> None:
+    """From SEPARATE_PAYLOAD bytes on, header and masked payload are two pieces (no join)."""
+    data = os.urandom(size)
+    (wire,) = ClientProtocol().framer.message(data)
+    assert len(wire) == pieces
+    assert len(wire[0]) < SEPARATE_PAYLOAD or pieces == 1
+    assert unmask_client_frame(wire)[:3] == (2, data, True)
 
 
 def test_masking_keys_differ() -> None:
