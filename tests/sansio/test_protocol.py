@@ -552,3 +552,68 @@ def test_bfinal_blocks_end_a_stream_and_later_messages_decode(takeover: bool) ->
     for step in (None, 1, 5):
         proto = ClientProtocol(inflater=Inflater(params))
         assert feed(proto, wire, step) == expected
+
+
+def feed_reused(proto: ClientProtocol, data: bytes, step: int) -> list[ProtocolEvent]:
+    """Feed ``data`` ``step`` bytes at a time as views of ONE buffer, overwritten with
+    garbage after each read's batches are handled (as the reader's reusable buffer is)."""
+    buffer = bytearray(step)
+    events: list[ProtocolEvent] = []
+    for i in range(0, len(data), step):
+        piece = data[i : i + step]
+        buffer[: len(piece)] = piece
+        events += receive_all(proto, memoryview(buffer)[: len(piece)])  # type: ignore[arg-type]
+        buffer[:] = b"\xee" * step
+    return events
+
+
+@pytest.mark.parametrize("step", [1, 7, 4096, 70001, 1 << 20])
+def test_receive_from_a_reused_buffer_copies_out_what_it_keeps(step: int) -> None:
+    """Views of a buffer overwritten after each read: the events are whole bytes and str,
+    equal to what the same bytes give; nothing refers to the buffer once handled."""
+    big = os.urandom(300_000)
+    wire = (
+        frame(2, b"small")
+        + frame(1, "héllo".encode())
+        + frame(9, b"ping!")
+        + frame(2, big)
+        + frame(1, b"frag", fin=False)
+        + frame(10, b"pong")
+        + frame(0, b"ment")
+        + frame(2, os.urandom(70_000))
+        + frame(8, struct.pack("!H", 1000) + b"bye")
+    )
+    expected = feed(ClientProtocol(max_message_size=None), wire)
+    got = feed_reused(ClientProtocol(max_message_size=None), wire, step)
+    assert got == expected
+    for event in got:
+        for value in vars(event).values() if hasattr(event, "__dict__") else ():
+            assert not isinstance(value, memoryview | bytearray)
+        data = getattr(event, "data", getattr(event, "payload", b""))
+        assert type(data) in (bytes, str)
+
+
+def test_receive_from_a_reused_buffer_inflates_compressed_messages() -> None:
+    """A compressed message read through a reused buffer inflates as from bytes."""
+    params = DeflateParams()
+    text = "compress me " * 5000
+    body = compress(text.encode())
+    wire = frame(1, body[:100], fin=False, rsv=4) + frame(9, b"!") + frame(0, body[100:])
+    for step in (3, 1000, len(wire)):
+        proto = ClientProtocol(inflater=Inflater(params))
+        assert feed_reused(proto, wire, step) == [Ping(b"!"), TextMessage(text)]
+
+
+def test_keeps_reads_while_a_large_frame_has_payload_left() -> None:
+    """keeps_reads is true only inside a large frame's payload (reads kept without a copy)."""
+    proto = ClientProtocol(max_message_size=None)
+    assert not proto.keeps_reads
+    wire = frame(2, bytes(3 * CHUNK_SIZE))
+    proto.receive(wire[:1000])
+    assert proto.keeps_reads
+    proto.receive(wire[1000 : -CHUNK_SIZE // 2])
+    assert proto.keeps_reads  # the message is large, whatever is left of it
+    assert proto.receive(wire[-CHUNK_SIZE // 2 :]) == [BinaryMessage(bytes(3 * CHUNK_SIZE))]
+    assert not proto.keeps_reads
+    proto.receive(frame(2, bytes(1000))[:500])
+    assert not proto.keeps_reads  # a small frame's rest goes into the reused buffer

@@ -32,7 +32,7 @@ from .._errors import (
 from .._events import Stats
 from .._options import Options
 from .._sansio.closing import CloseHandshake, truncate_reason
-from .._sansio.events import Failure
+from .._sansio.events import Buffer, Failure
 from .._sansio.frames import CHUNK_SIZE
 from .._sansio.keepalive import Keepalive
 from .._sansio.outbox import Outbox
@@ -46,6 +46,7 @@ from .engine import Owner
 from .iterate import Feed
 from .net import stream_addresses
 from .pinger import Pinger
+from .reading import Reads
 from .writer import Sender, Writer
 
 __all__ = ["Connection"]
@@ -333,17 +334,17 @@ class Connection:
     async def _receive_loop(self, opened: Opened) -> None:
         """Read until the end; each time the keepalive timer expires, tick and go on."""
         pinger = self.pinger
-        pending = opened.trailing  # frames in the handshake answer's read
+        pending, reads = opened.trailing, Reads(opened.stream)  # trailing: the 101's read
         while True:
             with pinger.timer():
                 first, pending = pending, b""  # a tick may interrupt _read: `first` is handled
-                rest = await self._read(opened.stream, first)
+                rest = await self._read(reads, first)
                 if rest is None:
                     return
                 pending = rest
             pinger.tick()
 
-    async def _read(self, stream: trio.abc.Stream, first: bytes) -> bytes | None:
+    async def _read(self, reads: Reads, first: bytes) -> bytes | None:
         """Handle ``first`` (and a backlog a tick interrupted), then read and handle until the
         end (``None``) or until the tick is due as bytes come in (the bytes, not handled: an
         async handler's wait must not meet the timer's expiry)."""
@@ -356,7 +357,7 @@ class Connection:
             if pinger.held:
                 pinger.rearm()
             try:
-                data = await stream.receive_some(CHUNK_SIZE)
+                data = await reads.receive(protocol.keeps_reads)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 self._lost(f"the connection broke: {exc.__cause__ or exc}")
                 return None
@@ -365,13 +366,12 @@ class Connection:
                 return None
             if protocol.closed:
                 continue  # after a close frame or a violation: only waiting for EOF
-            now = trio.current_time()
-            if now >= pinger.next_tick:  # the timer expired, or is about to: tick first
-                return bytes(data)
-            await self._received(protocol, bytes(data), now)
+            if (now := trio.current_time()) >= pinger.next_tick:  # expired or about to: tick first
+                return bytes(data)  # a view of the read buffer is valid until the next read
+            await self._received(protocol, data, now)
 
     async def _received(
-        self, protocol: ClientProtocol, data: bytes, now: float | None = None
+        self, protocol: ClientProtocol, data: Buffer, now: float | None = None
     ) -> None:
         """Dispatch the events of ``data``, batch by batch (see ``ClientProtocol.backlog``).
 
