@@ -604,16 +604,20 @@ def test_receive_from_a_reused_buffer_inflates_compressed_messages() -> None:
         assert feed_reused(proto, wire, step) == [Ping(b"!"), TextMessage(text)]
 
 
-def test_keeps_reads_while_a_large_frame_has_payload_left() -> None:
-    """keeps_reads is true only inside a large frame's payload (reads kept without a copy)."""
+def test_keeps_reads_from_a_large_frame_until_a_smaller_one_straddles_a_read() -> None:
+    """keeps_reads (reads kept without a copy) from a large frame's header on, through the
+    frames after it, until a frame smaller than CHUNK_SIZE straddles a read."""
     proto = ClientProtocol(max_message_size=None)
     assert not proto.keeps_reads
     wire = frame(2, bytes(3 * CHUNK_SIZE))
     proto.receive(wire[:1000])
     assert proto.keeps_reads
     proto.receive(wire[1000 : -CHUNK_SIZE // 2])
-    assert proto.keeps_reads  # the message is large, whatever is left of it
+    assert proto.keeps_reads
     assert proto.receive(wire[-CHUNK_SIZE // 2 :]) == [BinaryMessage(bytes(3 * CHUNK_SIZE))]
-    assert not proto.keeps_reads
-    proto.receive(frame(2, bytes(1000))[:500])
+    assert proto.keeps_reads  # a stream of large messages: the next one is likely large
+    assert proto.receive(frame(2, b"whole")) == [BinaryMessage(b"whole")]
+    small = frame(2, bytes(1000))
+    proto.receive(small[:500])
     assert not proto.keeps_reads  # a small frame's rest goes into the reused buffer
+    assert proto.receive(small[500:]) == [BinaryMessage(bytes(1000))]

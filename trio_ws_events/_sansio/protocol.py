@@ -72,6 +72,7 @@ class ClientProtocol:
         "_inflated",
         "_inflater",
         "_inflating",
+        "_large",
         "_max_size",
         "_msg_compressed",
         "_msg_opcode",
@@ -104,6 +105,7 @@ class ClientProtocol:
         self._inflater = inflater
         self._frame_left = 0
         self._frame_fin = False
+        self._large = False  # the last frame that straddled reads was of CHUNK_SIZE or more
         self._msg_opcode = 0
         self._msg_compressed = False
         self._msg_streaming = False
@@ -135,10 +137,10 @@ class ClientProtocol:
 
     @property
     def keeps_reads(self) -> bool:
-        """Whether the next read is all payload of a large frame, kept as it is (no copy):
-        the owner then reads into fresh ``bytes``, not into a buffer it reuses."""
-        left = self._frame_left
-        return bool(left) and left + self._msg_size >= CHUNK_SIZE
+        """Whether reads are payload of large frames (of ``CHUNK_SIZE`` or more), kept as
+        they are (no copy): the owner then reads into fresh ``bytes``, not into a buffer it
+        reuses. True from such a frame's header until a smaller frame straddles a read."""
+        return self._large
 
     def receive(self, data: Buffer) -> list[ProtocolEvent]:
         """Parse ``data`` (the next bytes from the server) and return one batch of events.
@@ -322,6 +324,7 @@ class ClientProtocol:
             self._too_big(self._msg_size + length)
         self._frame_fin = bool(b0 & 0x80)
         self._frame_left = length
+        self._large = length >= CHUNK_SIZE
 
     def _fits(self, size: int) -> bool:
         return self._max_size is None or size <= self._max_size
