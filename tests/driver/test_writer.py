@@ -8,6 +8,7 @@ import pytest
 import trio
 import trio.testing
 
+from trio_ws_events._sansio.frames import CHUNK_SIZE
 from trio_ws_events._trio.writer import Writer
 
 
@@ -116,9 +117,23 @@ async def test_send_buffers_closed_while_waiting_for_room_is_closed_resource_err
     right.close()
 
 
-async def test_send_buffers_on_non_socket_streams_joins_them() -> None:
-    """TLS or any other stream: the buffers go joined through the stream's own send_all."""
+async def test_send_buffers_on_non_socket_streams_joins_only_small_ones() -> None:
+    """TLS or any other stream: small buffers joined, large ones (CHUNK_SIZE) on their own,
+    all through the stream's own send_all, in order."""
     sender, receiver = trio.testing.memory_stream_pair()
+    writes: list[int] = []
+    send_all = sender.send_stream.send_all
+
+    async def counting_send_all(data: bytes | bytearray | memoryview) -> None:
+        writes.append(len(data))
+        await send_all(data)
+
+    sender.send_stream.send_all = counting_send_all  # type: ignore[method-assign]
     writer = Writer(sender)
-    await writer.send_buffers([b"hel", memoryview(b"lo"), b"!"])
-    assert await receiver.receive_some() == b"hello!"
+    large = os.urandom(CHUNK_SIZE)
+    await writer.send_buffers([b"hel", memoryview(b"lo"), large, b"!", b"?"])
+    received = bytearray()
+    while len(received) < CHUNK_SIZE + 7:
+        received += await receiver.receive_some()
+    assert bytes(received) == b"hello" + large + b"!?"
+    assert writes == [5, CHUNK_SIZE, 2]

@@ -88,7 +88,7 @@ class Writer:
         """
         sock = self._socket
         if sock is None or len(buffers) == 1:
-            await self.send_all(b"".join(buffers) if len(buffers) > 1 else buffers[0])
+            await self._send_each(buffers)
             return
         while True:
             fd = sock.fileno()  # asked each time, as in send_all
@@ -109,6 +109,21 @@ class Writer:
             buffers = _unsent(buffers, sent)
             if not buffers:
                 return
+
+    async def _send_each(self, buffers: list[Buffer]) -> None:
+        """``send_all`` of each large buffer as it is, of the small ones between joined
+        (TLS and other streams: one copy less than joining everything)."""
+        run: list[Buffer] = []
+        for buffer in buffers:
+            if len(buffer) < CHUNK_SIZE:
+                run.append(buffer)
+                continue
+            if run:
+                await self.send_all(b"".join(run) if len(run) > 1 else run[0])
+                run = []
+            await self.send_all(buffer)
+        if run:
+            await self.send_all(b"".join(run) if len(run) > 1 else run[0])
 
 
 def _unsent(buffers: list[Buffer], sent: int) -> list[Buffer]:
