@@ -180,7 +180,7 @@ async def test_send_stream_does_not_wait_for_messages_held_behind_it(
 async def test_send_bytes_takes_no_copy_of_an_immutable_message(
     websockets_server: StartWebSocketsServer,
 ) -> None:
-    """send() of 50 MiB of bytes allocates under 2 MiB (masked in slices, 1 MiB per write)."""
+    """send() of 50 MiB of bytes allocates far less than the message (masked in slices)."""
     url = await websockets_server("digest")
     data = os.urandom(50 * 2**20)
     async with WebSocket(url, max_message_size=None) as ws:
@@ -194,7 +194,7 @@ async def test_send_bytes_takes_no_copy_of_an_immutable_message(
         finally:
             tracemalloc.stop()
     assert got == [digest("binary", data)]
-    assert peak < 2 * 2**20, f"peak traced memory {peak} bytes for a 50 MiB message"
+    assert peak < 4 * 2**20, f"peak traced memory {peak} bytes for a 50 MiB message"
 
 
 # ---------------------------------------------------------------- on the wire
