@@ -1,23 +1,15 @@
-"""The reader's receive_some: read(2) on a plain socket, the stream's own method otherwise."""
+"""The reader's reads on a plain socket (read(2) itself, trio's checkpoints), and the
+sender's Wakeup; tests/driver/test_reads.py has the reusable buffer and the errors."""
 
 from __future__ import annotations
-
-import socket
-import struct
 
 import pytest
 import trio
 import trio.testing
 
 from trio_ws_events._trio.busypoll import Exchange
-from trio_ws_events._trio.reader import Receive
-from trio_ws_events._trio.reader import receiver as receiver_of
+from trio_ws_events._trio.reading import Reads
 from trio_ws_events._trio.wakeup import Wakeup
-
-
-def receiver(stream: trio.abc.Stream) -> Receive:
-    """The reader's receive_some for ``stream``, without busy polling."""
-    return receiver_of(stream, Exchange(), 0.0)
 
 
 def socket_pair() -> tuple[trio.SocketStream, trio.SocketStream]:
@@ -25,14 +17,14 @@ def socket_pair() -> tuple[trio.SocketStream, trio.SocketStream]:
     return trio.SocketStream(left), trio.SocketStream(right)
 
 
-async def test_plain_socket_reads_bypass_the_stream_and_end_with_eof() -> None:
-    """Bytes already there, then bytes after a wait, then b"" at the end of the stream."""
+async def test_plain_socket_reads_yield_and_wait_like_receive_some() -> None:
+    """A read that did not wait still yields once; one that waits returns what came next;
+    the end of the stream is b""."""
     ours, peer = socket_pair()
-    receive = receiver(ours)
-    assert receive != ours.receive_some  # the direct one
+    reads = Reads(ours, Exchange(), 0.0)
     await peer.send_all(b"first")
-    with trio.testing.assert_checkpoints():  # a read that did not wait still yields
-        assert await receive(100) == b"first"
+    with trio.testing.assert_checkpoints():
+        assert await reads.receive(True) == b"first"
 
     async def later() -> None:
         await trio.sleep(0.01)
@@ -42,46 +34,29 @@ async def test_plain_socket_reads_bypass_the_stream_and_end_with_eof() -> None:
     async with trio.open_nursery() as nursery:
         nursery.start_soon(later)
         with trio.fail_after(5):
-            assert await receive(100) == b"second"
-            assert await receive(100) == b""
+            assert await reads.receive(True) == b"second"
+            assert await reads.receive(True) == b""
     await ours.aclose()
 
 
 async def test_a_cancelled_read_takes_nothing() -> None:
     """Cancelled before it reads: Cancelled, and the bytes stay for the next read."""
     ours, peer = socket_pair()
-    receive = receiver(ours)
+    reads = Reads(ours, Exchange(), 0.0)
     await peer.send_all(b"kept")
     with trio.CancelScope() as scope:
         scope.cancel()
-        await receive(100)
+        await reads.receive(True)
     assert scope.cancelled_caught
-    assert await receive(100) == b"kept"
+    assert await reads.receive(True) == b"kept"
     await ours.aclose()
     await peer.aclose()
 
 
-async def test_reset_is_broken_and_closed_is_closed() -> None:
-    """A reset by the peer is BrokenResourceError; our socket closed, before or during the
-    wait, is ClosedResourceError, as with SocketStream.receive_some."""
-    listener = trio.socket.socket()
-    await listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    stream = await trio.open_tcp_stream(*listener.getsockname())
-    accepted, _ = await listener.accept()
-    receive = receiver(stream)
-    # SO_LINGER 0: close() sends a RST instead of a FIN.
-    accepted.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    accepted.close()
-    listener.close()
-    with trio.fail_after(5), pytest.raises(trio.BrokenResourceError, match="reading failed"):
-        await receive(100)
-    await stream.aclose()
-    with pytest.raises(trio.ClosedResourceError):
-        await receive(100)
-
+async def test_socket_closed_during_the_wait_is_closed_resource_error() -> None:
+    """Our socket closed by another task while the read waits: ClosedResourceError."""
     ours, peer = socket_pair()
-    receive = receiver(ours)
+    reads = Reads(ours, Exchange(), 0.0)
     async with trio.open_nursery() as nursery:
 
         async def close_soon() -> None:
@@ -90,14 +65,8 @@ async def test_reset_is_broken_and_closed_is_closed() -> None:
 
         nursery.start_soon(close_soon)
         with trio.fail_after(5), pytest.raises(trio.ClosedResourceError):
-            await receive(100)
+            await reads.receive(True)
     await peer.aclose()
-
-
-async def test_other_streams_keep_their_own_receive_some() -> None:
-    """A memory stream (or TLS, HTTP/2) is read through its own receive_some."""
-    ours, _ = trio.testing.memory_stream_pair()
-    assert receiver(ours) == ours.receive_some
 
 
 # ---------------------------------------------------------------- the sender's Wakeup

@@ -8,6 +8,7 @@ import pytest
 import trio
 import trio.testing
 
+from trio_ws_events._sansio.frames import CHUNK_SIZE
 from trio_ws_events._trio.writer import Writer
 
 
@@ -54,3 +55,85 @@ async def test_non_socket_streams_use_send_all() -> None:
     writer = Writer(sender)
     await writer.send_all(b"hello")
     assert await receiver.receive_some() == b"hello"
+
+
+async def test_send_buffers_more_than_the_kernel_takes_keeps_order() -> None:
+    """writev of 8 MiB in buffers of odd sizes: the kernel takes part, the rest follows in order."""
+    left, right = trio.socket.socketpair()
+    sender, receiver = trio.SocketStream(left), trio.SocketStream(right)
+    writer = Writer(sender)
+    buffers = [os.urandom(n) for n in (14, 2**20 + 3, 5, 3 * 2**20, 7, 4 * 2**20 - 1)]
+    data = b"".join(buffers) + b"tail"
+    received = bytearray()
+
+    async def read_all() -> None:
+        while len(received) < len(data):
+            received.extend(await receiver.receive_some(2**20))
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(read_all)
+            await writer.send_buffers([*buffers[:2], memoryview(buffers[2]), *buffers[3:]])
+            await writer.send_buffers([b"tail"])
+    assert bytes(received) == data
+    await sender.aclose()
+    await receiver.aclose()
+
+
+async def test_send_buffers_broken_and_closed_map_to_trio_errors() -> None:
+    """writev to a reset peer is BrokenResourceError; to our closed stream ClosedResourceError."""
+    left, right = trio.socket.socketpair()
+    sender = trio.SocketStream(left)
+    writer = Writer(sender)
+    right.close()
+    with pytest.raises(trio.BrokenResourceError):
+        for _ in range(100):  # the first writes may still land in the buffer
+            await writer.send_buffers([b"head", b"x" * 65536])
+    await sender.aclose()
+    with pytest.raises(trio.ClosedResourceError):
+        await writer.send_buffers([b"late", b"r"])
+
+
+async def test_send_buffers_closed_while_waiting_for_room_is_closed_resource_error() -> None:
+    """A writev waiting for room when the stream is closed ends with ClosedResourceError."""
+    left, right = trio.socket.socketpair()
+    sender = trio.SocketStream(left)
+    writer = Writer(sender)
+    failed: list[BaseException] = []
+
+    async def write_forever() -> None:
+        try:
+            for _ in range(1000):  # the peer never reads: the buffers fill, then it waits
+                await writer.send_buffers([b"h", b"x" * 65536])
+        except trio.ClosedResourceError as exc:
+            failed.append(exc)
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(write_forever)
+            await trio.testing.wait_all_tasks_blocked()
+            await sender.aclose()
+    assert len(failed) == 1
+    right.close()
+
+
+async def test_send_buffers_on_non_socket_streams_joins_only_small_ones() -> None:
+    """TLS or any other stream: small buffers joined, large ones (CHUNK_SIZE) on their own,
+    all through the stream's own send_all, in order."""
+    sender, receiver = trio.testing.memory_stream_pair()
+    writes: list[int] = []
+    send_all = sender.send_stream.send_all
+
+    async def counting_send_all(data: bytes | bytearray | memoryview) -> None:
+        writes.append(len(data))
+        await send_all(data)
+
+    sender.send_stream.send_all = counting_send_all  # type: ignore[method-assign]
+    writer = Writer(sender)
+    large = os.urandom(CHUNK_SIZE)
+    await writer.send_buffers([b"hel", memoryview(b"lo"), large, b"!", b"?"])
+    received = bytearray()
+    while len(received) < CHUNK_SIZE + 7:
+        received += await receiver.receive_some()
+    assert bytes(received) == b"hello" + large + b"!?"
+    assert writes == [5, CHUNK_SIZE, 2]

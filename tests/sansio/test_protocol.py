@@ -25,6 +25,7 @@ from trio_ws_events._sansio.events import (
     Wire,
 )
 from trio_ws_events._sansio.frames import CHUNK_SIZE, _apply_mask_python, apply_mask
+from trio_ws_events._sansio.framing import SEPARATE_PAYLOAD
 from trio_ws_events._sansio.protocol import BATCH_FRAMES, ClientProtocol
 
 
@@ -231,6 +232,19 @@ def test_outgoing_frames_are_masked_and_fragmented() -> None:
     assert unmask_client_frame(one)[:3] == (2, b"\x00" * 70000, True)
     assert unmask_client_frame(ClientProtocol().close(4000, "ok"))[1] == b"\x0f\xa0ok"
     assert unmask_client_frame(ClientProtocol().close(None))[1] == b""
+
+
+@pytest.mark.parametrize(
+    ("size", "pieces"),
+    [(SEPARATE_PAYLOAD - 1, 1), (SEPARATE_PAYLOAD, 2), (65536, 2), (CHUNK_SIZE, 2)],
+)
+def test_frame_keeps_a_large_payload_apart_from_its_header(size: int, pieces: int) -> None:
+    """From SEPARATE_PAYLOAD bytes on, header and masked payload are two pieces (no join)."""
+    data = os.urandom(size)
+    (wire,) = ClientProtocol().framer.message(data)
+    assert len(wire) == pieces
+    assert len(wire[0]) < SEPARATE_PAYLOAD or pieces == 1
+    assert unmask_client_frame(wire)[:3] == (2, data, True)
 
 
 def test_masking_keys_differ() -> None:
@@ -538,3 +552,72 @@ def test_bfinal_blocks_end_a_stream_and_later_messages_decode(takeover: bool) ->
     for step in (None, 1, 5):
         proto = ClientProtocol(inflater=Inflater(params))
         assert feed(proto, wire, step) == expected
+
+
+def feed_reused(proto: ClientProtocol, data: bytes, step: int) -> list[ProtocolEvent]:
+    """Feed ``data`` ``step`` bytes at a time as views of ONE buffer, overwritten with
+    garbage after each read's batches are handled (as the reader's reusable buffer is)."""
+    buffer = bytearray(step)
+    events: list[ProtocolEvent] = []
+    for i in range(0, len(data), step):
+        piece = data[i : i + step]
+        buffer[: len(piece)] = piece
+        events += receive_all(proto, memoryview(buffer)[: len(piece)])  # type: ignore[arg-type]
+        buffer[:] = b"\xee" * step
+    return events
+
+
+@pytest.mark.parametrize("step", [1, 7, 4096, 70001, 1 << 20])
+def test_receive_from_a_reused_buffer_copies_out_what_it_keeps(step: int) -> None:
+    """Views of a buffer overwritten after each read: the events are whole bytes and str,
+    equal to what the same bytes give; nothing refers to the buffer once handled."""
+    big = os.urandom(300_000)
+    wire = (
+        frame(2, b"small")
+        + frame(1, "héllo".encode())
+        + frame(9, b"ping!")
+        + frame(2, big)
+        + frame(1, b"frag", fin=False)
+        + frame(10, b"pong")
+        + frame(0, b"ment")
+        + frame(2, os.urandom(70_000))
+        + frame(8, struct.pack("!H", 1000) + b"bye")
+    )
+    expected = feed(ClientProtocol(max_message_size=None), wire)
+    got = feed_reused(ClientProtocol(max_message_size=None), wire, step)
+    assert got == expected
+    for event in got:
+        for value in vars(event).values() if hasattr(event, "__dict__") else ():
+            assert not isinstance(value, memoryview | bytearray)
+        data = getattr(event, "data", getattr(event, "payload", b""))
+        assert type(data) in (bytes, str)
+
+
+def test_receive_from_a_reused_buffer_inflates_compressed_messages() -> None:
+    """A compressed message read through a reused buffer inflates as from bytes."""
+    params = DeflateParams()
+    text = "compress me " * 5000
+    body = compress(text.encode())
+    wire = frame(1, body[:100], fin=False, rsv=4) + frame(9, b"!") + frame(0, body[100:])
+    for step in (3, 1000, len(wire)):
+        proto = ClientProtocol(inflater=Inflater(params))
+        assert feed_reused(proto, wire, step) == [Ping(b"!"), TextMessage(text)]
+
+
+def test_keeps_reads_from_a_large_frame_until_a_smaller_one_straddles_a_read() -> None:
+    """keeps_reads (reads kept without a copy) from a large frame's header on, through the
+    frames after it, until a frame smaller than CHUNK_SIZE straddles a read."""
+    proto = ClientProtocol(max_message_size=None)
+    assert not proto.keeps_reads
+    wire = frame(2, bytes(3 * CHUNK_SIZE))
+    proto.receive(wire[:1000])
+    assert proto.keeps_reads
+    proto.receive(wire[1000 : -CHUNK_SIZE // 2])
+    assert proto.keeps_reads
+    assert proto.receive(wire[-CHUNK_SIZE // 2 :]) == [BinaryMessage(bytes(3 * CHUNK_SIZE))]
+    assert proto.keeps_reads  # a stream of large messages: the next one is likely large
+    assert proto.receive(frame(2, b"whole")) == [BinaryMessage(b"whole")]
+    small = frame(2, bytes(1000))
+    proto.receive(small[:500])
+    assert not proto.keeps_reads  # a small frame's rest goes into the reused buffer
+    assert proto.receive(small[500:]) == [BinaryMessage(bytes(1000))]

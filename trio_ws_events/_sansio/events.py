@@ -56,8 +56,10 @@ class MaskedPayload:
             yield apply_mask(view[offset : offset + size], self._key)
 
 
-#: A frame as handed to the socket: one piece of bytes, or its header and its payload apart.
-Wire = tuple[bytes] | tuple[bytes, MaskedPayload]
+#: A frame as handed to the socket: one piece of bytes, or its header and its payload apart
+#: (a payload of ``SEPARATE_PAYLOAD`` bytes or more, masked or to be masked as it is written),
+#: so that the writer hands both to the kernel in one ``writev`` without joining them.
+Wire = tuple[bytes] | tuple[bytes, bytes | MaskedPayload]
 
 
 @dataclasses.dataclass(slots=True)

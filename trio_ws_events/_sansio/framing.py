@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import os
 import struct
+from typing import Final
 
 from .deflate import Deflater
 from .events import Buffer, MaskedPayload, Wire
 from .frames import CHUNK_SIZE, OP_BINARY, OP_CONT, OP_TEXT, apply_mask
 
-__all__ = ["FrameWriter"]
+__all__ = ["SEPARATE_PAYLOAD", "FrameWriter"]
+
+#: A masked payload of at least this many bytes stays apart from its header (see ``Wire``):
+#: the writer gathers header and payload with ``writev`` instead of copying them into one
+#: ``bytes``. Below it, one piece is cheaper than one more buffer for the kernel.
+SEPARATE_PAYLOAD: Final = 8192
 
 _pack_h = struct.Struct("!H").pack
 _pack_q = struct.Struct("!Q").pack
@@ -43,7 +49,7 @@ class FrameWriter:
         return self._keys[used : used + 4]
 
     def frame(self, opcode: int, payload: Buffer, fin: bool = True, rsv1: bool = False) -> Wire:
-        """One masked frame with ``payload``, as one or two pieces of bytes (see ``Wire``)."""
+        """One masked frame with ``payload``, as one or two pieces (see ``Wire``)."""
         length = len(payload)
         b0 = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode
         if length < 126:
@@ -53,8 +59,10 @@ class FrameWriter:
         else:
             header = bytes((b0, 0xFF)) + _pack_q(length)
         key = self._mask_key()
-        if length < CHUNK_SIZE:
+        if length < SEPARATE_PAYLOAD:
             return (header + key + apply_mask(payload, key),)
+        if length < CHUNK_SIZE:
+            return (header + key, apply_mask(payload, key))
         return (header + key, MaskedPayload(payload, key))
 
     def message(self, data: str | bytes) -> list[Wire]:

@@ -19,7 +19,7 @@ from typing import Final
 from .._events import Frame
 from .control import ControlFrames
 from .deflate import Deflater, Inflater
-from .events import BinaryMessage, Failure, ProtocolEvent, TextMessage, Wire
+from .events import BinaryMessage, Buffer, Failure, ProtocolEvent, TextMessage, Wire
 from .frames import CHUNK_SIZE, MAX_CONTROL_PAYLOAD, OP_BINARY, OP_CONT, OP_TEXT, FrameError
 from .framing import FrameWriter
 from .reassembly import Parts
@@ -72,6 +72,7 @@ class ClientProtocol:
         "_inflated",
         "_inflater",
         "_inflating",
+        "_large",
         "_max_size",
         "_msg_compressed",
         "_msg_opcode",
@@ -98,12 +99,13 @@ class ClientProtocol:
         deflater: Deflater | None = None,
         max_fragment_size: int | None = None,
     ) -> None:
-        self._buf = b""
+        self._buf: Buffer = b""
         self._pos = 0  # where parsing resumes in _buf when a batch stopped early
         self._max_size = max_message_size
         self._inflater = inflater
         self._frame_left = 0
         self._frame_fin = False
+        self._large = False  # the last frame that straddled reads was of CHUNK_SIZE or more
         self._msg_opcode = 0
         self._msg_compressed = False
         self._msg_streaming = False
@@ -133,11 +135,20 @@ class ClientProtocol:
 
     # ------------------------------------------------------------------ receiving
 
-    def receive(self, data: bytes) -> list[ProtocolEvent]:
+    @property
+    def keeps_reads(self) -> bool:
+        """Whether reads are payload of large frames (of ``CHUNK_SIZE`` or more), kept as
+        they are (no copy): the owner then reads into fresh ``bytes``, not into a buffer it
+        reuses. True from such a frame's header until a smaller frame straddles a read."""
+        return self._large
+
+    def receive(self, data: Buffer) -> list[ProtocolEvent]:
         """Parse ``data`` (the next bytes from the server) and return one batch of events.
 
         Args:
-            data: the next bytes, or ``b""`` to go on with the ``backlog``.
+            data: the next bytes, or ``b""`` to go on with the ``backlog``. A ``memoryview``
+                (of a buffer the owner reuses) must stay valid until the backlog is handled;
+                whatever outlives that is copied out of it.
 
         Returns:
             The events completed, in order; when ``backlog`` is then true, more are
@@ -156,7 +167,7 @@ class ClientProtocol:
         if not buf:
             buf = data
         elif data:
-            buf = buf[pos:] + data
+            buf = bytes(buf[pos:]) + data
             pos = 0
         end = len(buf)
         limit = self._max_size
@@ -174,7 +185,10 @@ class ClientProtocol:
                 if self._frame_left:
                     take = min(self._frame_left, end - pos)
                     # A read that is all payload is used as it is, without a copy.
-                    chunk = buf if pos == 0 and take == end else buf[pos : pos + take]
+                    if type(buf) is bytes:
+                        chunk = buf if pos == 0 and take == end else buf[pos : pos + take]
+                    else:  # a view of the owner's read buffer: copied out
+                        chunk = bytes(buf[pos : pos + take])
                     pos += take
                     self._frame_left -= take
                     if self._data(chunk, self._frame_fin and not self._frame_left, events):
@@ -209,7 +223,7 @@ class ClientProtocol:
                         if length > MAX_CONTROL_PAYLOAD:
                             raise _Fail(1002, f"control frame of {length} bytes (max 125)")
                         break
-                    payload = buf[start : start + length]
+                    payload = bytes(buf[start : start + length])
                     pos = start + length
                     if self.control.received(b0, opcode, length, payload, events):
                         self.closed = True
@@ -227,16 +241,18 @@ class ClientProtocol:
                 ):
                     # The common case: a whole, unfragmented, uncompressed message.
                     pos = start + length
-                    payload = buf[start:pos]
+                    body = buf[start:pos]
                     self.messages_received += 1
                     self.bytes_received += length
                     if opcode == OP_TEXT:
                         try:
-                            events.append(TextMessage(payload.decode()))
+                            # A view (of the owner's read buffer) is decoded as it is.
+                            text = body.decode() if type(body) is bytes else str(body, "utf-8")
                         except UnicodeDecodeError as exc:
                             raise _Fail(1007, f"invalid UTF-8 in a text message: {exc}") from None
+                        events.append(TextMessage(text))
                     elif opcode == OP_BINARY:
-                        events.append(BinaryMessage(payload))
+                        events.append(BinaryMessage(body if type(body) is bytes else bytes(body)))
                     else:
                         raise _Fail(1002, f"reserved opcode {opcode:#x}")
                     continue
@@ -254,11 +270,11 @@ class ClientProtocol:
             events.append(Failure(failure.code, failure.reason))
             return events
         # What is left is a frame's start (a control frame at most): kept as a small copy.
-        self._buf = buf[pos:] if pos < end and not self.closed else b""
+        self._buf = bytes(buf[pos:]) if pos < end and not self.closed else b""
         self._pos = 0
         return events
 
-    def _stop(self, buf: bytes, pos: int) -> int:
+    def _stop(self, buf: Buffer, pos: int) -> int:
         """End the batch at ``pos``; whatever is left waits for ``receive(b"")``."""
         if pos < len(buf):
             self._buf = buf
@@ -308,6 +324,7 @@ class ClientProtocol:
             self._too_big(self._msg_size + length)
         self._frame_fin = bool(b0 & 0x80)
         self._frame_left = length
+        self._large = length >= CHUNK_SIZE
 
     def _fits(self, size: int) -> bool:
         return self._max_size is None or size <= self._max_size

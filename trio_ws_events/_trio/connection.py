@@ -32,7 +32,7 @@ from .._errors import (
 from .._events import Stats
 from .._options import Options
 from .._sansio.closing import CloseHandshake, truncate_reason
-from .._sansio.events import Failure
+from .._sansio.events import Buffer, Failure
 from .._sansio.frames import CHUNK_SIZE
 from .._sansio.keepalive import Keepalive
 from .._sansio.outbox import Outbox
@@ -46,7 +46,7 @@ from .engine import Owner
 from .iterate import Feed
 from .net import stream_addresses
 from .pinger import Pinger
-from .reader import Receive, receiver
+from .reading import Reads
 from .stats import connection_stats
 from .wakeup import Wakeup
 from .writer import Sender, Writer
@@ -332,17 +332,17 @@ class Connection:
         pinger = self.pinger
         pending = opened.trailing  # frames in the handshake answer's read
         assert self._sender is not None
-        receive = receiver(opened.stream, self._sender.exchange, self._busy_poll)
+        reads = Reads(opened.stream, self._sender.exchange, self._busy_poll)
         while True:
             with pinger.timer():
                 first, pending = pending, b""  # a tick may interrupt _read: `first` is handled
-                rest = await self._read(receive, first)
+                rest = await self._read(reads, first)
                 if rest is None:
                     return
                 pending = rest
             pinger.tick()
 
-    async def _read(self, receive: Receive, first: bytes) -> bytes | None:
+    async def _read(self, reads: Reads, first: bytes) -> bytes | None:
         """Handle ``first`` (and a backlog a tick interrupted), then read and handle until the
         end (``None``) or until the tick is due as bytes come in (the bytes, not handled: an
         async handler's wait must not meet the timer's expiry)."""
@@ -355,7 +355,7 @@ class Connection:
             if pinger.held:
                 pinger.rearm()
             try:
-                data = await receive(CHUNK_SIZE)
+                data = await reads.receive(protocol.keeps_reads)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 self._lost(f"the connection broke: {exc.__cause__ or exc}")
                 return None
@@ -364,13 +364,12 @@ class Connection:
                 return None
             if protocol.closed:
                 continue  # after a close frame or a violation: only waiting for EOF
-            now = trio.current_time()
-            if now >= pinger.next_tick:  # the timer expired, or is about to: tick first
-                return bytes(data)
-            await self._received(protocol, bytes(data), now)
+            if (now := trio.current_time()) >= pinger.next_tick:  # expired or about to: tick first
+                return bytes(data)  # a view of the read buffer is valid until the next read
+            await self._received(protocol, data, now)
 
     async def _received(
-        self, protocol: ClientProtocol, data: bytes, now: float | None = None
+        self, protocol: ClientProtocol, data: Buffer, now: float | None = None
     ) -> None:
         """Dispatch the events of ``data``, batch by batch (see ``ClientProtocol.backlog``).
 

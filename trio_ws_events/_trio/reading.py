@@ -1,0 +1,172 @@
+"""The reader's reads: ``read(2)`` on a plain socket's descriptor, into one reusable buffer
+once reads are large, with a short poll for the answer to what was just written."""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+from typing import Final
+
+import trio
+
+from .._sansio.busypoll import BusyPoll
+from .._sansio.frames import CHUNK_SIZE
+from .busypoll import Exchange, others_ready
+
+__all__ = ["LARGE_READ", "YIELDS", "Reads"]
+
+#: A read of at least this many bytes gives the connection its reusable buffer
+#: (``CHUNK_SIZE`` bytes, kept until the connection ends); a connection that only ever
+#: reads less (W5's thousand idle ones) never gets one.
+LARGE_READ: Final = 64 * 1024
+#: How many times the reader yields, when it finds nothing to read, for the tasks it has
+#: just woken to write (a round trip's next message) before it polls or waits.
+YIELDS: Final = 2
+
+
+class Reads:
+    """``receive_some(CHUNK_SIZE)`` for the reader: on a plain socket, without trio's socket
+    layers, without a fresh buffer per large read, and without a sleep when the answer is
+    about to come.
+
+    - trio's ``SocketStream.receive_some`` goes through four layers of wrappers per read;
+      this reads the descriptor itself with the same checkpoints (a read that did not wait
+      yields once; a wait is ``wait_readable``).
+    - Every fresh read buffer is fresh memory the kernel writes into: page faults (3.8 us
+      each on the machine of issue 18) on every large read. Once a read was large, reads go
+      into one reusable buffer (``readv``) and are handed over as a ``memoryview`` of it,
+      valid until the next read: ``ClientProtocol.receive`` copies out what it keeps. A read
+      that the protocol keeps whole (``keep``: the payload of a large frame) is fresh.
+    - When nothing is there and the busy-poll policy wants it: it yields up to ``YIELDS``
+      times while no write was made since the last read (``Exchange.wrote``), for the tasks
+      the last read woke (the next request of a round trip is written then); then, once a
+      write was made and no other task is ready, it polls with ``read(2)`` for up to the
+      budget before the run's ``epoll_wait``, whose sleep costs a wake-up on top of the
+      answer's own time. A policy that sees no answer backs off (``_sansio/busypoll.py``).
+    """
+
+    __slots__ = ("_busy", "_exchange", "_socket", "_stream", "_view")
+
+    def __init__(
+        self,
+        stream: trio.abc.ReceiveStream,
+        exchange: Exchange | None = None,
+        busy_poll: float = 0.0,
+    ) -> None:
+        self._stream = stream
+        self._socket: trio.socket.SocketType | None = None
+        if os.name == "posix" and isinstance(stream, trio.SocketStream):
+            self._socket = stream.socket
+        self._exchange = exchange if self._socket is not None else None
+        self._busy = BusyPoll(busy_poll) if busy_poll and self._exchange is not None else None
+        self._view: memoryview | None = None
+
+    async def receive(self, keep: bool) -> bytes | memoryview:
+        """The next bytes, ``b""`` at the end of the stream.
+
+        Args:
+            keep: the caller keeps the bytes beyond the next read: they must be ``bytes``.
+
+        Returns:
+            ``bytes``, or a view of the reusable buffer valid until the next call.
+
+        Raises:
+            trio.BrokenResourceError: the connection is broken.
+            trio.ClosedResourceError: the stream was closed (before or during the wait).
+
+        Cancellation: safe, nothing is read.
+        """
+        sock = self._socket
+        if sock is None:
+            return bytes(await self._stream.receive_some(CHUNK_SIZE))
+        view = None if keep else self._view
+        await trio.lowlevel.checkpoint_if_cancelled()
+        try:
+            data = _read(sock, view)
+        except BlockingIOError:
+            pass
+        else:
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            return self._got(data, keep)
+        busy = self._busy
+        if busy is not None and busy.wanted():
+            answer = await self._await_answer(busy, view)
+            if answer is not None:
+                return self._got(answer, keep)
+        while True:
+            # Raises ClosedResourceError when the socket is closed meanwhile (trio's
+            # notify_closing): the same as the stream's own receive_some.
+            await trio.lowlevel.wait_readable(sock)
+            try:
+                data = _read(sock, view)
+            except BlockingIOError:
+                continue
+            return self._got(data, keep)
+
+    def _got(self, data: bytes | memoryview, keep: bool) -> bytes | memoryview:
+        if self._exchange is not None:
+            self._exchange.wrote = False
+        if self._view is None and not keep and len(data) >= LARGE_READ:
+            self._view = memoryview(bytearray(CHUNK_SIZE))
+        return data
+
+    async def _await_answer(
+        self, busy: BusyPoll, view: memoryview | None
+    ) -> bytes | memoryview | None:
+        """Yield for a write, then poll for its answer; ``None`` if it did not come."""
+        sock = self._socket
+        exchange = self._exchange
+        assert sock is not None
+        assert exchange is not None
+        yielded = False
+        for _ in range(YIELDS):
+            if exchange.wrote:
+                break
+            yielded = True
+            await trio.lowlevel.checkpoint()
+            try:
+                return _read(sock, view)
+            except BlockingIOError:
+                pass
+        if not exchange.wrote:
+            busy.done(answered=False)  # nobody wrote: nothing to wait for
+            return None
+        if others_ready():
+            return None  # others are ready: the run will not sleep, and they must not wait
+        clock = time.perf_counter
+        end = clock() + busy.budget
+        while True:
+            try:
+                data = _read(sock, view)
+            except BlockingIOError:
+                if clock() >= end:
+                    busy.done(answered=False)
+                    return None
+                continue
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return None  # the wait's own read reports it
+            busy.done(answered=True)
+            if not yielded:
+                # Every read is a checkpoint: a handler that sends from here must not keep
+                # the reader running for ever against a fast peer.
+                await trio.lowlevel.cancel_shielded_checkpoint()
+            return data
+
+
+def _read(sock: trio.socket.SocketType, view: memoryview | None) -> bytes | memoryview:
+    """One non-blocking read: fresh ``bytes``, or into ``view`` (a view of what came)."""
+    # Asked each time, never cached: a closed socket's number may belong to another file.
+    fd = sock.fileno()
+    if fd < 0:
+        raise trio.ClosedResourceError("the stream was closed")
+    try:
+        if view is None:
+            return os.read(fd, CHUNK_SIZE)
+        return view[: os.readv(fd, [view])]
+    except BlockingIOError:
+        raise
+    except OSError as exc:
+        if exc.errno == errno.EBADF:
+            raise trio.ClosedResourceError("the stream was closed") from None
+        raise trio.BrokenResourceError(f"reading failed: {exc}") from exc
