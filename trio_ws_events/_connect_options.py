@@ -98,6 +98,8 @@ class ConnectOptions:
             The seam for streams the driver is given (memory streams in the tests).
         http2: the pool to open the WebSocket through, as an HTTP/2 stream (RFC 8441), when
             the origin allows it; ``None``: always the HTTP/1.1 upgrade.
+        busy_poll: seconds to poll for the answer to the upgrade request before the run
+            may sleep (``_sansio/busypoll.py``); 0 never polls.
     """
 
     protocols: tuple[str, ...] = ()
@@ -114,6 +116,7 @@ class ConnectOptions:
     logger: LoggerLike = LIBRARY_LOGGER
     open_stream: StreamOpener | None = None
     http2: H2Pool | None = None
+    busy_poll: float = 0.0
 
     @classmethod
     def build(

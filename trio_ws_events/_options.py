@@ -115,6 +115,7 @@ class Options:
         checked_logger = check_logger(logger)
         offer = deflate.offer() if deflate else None
         connect = ConnectOptions.build(**connect_args, extensions=offer, logger=checked_logger)
+        connect = dataclasses.replace(connect, busy_poll=polling)
         connect = check_transport(
             parsed, connect, engine, deflate, sizes[1], unix_socket, stream_factory
         )

@@ -10,6 +10,7 @@ import trio
 from peers.raw_server import RawConnection, RawServer, StartRawServer
 
 from trio_ws_events import WebSocket
+from trio_ws_events._options import Options
 from trio_ws_events._sansio.busypoll import DEFAULT_BUDGET, BusyPoll
 from trio_ws_events._trio.busypoll import linger, others_ready
 
@@ -129,3 +130,24 @@ async def test_a_silent_peer_costs_a_poll_per_many_writes(raw_server: StartRawSe
         assert 1 <= policy.polls <= 9
         assert policy.hits == 0
         ws.close()
+
+
+@pytest.mark.parametrize(("busy_poll", "budget"), [(None, 0.0), (0, 0.0), (1e-4, 1e-4)])
+def test_busy_poll_reaches_the_handshake(busy_poll: float | None, budget: float) -> None:
+    """The same budget polls for the 101 after the upgrade request (connect.py)."""
+    options = Options.build(
+        "ws://127.0.0.1:9/",
+        connect_timeout=None,
+        close_timeout=None,
+        ping_interval=None,
+        ping_timeout=None,
+        max_message_size=None,
+        max_fragment_size=None,
+        max_buffered_amount=1000,
+        compression=None,
+        logger=None,
+        busy_poll=busy_poll,
+    )
+    assert options.busy_poll == budget
+    assert options.connect.busy_poll == budget
+    assert WebSocket("ws://127.0.0.1:9/")._engine._connect_options.busy_poll == DEFAULT_BUDGET  # type: ignore[attr-defined]

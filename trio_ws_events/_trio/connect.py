@@ -182,7 +182,9 @@ async def _attempt(
             request_bytes = handshake.request()
         # One direct write(2) when the kernel takes it all (it does: the socket is new), no
         # scheduler pass: the answer's read just after is the checkpoint (issue 18, W4).
-        await send(Writer(stream), request_bytes, "", where)
+        writer = Writer(stream, options.busy_poll)
+        await send(writer, request_bytes, "", where)
+        writer.linger()  # for the 101: a fast server's answer then needs no wake-up
         may_follow = redirects < options.max_redirects
         answer = await _read_answer(stream, handshake, where, may_follow=may_follow)
     except BaseException:

@@ -133,7 +133,10 @@ class Reads:
             busy.done(answered=False)  # nobody wrote: nothing to wait for
             return None
         if others_ready():
-            return None  # others are ready: the run will not sleep, and they must not wait
+            # Others are ready: the run will not sleep, and they must not wait. Counted as a
+            # miss, so that a busy run (a pipeline, many connections) stops yielding for it.
+            busy.done(answered=False)
+            return None
         clock = time.perf_counter
         end = clock() + busy.budget
         while True:
