@@ -9,7 +9,7 @@ import trio
 import trio.testing
 
 from trio_ws_events._sansio.frames import CHUNK_SIZE
-from trio_ws_events._trio.writer import Writer
+from trio_ws_events._trio.socket_writes import Writer
 
 
 async def test_large_write_falls_back_to_send_all_and_keeps_order() -> None:

@@ -31,7 +31,7 @@ from .h2_open import open_over_http2
 from .hook import HandshakeRequest, run_hook
 from .net import open_tcp, receive, send, start_tls
 from .proxy import ProxyURL, open_tunnel, proxy_from_environment
-from .writer import Writer
+from .socket_writes import Writer
 
 __all__ = [
     "CREDENTIAL_HEADERS",

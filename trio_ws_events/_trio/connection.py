@@ -47,9 +47,10 @@ from .iterate import Feed
 from .net import stream_addresses
 from .pinger import Pinger
 from .reading import Reads
+from .socket_writes import Writer
 from .stats import connection_stats
 from .wakeup import Wakeup
-from .writer import Sender, Writer
+from .writer import Sender
 
 __all__ = ["Connection"]
 

@@ -34,9 +34,10 @@ from .connect import Opened
 from .connection import Connection
 from .ending import close_stream
 from .nursery import single_leaf
+from .socket_writes import Writer
 from .tw_connect import Guard, connect_trio_websocket
 from .tw_tap import WsprotoTap, install_tap
-from .writer import Sender, Writer
+from .writer import Sender
 
 if TYPE_CHECKING:
     from .._options import Options

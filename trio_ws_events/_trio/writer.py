@@ -1,223 +1,23 @@
-"""Writing to the connection: the sender, batches of frames, one direct ``write(2)``, trio for
-the rest."""
+"""The sender of a connection: what is due, framed and written batch by batch by its task, or
+at once from ``send()`` (the bytes' way to the stream is ``socket_writes.py``)."""
 
 from __future__ import annotations
 
-import os
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 import trio
 
-from .._sansio.busypoll import BusyPoll
-from .._sansio.closing import CloseHandshake
-from .._sansio.events import Buffer, MaskedPayload, Wire
+from .._sansio.events import Buffer, Wire
 from .._sansio.frames import CHUNK_SIZE
-from .._sansio.framing import SEPARATE_PAYLOAD, FrameWriter
+from .._sansio.framing import FrameWriter
 from .._sansio.outbox import Piece
 from .._sansio.protocol import ClientProtocol
-from .busypoll import Exchange, linger
+from .socket_writes import Writer, unsent_part, write_frames
 
 if TYPE_CHECKING:
     from .connection import Connection
 
-__all__ = ["WRITE_SIZE", "Sender", "Writer", "write_frames"]
-
-#: ``write_frames`` hands its buffers to one ``writev`` once they hold this many bytes.
-WRITE_SIZE: Final = CHUNK_SIZE
-# Far below the kernel's IOV_MAX (1,024 on Linux): small pieces are joined before this.
-MAX_BUFFERS: Final = 64
-
-
-class Writer:
-    """``send_all`` for the sender task, without a scheduler round trip when the kernel has room.
-
-    trio's ``SocketStream.send_all`` always yields to the scheduler after writing (a checkpoint),
-    which costs a whole scheduling tick per batch of frames. On a plain TCP socket the sender
-    first tries one ``write(2)`` on the socket's (non-blocking) file descriptor; whatever the
-    kernel does not take at once, and every write to a TLS stream, goes through ``send_all``.
-    Only the sender task writes, so the two paths never interleave.
-
-    On a plain TCP socket it also busy-polls for the answer after a write (``linger``).
-    """
-
-    __slots__ = ("_busy", "_socket", "_stream", "exchange")
-
-    def __init__(self, stream: trio.abc.Stream, busy_poll: float = 0.0) -> None:
-        self._stream = stream
-        self._socket: trio.socket.SocketType | None = None
-        self._busy: BusyPoll | None = None
-        #: Shared with the reader, on a plain socket only (``busypoll.Exchange``).
-        self.exchange: Exchange | None = None
-        if os.name == "posix" and isinstance(stream, trio.SocketStream):
-            self._socket = stream.socket
-            self.exchange = Exchange()
-            if busy_poll:
-                self._busy = BusyPoll(busy_poll)
-
-    def linger(self) -> None:
-        """After a write: poll for the answer a moment if nothing else is ready (busypoll)."""
-        if self._busy is not None:
-            linger(self._socket, self._busy)  # type: ignore[arg-type]
-
-    def write_some(self, buffers: list[Buffer]) -> int:
-        """One non-blocking ``writev(2)`` of ``buffers`` on the plain socket: how much it took.
-
-        Every failure is 0 bytes taken: the sender's ``send_buffers`` of the rest meets it
-        again and reports it the usual way.
-        """
-        assert self._socket is not None
-        fd = self._socket.fileno()
-        if fd < 0:
-            return 0
-        try:
-            return os.write(fd, buffers[0]) if len(buffers) == 1 else os.writev(fd, buffers)
-        except OSError:
-            return 0
-
-    async def send_all(self, data: bytes | memoryview) -> None:
-        """Write all of ``data``.
-
-        It does not checkpoint when the direct write takes everything: the sender's own wait
-        is its checkpoint. Cancellation during the ``send_all`` part may leave part of the
-        data written, as with trio.
-
-        Raises:
-            trio.BrokenResourceError: the connection is broken.
-            trio.ClosedResourceError: the stream was closed.
-        """
-        if self._socket is not None:
-            # Asked each time, never cached: a closed socket's number may belong to another
-            # file by now, and a closed socket answers -1.
-            fd = self._socket.fileno()
-            if fd < 0:
-                raise trio.ClosedResourceError("the stream was closed")
-            try:
-                sent = os.write(fd, data)
-            except BlockingIOError:
-                sent = 0
-            except OSError as exc:
-                raise trio.BrokenResourceError(f"writing failed: {exc}") from exc
-            if sent == len(data):
-                return
-            data = memoryview(data)[sent:]
-        await self._stream.send_all(data)
-
-    async def send_buffers(self, buffers: list[Buffer]) -> None:
-        """Write all of ``buffers``, in order, as if joined (``writev`` on a plain socket).
-
-        As ``send_all``: no checkpoint when the kernel takes everything at once; what it
-        does not take is written as the socket becomes writable, with no copy.
-
-        Raises:
-            trio.BrokenResourceError: the connection is broken.
-            trio.ClosedResourceError: the stream was closed.
-
-        Cancellation: part of the data may have been written.
-        """
-        sock = self._socket
-        if sock is None or len(buffers) == 1:
-            await self._send_each(buffers)
-            return
-        while True:
-            fd = sock.fileno()  # asked each time, as in send_all
-            if fd < 0:
-                raise trio.ClosedResourceError("the stream was closed")
-            try:
-                sent = os.writev(fd, buffers)
-            except BlockingIOError:
-                # Waited for only when the kernel takes nothing: on loopback, room often
-                # comes back while a partial write returns, and a wait costs a wake-up.
-                try:
-                    await trio.lowlevel.wait_writable(sock)
-                except trio.ClosedResourceError:
-                    raise trio.ClosedResourceError("the stream was closed") from None
-                continue
-            except OSError as exc:
-                raise trio.BrokenResourceError(f"writing failed: {exc}") from exc
-            buffers = _unsent(buffers, sent)
-            if not buffers:
-                return
-
-    async def _send_each(self, buffers: list[Buffer]) -> None:
-        """``send_all`` of each large buffer as it is, of the small ones between joined
-        (TLS and other streams: one copy less than joining everything)."""
-        run: list[Buffer] = []
-        for buffer in buffers:
-            if len(buffer) < CHUNK_SIZE:
-                run.append(buffer)
-                continue
-            if run:
-                await self.send_all(b"".join(run) if len(run) > 1 else run[0])
-                run = []
-            await self.send_all(buffer)
-        if run:
-            await self.send_all(b"".join(run) if len(run) > 1 else run[0])
-
-
-def _unsent(buffers: list[Buffer], sent: int) -> list[Buffer]:
-    """What is left of ``buffers`` once the first ``sent`` bytes are written."""
-    for index, buffer in enumerate(buffers):
-        size = len(buffer)
-        if sent < size:
-            rest = buffers[index:]
-            if sent:
-                rest[0] = memoryview(buffer)[sent:]
-            return rest
-        sent -= size
-    return []
-
-
-async def write_frames(
-    writer: Writer, protocol: ClientProtocol, frames: list[Wire], closing: CloseHandshake
-) -> None:
-    """Write ``frames`` in order: small pieces joined, payloads of ``SEPARATE_PAYLOAD`` or
-    more handed to ``writev`` beside their header (no copy), ``MaskedPayload`` slices
-    written one by one, and pongs due meanwhile slipped between frames.
-
-    Raises:
-        trio.BrokenResourceError, trio.ClosedResourceError: as ``send_all``.
-
-    Cancellation: part of the frames may have been written; the wire may be mid-frame.
-    """
-    buffers: list[Buffer] = []  # for one writev
-    small: list[bytes] = []  # pieces to join into one of the buffers
-    size = 0
-    for frame in frames:
-        if protocol.pongs and closing.sent is None and frame is not frames[0]:
-            # Pings that arrived while a long batch was being written are answered
-            # between two of its frames, not after the whole batch.
-            # A pong (125 bytes at most) is always framed as one piece of bytes.
-            small.extend(wire[0] for wire in protocol.pong_frames())
-        for part in frame:
-            if type(part) is bytes and len(part) < SEPARATE_PAYLOAD:
-                small.append(part)
-                size += len(part)
-                continue
-            if small:
-                buffers.append(b"".join(small) if len(small) > 1 else small[0])
-                small = []
-            if isinstance(part, MaskedPayload):
-                # Masked and written a slice at a time, each on its own: gathering several
-                # slices per writev measured 10-30% more CPU per 1 MiB message in the
-                # benchmark's worker (and held four slices at once).
-                if buffers:
-                    await writer.send_buffers(buffers)
-                    buffers, size = [], 0
-                for masked in part.slices(CHUNK_SIZE):
-                    await writer.send_all(masked)
-            else:
-                buffers.append(part)
-                size += len(part)
-        if size >= WRITE_SIZE or len(buffers) >= MAX_BUFFERS:
-            if small:
-                buffers.append(b"".join(small) if len(small) > 1 else small[0])
-                small = []
-            await writer.send_buffers(buffers)
-            buffers, size = [], 0
-    if small:
-        buffers.append(b"".join(small) if len(small) > 1 else small[0])
-    if buffers:
-        await writer.send_buffers(buffers)
+__all__ = ["Sender"]
 
 
 class Sender:
@@ -364,7 +164,7 @@ class Sender:
         # Below CHUNK_SIZE every part is bytes (a header, a payload): none is masked later.
         parts: list[Buffer] = [part for frame in frames for part in frame]  # type: ignore[misc]
         exchange.may_write = False
-        rest = _unsent(parts, self._writer.write_some(parts))
+        rest = unsent_part(parts, self._writer.write_some(parts))
         if not rest:
             exchange.wrote = True
             self.confirm_written()
