@@ -10,7 +10,7 @@ import trio
 
 from .._sansio.busypoll import BusyPoll
 
-__all__ = ["Exchange", "linger", "others_ready"]
+__all__ = ["Exchange", "linger", "others_ready", "poll_readable"]
 
 _POLLIN = select.POLLIN
 
@@ -46,18 +46,22 @@ def linger(sock: trio.socket.SocketType, busy: BusyPoll) -> None:
     if others_ready():
         return  # others are ready: the run will not sleep, and they must not wait for us
     fd = sock.fileno()
-    if fd < 0:
-        return
+    if fd >= 0:
+        busy.done(answered=poll_readable(fd, busy.budget))
+
+
+def poll_readable(fd: int, budget: float) -> bool:
+    """Busy-wait up to ``budget`` seconds for ``fd`` to be readable (or at its end, or in
+    error); whether it became so. The one poll loop of both the sender and the reader."""
     poller = select.poll()
     poller.register(fd, _POLLIN)
-    clock = time.perf_counter
-    end = clock() + busy.budget
     poll = poller.poll
+    clock = time.perf_counter
+    end = clock() + budget
     while not poll(0):
         if clock() >= end:
-            busy.done(answered=False)
-            return
-    busy.done(answered=True)
+            return False
+    return True
 
 
 class Exchange:

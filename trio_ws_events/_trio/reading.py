@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import errno
 import os
-import time
 from typing import Final
 
 import trio
 
 from .._sansio.busypoll import BusyPoll
 from .._sansio.frames import CHUNK_SIZE
-from .busypoll import Exchange, others_ready
+from .busypoll import Exchange, others_ready, poll_readable
 
 __all__ = ["LARGE_READ", "YIELDS", "Reads"]
 
@@ -137,24 +136,23 @@ class Reads:
             # miss, so that a busy run (a pipeline, many connections) stops yielding for it.
             busy.done(answered=False)
             return None
-        clock = time.perf_counter
-        end = clock() + busy.budget
-        while True:
-            try:
-                data = _read(sock, view)
-            except BlockingIOError:
-                if clock() >= end:
-                    busy.done(answered=False)
-                    return None
-                continue
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                return None  # the wait's own read reports it
-            busy.done(answered=True)
-            if not yielded:
-                # Every read is a checkpoint: a handler that sends from here must not keep
-                # the reader running for ever against a fast peer.
-                await trio.lowlevel.cancel_shielded_checkpoint()
-            return data
+        fd = sock.fileno()
+        if fd < 0 or not poll_readable(fd, busy.budget):
+            busy.done(answered=False)
+            return None
+        try:
+            data = _read(sock, view)
+        except BlockingIOError:  # readable for poll(), yet nothing to read: wait as usual
+            busy.done(answered=False)
+            return None
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return None  # the wait's own read reports it
+        busy.done(answered=True)
+        if not yielded:
+            # Every read is a checkpoint: a handler that sends from here must not keep
+            # the reader running for ever against a fast peer.
+            await trio.lowlevel.cancel_shielded_checkpoint()
+        return data
 
 
 def _read(sock: trio.socket.SocketType, view: memoryview | None) -> bytes | memoryview:

@@ -14,7 +14,7 @@ from .._sansio.events import Buffer, MaskedPayload, Wire
 from .._sansio.frames import CHUNK_SIZE
 from .._sansio.framing import SEPARATE_PAYLOAD
 from .._sansio.protocol import ClientProtocol
-from .busypoll import Exchange, linger
+from .busypoll import linger
 
 __all__ = ["WRITE_SIZE", "Writer", "unsent_part", "write_frames"]
 
@@ -36,19 +36,21 @@ class Writer:
     On a plain TCP socket it also busy-polls for the answer after a write (``linger``).
     """
 
-    __slots__ = ("_busy", "_socket", "_stream", "exchange")
+    __slots__ = ("_busy", "_socket", "_stream")
 
     def __init__(self, stream: trio.abc.Stream, busy_poll: float = 0.0) -> None:
         self._stream = stream
         self._socket: trio.socket.SocketType | None = None
         self._busy: BusyPoll | None = None
-        #: Shared with the reader, on a plain socket only (``busypoll.Exchange``).
-        self.exchange: Exchange | None = None
         if os.name == "posix" and isinstance(stream, trio.SocketStream):
             self._socket = stream.socket
-            self.exchange = Exchange()
             if busy_poll:
                 self._busy = BusyPoll(busy_poll)
+
+    @property
+    def direct(self) -> bool:
+        """Whether it writes the socket's descriptor itself (a plain socket)."""
+        return self._socket is not None
 
     def linger(self) -> None:
         """After a write: poll for the answer a moment if nothing else is ready (busypoll)."""

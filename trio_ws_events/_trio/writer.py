@@ -12,6 +12,7 @@ from .._sansio.frames import CHUNK_SIZE
 from .._sansio.framing import FrameWriter
 from .._sansio.outbox import Piece
 from .._sansio.protocol import ClientProtocol
+from .busypoll import Exchange
 from .socket_writes import Writer, unsent_part, write_frames
 
 if TYPE_CHECKING:
@@ -53,7 +54,8 @@ class Sender:
         #: What the kernel did not take of a ``write_now``: written first by the task.
         self._rest: list[Buffer] | None = None
         self._failure: Exception | None = None  # raised by the task for ``write_now``
-        self.exchange = writer.exchange
+        #: Shared with the reader, on a plain socket only (``busypoll.Exchange``).
+        self.exchange = Exchange() if writer.direct else None
 
     async def run(self) -> None:
         """The sender task: write what is due each time ``conn.wake`` is set, until our
