@@ -9,6 +9,7 @@ import trio
 from conftest import StartWebSocketsServer
 
 from trio_ws_events import ReconnectingWebSocket, WebSocket
+from trio_ws_events._sansio.frames import CHUNK_SIZE
 from trio_ws_events._trio.connection import Connection
 from trio_ws_events._trio.engine import Engine, Owner
 from trio_ws_events._trio.reconnect_loop import ReconnectLoop
@@ -95,14 +96,25 @@ async def test_idle_open_connection_memory_is_bounded(
     assert per_connection <= IDLE_CONNECTION_BYTES, f"{per_connection:.0f} B per connection"
 
 
-async def test_idle_open_connection_runs_one_helper_task(
+async def test_idle_open_connection_runs_no_helper_task(
     websockets_server: StartWebSocketsServer,
 ) -> None:
-    """With keepalive on, an open connection's task runs the sender and nothing else."""
+    """With keepalive on, an idle open connection runs its own task only; the sender task
+    starts at the first write that send() cannot make directly, and stays."""
     url = await websockets_server()
     async with trio.open_nursery() as nursery:
         (ws,) = await _open_idle(url, nursery, 1)
         (task,) = nursery.child_tasks
-        helpers = [child for inner in task.child_nurseries for child in inner.child_tasks]
-        assert [child.coro.__qualname__ for child in helpers] == ["Sender.run"]
+
+        def helpers() -> list[str]:
+            inner = [child for n in task.child_nurseries for child in n.child_tasks]
+            return [child.coro.__qualname__ for child in inner]
+
+        assert helpers() == []
+        ws.send("small")  # written by send() itself
+        await trio.sleep(0.05)
+        assert helpers() == []
+        ws.send(b"x" * CHUNK_SIZE)  # too large to write from send(): the task's job
+        await ws.drain()
+        assert helpers() == ["Sender.run"]
         ws.close()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import struct
 from typing import Final
 
 from .deflate import Deflater
+from .entropy import random_bytes
 from .events import Buffer, MaskedPayload, Wire
 from .frames import CHUNK_SIZE, OP_BINARY, OP_CONT, OP_TEXT, apply_mask
 
@@ -16,6 +16,9 @@ __all__ = ["SEPARATE_PAYLOAD", "FrameWriter"]
 #: the writer gathers header and payload with ``writev`` instead of copying them into one
 #: ``bytes``. Below it, one piece is cheaper than one more buffer for the kernel.
 SEPARATE_PAYLOAD: Final = 8192
+
+#: Masking-key bytes a connection takes from the pool at a time (64 keys).
+KEY_BLOCK: Final = 256
 
 _pack_h = struct.Struct("!H").pack
 _pack_q = struct.Struct("!Q").pack
@@ -35,15 +38,16 @@ class FrameWriter:
     def __init__(self, deflater: Deflater | None, max_fragment_size: int | None) -> None:
         self._deflater = deflater
         self._max_fragment = max_fragment_size
-        # Masking keys come from the OS's CSPRNG, fetched in bulk to spare a system call
-        # per frame; each key is used once (RFC 6455 5.3).
+        # Masking keys come from the OS's CSPRNG (``entropy.random_bytes``), a block of
+        # them at a time to spare a call per frame; each key is used once (RFC 6455 5.3).
         self._keys = b""
         self._keys_used = 0
 
     def _mask_key(self) -> bytes:
         used = self._keys_used
         if used + 4 > len(self._keys):
-            self._keys = os.urandom(4096)
+            # A small block per connection (W5 keeps a thousand), from the shared pool.
+            self._keys = random_bytes(KEY_BLOCK)
             used = 0
         self._keys_used = used + 4
         return self._keys[used : used + 4]

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import os
 import re
 from collections.abc import Iterable, Sequence
 from typing import Final
 
 import h11
 
+from .entropy import random_bytes
 from .frames import accept_token
 
 __all__ = [
@@ -128,7 +128,7 @@ class ClientHandshake:
         headers: Sequence[tuple[str, str]] = (),
         key: str | None = None,
     ) -> None:
-        self.key = key if key is not None else base64.b64encode(os.urandom(16)).decode("ascii")
+        self.key = key if key is not None else base64.b64encode(random_bytes(16)).decode("ascii")
         self._target = target
         self._protocols = list(protocols)
         self._offered_extensions = extensions

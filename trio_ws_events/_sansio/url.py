@@ -44,6 +44,18 @@ class WebSocketURL:
     port: int
     resource: str
     credentials: tuple[str, str] | None = dataclasses.field(default=None, repr=False)
+    # Derived once (``__post_init__``): each handshake reads them several times (issue 18).
+    _host_header: str = dataclasses.field(init=False, repr=False, compare=False)
+    _for_log: str = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        host = _bracketed(self.host)
+        if self.port != (443 if self.secure else 80):
+            host = f"{host}:{self.port}"
+        object.__setattr__(self, "_host_header", host)
+        path, query, _ = self.resource.partition("?")
+        shown = f"{self.scheme}://{host}{path}{'?...' if query else ''}"
+        object.__setattr__(self, "_for_log", shown)
 
     @property
     def scheme(self) -> str:
@@ -58,9 +70,7 @@ class WebSocketURL:
     @property
     def host_header(self) -> str:
         """The value of the ``Host`` header: the port only when it is not the default."""
-        if self.port == (443 if self.secure else 80):
-            return _bracketed(self.host)
-        return self.authority
+        return self._host_header
 
     @property
     def authorization(self) -> str | None:
@@ -99,8 +109,7 @@ class WebSocketURL:
     @property
     def for_log(self) -> str:
         """The URL without its query string: queries often carry tokens, logs keep none."""
-        path, query, _ = self.resource.partition("?")
-        return f"{self.scheme}://{self.host_header}{path}{'?...' if query else ''}"
+        return self._for_log
 
 
 def parse_url(url: object) -> WebSocketURL:

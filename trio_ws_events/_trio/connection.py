@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from functools import partial
 from typing import ClassVar, Final
 
 import trio
@@ -193,6 +194,12 @@ class Connection:
         sender = self._sender
         return sender is not None and sender.write_now()
 
+    def frame_due(self) -> None:
+        """A control frame is due (our close, a pong): written at once when the sender is
+        idle, as ``send()``'s message is (``Sender.write_now``), else by the sender task."""
+        if not self.write_now():
+            self.wake.set()
+
     def awaiting(self, payload: bytes) -> bool:
         return self.keepalive.awaiting(payload)
 
@@ -310,20 +317,25 @@ class Connection:
         self.open_at = trio.current_time()
         self.pinger.start(self.keepalive.start(self.open_at))
         self._logger.info("connected to %s", self._url.for_log)
-        async with trio.open_nursery() as nursery:
-            self._recv_scope = nursery.cancel_scope  # one scope less per connection
-            nursery.start_soon(self._sender.run)
-            if not self.reader_ticks:
-                nursery.start_soon(self.pinger.run)
-            await self._dispatcher.dispatch(self._ws.on_open, ())
-            self._ready = fire(self._ready)
-            if self._ws._nursery_cm is not None:
-                # `async with` returns the instance before anything more is read, so
-                # that `async for` in its body misses no message (a server's greeting).
-                await self.entered.wait()
-            await self._receive_loop(opened)
-            nursery.cancel_scope.cancel()  # the reading is over: so is the sender's work
-            return
+        try:
+            async with trio.open_nursery() as nursery:
+                self._recv_scope = nursery.cancel_scope  # one scope less per connection
+                # The sender task starts at the first frame the reader or send() could
+                # not write directly: a connection that never needs it never starts it.
+                self.wake.starter = partial(nursery.start_soon, self._sender.run)
+                if not self.reader_ticks:
+                    nursery.start_soon(self.pinger.run)
+                await self._dispatcher.dispatch(self._ws.on_open, ())
+                self._ready = fire(self._ready)
+                if self._ws._nursery_cm is not None:
+                    # `async with` returns the instance before anything more is read, so
+                    # that `async for` in its body misses no message (a server's greeting).
+                    await self.entered.wait()
+                await self._receive_loop(opened)
+                nursery.cancel_scope.cancel()  # the reading is over: so is the sender's work
+                return
+        finally:
+            self.wake.starter = None  # the nursery is closed: abort() writes by itself
         self._note_close_timeout()  # only the scope's own cancellation gets here
 
     # ------------------------------------------------------------------ receiving
@@ -397,7 +409,7 @@ class Connection:
             self._set_state(State.CLOSING)
         self._logger.debug("close frame from %s: %d %r", self._url.for_log, code, reason)
         if self.closing.received(code, reason):
-            self.wake.set()  # our close frame echoes it (CloseHandshake.received)
+            self.frame_due()  # our close frame echoes it (CloseHandshake.received)
             self._arm_close_timeout(None)
         else:
             self._await_eof()
@@ -417,7 +429,7 @@ class Connection:
     def _request_close(self, code: int, reason: str, limit: float | None = None) -> None:
         """Ask the sender for a close frame; arm ``close_timeout`` (or ``limit`` if shorter)."""
         if self.closing.ask(code, reason):
-            self.wake.set()
+            self.frame_due()
         self._arm_close_timeout(limit)
 
     def _arm_close_timeout(self, limit: float | None) -> None:

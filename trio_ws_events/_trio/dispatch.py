@@ -89,7 +89,7 @@ class Dispatcher:
             elif kind is Frame:
                 await dispatch(owner.on_incomplete_frame, (event,))
             elif kind is Ping:
-                conn.wake.set()  # the protocol owes its pong (ClientProtocol.pongs)
+                conn.frame_due()  # the protocol owes its pong (ClientProtocol.pongs)
                 await dispatch(owner.on_ping, (event.payload,))  # type: ignore[union-attr]
             elif kind is Pong:
                 conn.pinger.got_pong(event.payload)  # type: ignore[union-attr]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import trio
 
 __all__ = ["Wakeup"]
@@ -13,13 +15,20 @@ class Wakeup:
     The sender waits on it once per batch, so it is on every message's path: one object for
     the connection's life instead of a fresh ``trio.Event`` (and its parking lot) per batch,
     and ``set`` reschedules the waiting task directly. At most one task waits at a time.
+
+    The waiting task may not exist yet: ``starter`` (when given) starts it at the first
+    ``set``, once. A connection whose every frame is written directly (W4's handshakes, W5's
+    echoes written by the reader) never starts its sender task (issue 18).
     """
 
-    __slots__ = ("_flag", "_task")
+    __slots__ = ("_flag", "_task", "starter")
 
     def __init__(self) -> None:
         self._flag = False
         self._task: trio.lowlevel.Task | None = None
+        #: Called (then forgotten) by the first ``set`` that finds no waiter: it starts the
+        #: task that waits. ``None``: nothing to start.
+        self.starter: Callable[[], object] | None = None
 
     def is_set(self) -> bool:
         """Whether ``set`` was called since the waiter last woke."""
@@ -34,6 +43,15 @@ class Wakeup:
         if task is not None:
             self._task = None
             trio.lowlevel.reschedule(task)
+        elif self.starter is not None:
+            start, self.starter = self.starter, None
+            start()
+
+    def take(self) -> bool:
+        """Clear the flag without waiting; whether it was set (a task just started by
+        ``starter`` begins its work without a scheduler pass first)."""
+        flag, self._flag = self._flag, False
+        return flag
 
     async def wait(self) -> None:
         """Wait until ``set`` (a checkpoint when it already was), then clear the flag.

@@ -61,8 +61,13 @@ class Sender:
         """The sender task: write what is due each time ``conn.wake`` is set, until our
         close frame is out or the stream breaks."""
         conn = self._conn
+        wake = conn.wake
+        # Started by the first wake-up (``Wakeup.starter``): its flag is the work to do.
+        started = wake.take()
         while True:
-            await conn.wake.wait()
+            if not started:
+                await wake.wait()
+            started = False
             # A cancellation already pending must land here, before a batch is taken: once
             # send_all has started, a cancelled write leaves frame boundaries unknown.
             await trio.lowlevel.checkpoint_if_cancelled()
@@ -74,8 +79,7 @@ class Sender:
                 return
             self._writer.linger()  # for the answer, or the close reply
             if closed:
-                if conn.closing.close_written():
-                    conn._await_eof()
+                self._close_written()
                 return
 
     def write_now(self) -> bool:
@@ -170,6 +174,8 @@ class Sender:
         if not rest:
             exchange.wrote = True
             self.confirm_written()
+            if conn.closing.sent is not None:
+                self._close_written()
         else:
             self._rest = rest
             conn.wake.set()
@@ -212,6 +218,13 @@ class Sender:
                     return True
         finally:
             self.writing = False
+
+    def _close_written(self) -> None:
+        """Our close frame reached the socket: after the peer's close (or a failure) only
+        the end of the stream is left to wait for."""
+        conn = self._conn
+        if conn.closing.close_written():
+            conn._await_eof()
 
     def confirm_written(self) -> None:
         """The batch taken last reached the socket: the outbox and the events say so."""
