@@ -135,8 +135,9 @@ class ConnectOptions:
         server_hostname: str | None = None,
         logger: LoggerLike | None = None,
         http2: H2Pool | None = None,
+        busy_poll: float = 0.0,
     ) -> ConnectOptions:
-        """Check the user's options and freeze them.
+        """Check the user's options and freeze them (``busy_poll`` comes checked).
 
         Raises:
             TypeError: an option has the wrong type.
@@ -164,6 +165,7 @@ class ConnectOptions:
             server_hostname=_check_server_hostname(server_hostname),
             logger=check_logger(logger),
             http2=http2,
+            busy_poll=busy_poll,
         )
 
 

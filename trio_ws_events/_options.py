@@ -114,8 +114,9 @@ class Options:
         deflate = _check_engine_compression(engine, compression)
         checked_logger = check_logger(logger)
         offer = deflate.offer() if deflate else None
-        connect = ConnectOptions.build(**connect_args, extensions=offer, logger=checked_logger)
-        connect = dataclasses.replace(connect, busy_poll=polling)
+        connect = ConnectOptions.build(
+            **connect_args, extensions=offer, logger=checked_logger, busy_poll=polling
+        )
         connect = check_transport(
             parsed, connect, engine, deflate, sizes[1], unix_socket, stream_factory
         )

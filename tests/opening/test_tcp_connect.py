@@ -7,6 +7,7 @@ failure, the socket closed on cancellation, TCP_NODELAY, IPv6.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 
@@ -80,3 +81,65 @@ async def test_open_tcp_connects_to_an_ipv6_literal() -> None:
     assert stream.socket.family == socket.AF_INET6
     await stream.aclose()
     listener.close()
+
+
+async def test_open_tcp_to_loopback_needs_no_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On loopback the kernel completes the connect at once: no wait for writability
+    (an epoll registration and a scheduler pass per handshake, issue 18)."""
+    waits: list[object] = []
+    real_wait = trio.lowlevel.wait_writable
+
+    async def counting_wait(sock: object) -> None:
+        waits.append(sock)
+        await real_wait(sock)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(trio.lowlevel, "wait_writable", counting_wait)
+    listener = trio.socket.socket()
+    await listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    stream = await open_tcp("127.0.0.1", listener.getsockname()[1], "", "ws://x/")
+    assert waits == []
+    await stream.aclose()
+    listener.close()
+
+
+async def test_open_tcp_waits_for_a_connect_that_is_not_done_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A listener whose queue is full answers the SYN late: the connect waits for
+    writability, and completes once the listener accepts (the kernel retries after 1 s)."""
+    waits: list[object] = []
+    real_wait = trio.lowlevel.wait_writable
+
+    async def counting_wait(sock: object) -> None:
+        waits.append(sock)
+        await real_wait(sock)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(trio.lowlevel, "wait_writable", counting_wait)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        listener.setblocking(False)
+        port = listener.getsockname()[1]
+        fillers = [socket.socket() for _ in range(3)]
+        for filler in fillers:
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", port))
+
+        async def accept_soon() -> None:
+            await trio.sleep(0.2)
+            for _ in range(40):  # bounded: the queue holds a few
+                with contextlib.suppress(BlockingIOError):
+                    listener.accept()[0].close()
+                await trio.sleep(0.05)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(accept_soon)
+            with trio.fail_after(10):
+                stream = await open_tcp("127.0.0.1", port, "", "ws://x/")
+            nursery.cancel_scope.cancel()
+        assert len(waits) == 1
+        assert stream.socket.getpeername() == ("127.0.0.1", port)
+        await stream.aclose()
+        for filler in fillers:
+            filler.close()

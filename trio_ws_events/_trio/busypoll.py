@@ -10,9 +10,10 @@ import trio
 
 from .._sansio.busypoll import BusyPoll
 
-__all__ = ["Exchange", "linger", "others_ready", "poll_readable"]
+__all__ = ["Exchange", "linger", "others_ready", "poll_readable", "writable_now"]
 
 _POLLIN = select.POLLIN
+_POLLOUT = select.POLLOUT
 
 # trio's run context (private): its run queue is what current_statistics() counts as
 # tasks_runnable, but current_statistics() also counts the I/O waiters of every socket,
@@ -48,6 +49,13 @@ def linger(sock: trio.socket.SocketType, busy: BusyPoll) -> None:
     fd = sock.fileno()
     if fd >= 0:
         busy.done(answered=poll_readable(fd, busy.budget))
+
+
+def writable_now(fd: int) -> bool:
+    """Whether ``fd`` is writable (or in error) right now, without waiting."""
+    poller = select.poll()
+    poller.register(fd, _POLLOUT)
+    return bool(poller.poll(0))
 
 
 def poll_readable(fd: int, budget: float) -> bool:

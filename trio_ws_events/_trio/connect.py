@@ -31,6 +31,7 @@ from .h2_open import open_over_http2
 from .hook import HandshakeRequest, run_hook
 from .net import open_tcp, receive, send, start_tls
 from .proxy import ProxyURL, open_tunnel, proxy_from_environment
+from .reading import Reads
 from .socket_writes import Writer
 
 __all__ = [
@@ -288,6 +289,9 @@ def _request_headers(
 async def _read_answer(
     stream: trio.abc.Stream, handshake: ClientHandshake, where: str, *, may_follow: bool
 ) -> Accepted | Rejected:
+    # The descriptor read directly on a plain socket, as the reader does (trio's
+    # receive_some goes through four layers per read).
+    reads = Reads(stream)
     deadline = math.inf
     while True:
         try:
@@ -300,7 +304,7 @@ async def _read_answer(
             # The head, bounded by the caller's connect_timeout: no scope of its own here
             # (issue 18: entering and leaving one per read cost about 5 us of each W4
             # handshake).
-            data = await receive(stream, "", where)
+            data = await receive(reads, "", where)
             if not data:
                 raise ConnectError(f"{where} closed the connection during the opening handshake")
             handshake.receive_data(data)
@@ -312,7 +316,7 @@ async def _read_answer(
             deadline = trio.current_time() + REJECT_BODY_GRACE
         with trio.move_on_at(deadline):
             try:
-                data = await receive(stream, "", where)
+                data = await receive(reads, "", where)
             except ConnectError:
                 data = b""  # the body was cut short: report what came
             handshake.receive_data(data)

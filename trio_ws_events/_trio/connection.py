@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from functools import partial
 from typing import ClassVar, Final
 
 import trio
@@ -77,12 +76,13 @@ class Connection:
     """
 
     # Slots, not a dict: W5 measures the memory of 1,000 open connections. Written as one
-    # string: the formatter would give each of the 43 names a line of its own.
+    # string: the formatter would give each of the 44 names a line of its own.
     __slots__ = tuple(
         """
         _abandoned _busy_poll _close_timeout _compression _connect_options _connect_scope
         _connect_timeout _dispatcher _done _entered _logger _max_fragment_size
-        _max_message_size _ping_timeout _protocol _ready _recv_scope _sender _url _written _ws
+        _max_message_size _nursery _ping_timeout _protocol _ready _recv_scope _sender _url
+        _written _ws
         addresses close_code close_reason closed_at closing drained error extensions feed
         keepalive low_water max_buffered open_at opened opened_at outbox pinger shown_url state
         thread token unsent wake
@@ -137,6 +137,7 @@ class Connection:
         self.pinger = Pinger(self, self.keepalive, options.ping_timeout)
         self.closing = CloseHandshake()  # who sent which close frame; the ending
         self._sender: Sender | None = None  # from OPEN on
+        self._nursery: trio.Nursery | None = None  # the session's, while it runs
         self._dispatcher = Dispatcher(self)
         self.error: WebSocketError | None = None  # the ending, when it is an error
         self.opened_at: float | None = None  # open() called
@@ -322,7 +323,8 @@ class Connection:
                 self._recv_scope = nursery.cancel_scope  # one scope less per connection
                 # The sender task starts at the first frame the reader or send() could
                 # not write directly: a connection that never needs it never starts it.
-                self.wake.starter = partial(nursery.start_soon, self._sender.run)
+                self._nursery = nursery
+                self.wake.starter = self._start_sender
                 if not self.reader_ticks:
                     nursery.start_soon(self.pinger.run)
                 await self._dispatcher.dispatch(self._ws.on_open, ())
@@ -336,7 +338,14 @@ class Connection:
                 return
         finally:
             self.wake.starter = None  # the nursery is closed: abort() writes by itself
+            self._nursery = None
         self._note_close_timeout()  # only the scope's own cancellation gets here
+
+    def _start_sender(self) -> None:
+        """``wake.starter``: the sender task, in the session's nursery, at the first need."""
+        assert self._nursery is not None
+        assert self._sender is not None
+        self._nursery.start_soon(self._sender.run)
 
     # ------------------------------------------------------------------ receiving
 

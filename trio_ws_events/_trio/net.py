@@ -19,6 +19,7 @@ import trio
 
 from .._errors import ConnectError, map_exceptions
 from .._typing import Address
+from .busypoll import writable_now
 
 __all__ = [
     "SendsAll",
@@ -63,6 +64,10 @@ async def open_tcp(host: str, port: int, what: str, shown: str) -> trio.SocketSt
         return await _connect_literal(family, host, port)
 
 
+#: A socket made non-blocking by ``socket()`` itself, where the OS can: one ``ioctl`` less.
+_NONBLOCK: Final = getattr(socket, "SOCK_NONBLOCK", 0)
+
+
 @functools.lru_cache(maxsize=64)
 def _literal_family(host: str) -> socket.AddressFamily | None:
     """The address family of an IP literal, ``None`` for a name to resolve (remembered for
@@ -79,15 +84,19 @@ async def _connect_literal(family: socket.AddressFamily, host: str, port: int) -
     # no nursery and no task per attempt (what open_tcp_stream spends on a single address),
     # and the connect is the kernel's own: trio's SocketType.connect resolves the address
     # again first (issue 18: 9 us of each W4 handshake). The error reads as trio's.
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # Cancellation is checked first; the scheduler pass comes with the answer's read: on
+    # loopback the kernel completes the connect within connect_ex, and a wait for
+    # writability would cost an epoll registration and a pass for nothing (issue 18, W4).
+    await trio.lowlevel.checkpoint_if_cancelled()
+    sock = socket.socket(family, socket.SOCK_STREAM | _NONBLOCK)
     try:
-        sock.setblocking(False)
+        if not _NONBLOCK:
+            sock.setblocking(False)
         err = sock.connect_ex((host, port))
         if err == errno.EINPROGRESS:
-            await trio.lowlevel.wait_writable(sock)
+            if not writable_now(sock.fileno()):
+                await trio.lowlevel.wait_writable(sock)
             err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        else:
-            await trio.lowlevel.checkpoint()  # connected at once (or failed): still a checkpoint
         if err:
             raise OSError(err, f"Error connecting to {(host, port)!r}: {os.strerror(err)}")
     except BaseException:
@@ -168,7 +177,13 @@ async def send(stream: SendsAll, data: bytes, what: str, shown: str) -> None:
         await stream.send_all(data)
 
 
-async def receive(stream: trio.abc.Stream, what: str, shown: str) -> bytes:
+class ReceivesSome(Protocol):
+    """A ``trio.abc.ReceiveStream``, or ``reading.Reads`` (``read(2)`` on a plain socket)."""
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray: ...
+
+
+async def receive(stream: ReceivesSome, what: str, shown: str) -> bytes:
     """``receive_some``, a broken connection reported as a ``ConnectError``."""
     with map_exceptions({_STREAM_ERRORS: _broke(what, shown)}):
         return bytes(await stream.receive_some(HANDSHAKE_READ_SIZE))

@@ -103,6 +103,13 @@ class Reads:
                 continue
             return self._got(data, keep)
 
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        """``receive(keep=True)`` in a stream's shape, for the handshake's reads (``max_bytes``
+        is not used: the read is of ``CHUNK_SIZE`` at most, as the reader's)."""
+        data = await self.receive(True)
+        assert type(data) is bytes
+        return data
+
     def _got(self, data: bytes | memoryview, keep: bool) -> bytes | memoryview:
         if self._exchange is not None:
             self._exchange.wrote = False
