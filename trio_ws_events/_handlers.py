@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeGuard, TypeVar, TypeVarTuple, overload
 
 if TYPE_CHECKING:
@@ -31,13 +31,14 @@ class EventHook(Generic[H]):
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self._handlers: list[H] = []
+        # A tuple (the empty one is shared): a hook nobody registered on holds nothing.
+        self._handlers: tuple[H, ...] = ()
 
     def __iadd__(self, handler: H) -> Self:
         if not callable(handler):
             raise TypeError(f"{self.name} handlers must be callable, got {type(handler).__name__}")
-        # A fresh list, so that a dispatch already iterating keeps the list it started with.
-        self._handlers = [*self._handlers, handler]
+        # A fresh tuple, so that a dispatch already iterating keeps the one it started with.
+        self._handlers = (*self._handlers, handler)
         return self
 
     def __isub__(self, handler: H) -> Self:
@@ -66,7 +67,7 @@ class EventHook(Generic[H]):
 
     def clear(self) -> None:
         """Unregister every handler."""
-        self._handlers = []
+        self._handlers = ()
 
 
 def must_await(result: object) -> TypeGuard[Awaitable[object]]:
@@ -79,7 +80,7 @@ def must_await(result: object) -> TypeGuard[Awaitable[object]]:
     return inspect.isawaitable(result)
 
 
-async def run_handlers(handlers: list[Callable[..., object]], *args: object) -> None:
+async def run_handlers(handlers: Sequence[Callable[..., object]], *args: object) -> None:
     """Call each handler in order with ``args``, awaiting the ones that return an awaitable.
 
     Exceptions propagate to the caller. The terminal events use it as it is; the other

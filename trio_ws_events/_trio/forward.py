@@ -8,7 +8,7 @@ the one dispatch rule (``must_await``).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._handlers import EventHook, must_await, run_handlers
@@ -32,7 +32,7 @@ class _LinkedHook(EventHook[FrameHandler[Any]]):
     def __init__(self, source: EventHook[FrameHandler[Any]], forward: FrameHandler[Any]) -> None:
         super().__init__(source.name)
         self._source = source
-        self._handlers = [forward]
+        self._handlers = (forward,)
 
     def __bool__(self) -> bool:
         return bool(self._source)
@@ -79,7 +79,7 @@ def _forwarder(
 
 async def _finish(
     first: Awaitable[object],
-    rest: list[Any],
+    rest: Sequence[Any],
     owner: ReconnectingWebSocket,
     args: tuple[object, ...],
 ) -> None:
