@@ -244,7 +244,10 @@ class Sender:
         outbox = conn.outbox
         closing = conn.closing
         pinger = conn.pinger
-        if closing.owes_pongs:
+        pongs = protocol.pongs
+        # The tests before each step are the common case's fast way past it (W5 frames one
+        # message per batch, with no pong, ping or close due).
+        if pongs and closing.owes_pongs:
             # Pings that arrived before the server's close (even in the same read) are
             # still answered, before our close frame (RFC 6455 5.5.2).
             frames.extend(protocol.pong_frames())
@@ -258,12 +261,15 @@ class Sender:
                         frames.extend(_piece_frames(framer, message))
                     else:
                         frames.extend(framer.message(message))  # type: ignore[arg-type]
-        protocol.pongs.take()  # none is owed once our close frame is out
-        pinger.due = []
-        close = closing.close_due(queue_empty=not outbox)
-        if close is not None:
-            frames.append(protocol.close(close[0], close[1]))
-            self._logger.debug("sending close %d to %s", close[0], conn._url.for_log)
+        if pongs:
+            pongs.take()  # none is owed once our close frame is out
+        if pinger.due:
+            pinger.due = []
+        if closing.request is not None:
+            close = closing.close_due(queue_empty=not outbox)
+            if close is not None:
+                frames.append(protocol.close(close[0], close[1]))
+                self._logger.debug("sending close %d to %s", close[0], conn._url.for_log)
         return frames
 
 
