@@ -224,7 +224,7 @@ class WebSocket(WebSocketSending):
         # The engine keeps the state and the tasks; send() reads its attributes directly.
         self._engine: Engine = engine
         self._shown_url = engine.shown_url
-        self._stream_lock = trio.Lock()  # one send_stream() at a time, in call order
+        self._stream_lock = None  # one send_stream() at a time, in call order
         if isinstance(engine, TrioWebsocketEngine):
             refuse_incomplete_frames(self)
 

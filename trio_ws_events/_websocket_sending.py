@@ -24,7 +24,7 @@ __all__ = ["WebSocketSending"]
 class WebSocketSending(WebSocketReadout):
     """The sending methods of [`WebSocket`][] other than ``send()`` (a base of that class only)."""
 
-    _stream_lock: trio.Lock
+    _stream_lock: trio.Lock | None  # made by the first send_stream() (W5 makes a thousand)
 
     if TYPE_CHECKING:
         # Defined by WebSocket itself: the hot path stays in one place.
@@ -155,6 +155,8 @@ class WebSocketSending(WebSocketReadout):
         next_piece = piece_source(pieces)
         if self._engine.state is not State.OPEN:
             raise InvalidStateError(self._not_open("send_stream"), url=self._shown_url)
+        if self._stream_lock is None:
+            self._stream_lock = trio.Lock()  # no await since the check: made once
         async with self._stream_lock:
             await send_pieces(self._engine, next_piece)
 
