@@ -7,11 +7,13 @@ import time
 
 import pytest
 import trio
+from conftest import StartWebSocketsServer
 from peers.raw_server import RawConnection, RawServer, StartRawServer
 
 from trio_ws_events import WebSocket
 from trio_ws_events._options import Options
-from trio_ws_events._sansio.busypoll import DEFAULT_BUDGET, BusyPoll
+from trio_ws_events._sansio.busypoll import DEFAULT_BUDGET, HANDSHAKE_FACTOR, BusyPoll
+from trio_ws_events._trio import busypoll as busypoll_driver
 from trio_ws_events._trio.busypoll import linger, others_ready
 
 # ---------------------------------------------------------------- linger() on a socket pair
@@ -151,3 +153,25 @@ def test_busy_poll_reaches_the_handshake(busy_poll: float | None, budget: float)
     assert options.busy_poll == budget
     assert options.connect.busy_poll == budget
     assert WebSocket("ws://127.0.0.1:9/")._engine._connect_options.busy_poll == DEFAULT_BUDGET  # type: ignore[attr-defined]
+
+
+async def test_the_101_is_polled_for_longer_than_an_echo(
+    websockets_server: StartWebSocketsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After the upgrade request the poll lasts HANDSHAKE_FACTOR budgets (a handshake takes a
+    server longer than an echo); the open connection's polls last one budget."""
+    budgets: list[float] = []
+    real_poll = busypoll_driver.poll_readable
+
+    def recording_poll(fd: int, budget: float) -> bool:
+        budgets.append(budget)
+        return real_poll(fd, budget)
+
+    monkeypatch.setattr(busypoll_driver, "poll_readable", recording_poll)
+    url = await websockets_server()
+    async with WebSocket(url, busy_poll=1e-4, close_timeout=2) as ws:
+        assert budgets == [pytest.approx(1e-4 * HANDSHAKE_FACTOR)]
+        policy = writer_policy(ws)
+        assert policy is not None
+        assert policy.budget == pytest.approx(1e-4)
+        ws.close()

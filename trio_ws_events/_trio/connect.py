@@ -21,6 +21,7 @@ import trio
 
 from .._errors import ConnectError, HandshakeRejected, map_exceptions
 from .._options import DEFAULT, ConnectOptions, Default
+from .._sansio.busypoll import HANDSHAKE_FACTOR
 from .._sansio.compression import Compression
 from .._sansio.deflate import Inflater
 from .._sansio.handshake import MAX_REJECT_BODY, Accepted, ClientHandshake, HandshakeError, Rejected
@@ -183,7 +184,7 @@ async def _attempt(
             request_bytes = handshake.request()
         # One direct write(2) when the kernel takes it all (it does: the socket is new), no
         # scheduler pass: the answer's read just after is the checkpoint (issue 18, W4).
-        writer = Writer(stream, options.busy_poll)
+        writer = Writer(stream, options.busy_poll * HANDSHAKE_FACTOR)
         await send(writer, request_bytes, "", where)
         writer.linger()  # for the 101: a fast server's answer then needs no wake-up
         may_follow = redirects < options.max_redirects
