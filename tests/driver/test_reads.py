@@ -111,3 +111,19 @@ async def test_receive_on_non_socket_streams_uses_receive_some() -> None:
         data = await reads.receive(False)
         assert type(data) is bytes
         assert len(data) == size
+
+
+async def test_receive_reads_at_most_size() -> None:
+    """``size`` bounds one read (the protocol's ``read_size``): the rest stays in the socket."""
+    ours, peer = await _socket_pair()
+    reads = Reads(ours)
+    payload = os.urandom(1000)
+    await peer.send_all(payload)
+    with trio.fail_after(5):
+        first = await reads.receive(True, 10)
+        rest = await reads.receive(True, 5000)
+    assert type(first) is bytes
+    assert first == payload[:10]
+    assert rest == payload[10:]
+    await ours.aclose()
+    await peer.aclose()

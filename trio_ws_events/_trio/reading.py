@@ -61,11 +61,13 @@ class Reads:
         self._busy = BusyPoll(busy_poll) if busy_poll and self._exchange is not None else None
         self._view: memoryview | None = None
 
-    async def receive(self, keep: bool) -> bytes | memoryview:
+    async def receive(self, keep: bool, size: int = CHUNK_SIZE) -> bytes | memoryview:
         """The next bytes, ``b""`` at the end of the stream.
 
         Args:
             keep: the caller keeps the bytes beyond the next read: they must be ``bytes``.
+            size: the most bytes to read (``ClientProtocol.read_size``), allocated before
+                the read on a plain socket; other streams always read up to ``CHUNK_SIZE``.
 
         Returns:
             ``bytes``, or a view of the reusable buffer valid until the next call.
@@ -82,7 +84,7 @@ class Reads:
         view = None if keep else self._view
         await trio.lowlevel.checkpoint_if_cancelled()
         try:
-            data = _read(sock, view)
+            data = _read(sock, view, size)
         except BlockingIOError:
             pass
         else:
@@ -90,7 +92,7 @@ class Reads:
             return self._got(data, keep)
         busy = self._busy
         if busy is not None and busy.wanted():
-            answer = await self._await_answer(busy, view)
+            answer = await self._await_answer(busy, view, size)
             if answer is not None:
                 return self._got(answer, keep)
         while True:
@@ -98,7 +100,7 @@ class Reads:
             # notify_closing): the same as the stream's own receive_some.
             await trio.lowlevel.wait_readable(sock)
             try:
-                data = _read(sock, view)
+                data = _read(sock, view, size)
             except BlockingIOError:
                 continue
             return self._got(data, keep)
@@ -111,7 +113,7 @@ class Reads:
         return data
 
     async def _await_answer(
-        self, busy: BusyPoll, view: memoryview | None
+        self, busy: BusyPoll, view: memoryview | None, size: int
     ) -> bytes | memoryview | None:
         """Yield for a write, then poll for its answer; ``None`` if it did not come."""
         sock = self._socket
@@ -125,7 +127,7 @@ class Reads:
             yielded = True
             await trio.lowlevel.checkpoint()
             try:
-                return _read(sock, view)
+                return _read(sock, view, size)
             except BlockingIOError:
                 pass
         if not exchange.wrote:
@@ -141,7 +143,7 @@ class Reads:
             busy.done(answered=False)
             return None
         try:
-            data = _read(sock, view)
+            data = _read(sock, view, size)
         except BlockingIOError:  # readable for poll(), yet nothing to read: wait as usual
             busy.done(answered=False)
             return None
@@ -155,15 +157,16 @@ class Reads:
         return data
 
 
-def _read(sock: trio.socket.SocketType, view: memoryview | None) -> bytes | memoryview:
-    """One non-blocking read: fresh ``bytes``, or into ``view`` (a view of what came)."""
+def _read(sock: trio.socket.SocketType, view: memoryview | None, size: int) -> bytes | memoryview:
+    """One non-blocking read of up to ``size`` bytes: fresh ``bytes``, or into ``view`` (a
+    view of what came; ``view`` is ``CHUNK_SIZE`` long, and ``size`` is then too)."""
     # Asked each time, never cached: a closed socket's number may belong to another file.
     fd = sock.fileno()
     if fd < 0:
         raise trio.ClosedResourceError("the stream was closed")
     try:
         if view is None:
-            return os.read(fd, CHUNK_SIZE)
+            return os.read(fd, size)
         return view[: os.readv(fd, [view])]
     except BlockingIOError:
         raise
