@@ -206,9 +206,9 @@ async def test_read_packed_with_compressed_messages_is_inflated_one_by_one(
 async def test_huge_declared_frame_without_a_limit_allocates_bounded_reads(
     raw_server: StartRawServer,
 ) -> None:
-    """A frame declaring 2**62 bytes, with max_message_size=None: each read of its payload
-    allocates EXACT_READ_MAX at most (not the declared size), so 3 MiB of it cost about what
-    arrived plus one read; the peer then drops the connection: 1006."""
+    """A frame declaring 2**62 bytes, with max_message_size=None: no read of its payload
+    allocates more than EXACT_READ_MAX (not the declared size), so 3 MiB of it cost about
+    what arrived plus one read; the peer then drops the connection: 1006."""
     header = bytes((0x82, 127)) + (2**62).to_bytes(8, "big")
     wire = header + os.urandom(3 * MiB)
 

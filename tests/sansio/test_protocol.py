@@ -667,18 +667,21 @@ def test_read_size_after_a_large_frame_and_more_frames_in_one_read_is_chunk_size
 
 
 def test_read_size_is_bounded_by_exact_read_max_and_by_the_frame() -> None:
-    """A frame declaring 2**62 bytes with no max_message_size asks for EXACT_READ_MAX at
-    most; the last piece of a frame for what is left of it; a frame over
+    """A frame of EXACT_READ_MAX bytes is asked for whole; a larger one (2**62 declared, no
+    max_message_size) in CHUNK_SIZE reads, as it is joined anyway; a frame over
     max_message_size fails at its header, before anything of its size is read."""
     proto = ClientProtocol(max_message_size=None)
-    assert proto.receive(b"\x82\x7f" + struct.pack("!Q", 2**62) + b"x") == []
-    assert proto.read_size == EXACT_READ_MAX
-    proto = ClientProtocol(max_message_size=EXACT_READ_MAX + 5)
-    wire = frame(2, bytes(EXACT_READ_MAX + 5))
+    wire = frame(2, bytes(EXACT_READ_MAX))
+    assert proto.receive(wire[: HEADER_READ + 5]) == []
+    assert proto.read_size == EXACT_READ_MAX - 5
+    proto = ClientProtocol(max_message_size=None)
+    wire = frame(2, bytes(EXACT_READ_MAX + 1))
     assert proto.receive(wire[:HEADER_READ]) == []
-    assert proto.read_size == EXACT_READ_MAX
-    assert proto.receive(wire[HEADER_READ : HEADER_READ + EXACT_READ_MAX]) == []
-    assert proto.read_size == 5
+    assert proto.keeps_reads
+    assert proto.read_size == CHUNK_SIZE
+    proto = ClientProtocol(max_message_size=None)
+    assert proto.receive(b"\x82\x7f" + struct.pack("!Q", 2**62) + b"x") == []
+    assert proto.read_size == CHUNK_SIZE
     proto = ClientProtocol(max_message_size=2**20)
     (event,) = proto.receive(b"\x82\x7f" + struct.pack("!Q", 2**62))
     assert isinstance(event, Failure)

@@ -34,10 +34,10 @@ BATCH_FRAMES: Final = 1024
 # While streaming, ``CHUNK_SIZE`` is also the largest piece a compressed message is inflated
 # into, and the largest compressed message that still fires whole (``on_message``).
 
-#: The most bytes ``read_size`` asks for: the payload of a large frame, whole if it is
-#: there, without a join. The owner's read allocates that much before the kernel fills it,
-#: so it is bounded by this and by ``max_message_size`` (checked at the frame's header),
-#: never by the length the peer declares alone.
+#: The largest frame whose payload ``read_size`` asks for whole (what is left of it), so
+#: that it needs no join. The owner's read allocates that much before the kernel fills it:
+#: it is bounded by this and by ``max_message_size`` (checked at the frame's header), never
+#: by the length the peer declares alone.
 EXACT_READ_MAX: Final = 4 * 2**20
 #: ``read_size`` after a large frame ended with a read: the longest header a server sends
 #: (2 bytes, 8 of length, no mask), so that the next read holds no payload to join.
@@ -91,6 +91,7 @@ class ClientProtocol:
         "_msg_whole",
         "_parts",
         "_pos",
+        "_whole_read",
         "backlog",
         "bytes_received",
         "closed",
@@ -117,6 +118,7 @@ class ClientProtocol:
         self._frame_fin = False
         self._large = False  # the last frame that straddled reads was of CHUNK_SIZE or more
         self._at_boundary = False  # the last read ended exactly where a large frame did
+        self._whole_read = False  # the current frame is large, and read to its end at once
         self._msg_opcode = 0
         self._msg_compressed = False
         self._msg_streaming = False
@@ -159,20 +161,21 @@ class ClientProtocol:
         around the payload of a large frame (``keeps_reads``) of a message neither
         streamed nor compressed.
 
-        - Within it: what is left of it, up to ``EXACT_READ_MAX``. The read ends where the
-          frame does, and a payload that is all there arrives as the one ``bytes`` handed
-          on, with no join (the kernel writes straight into it).
+        - Within it, if the frame is of ``EXACT_READ_MAX`` bytes at most: what is left of
+          it. The read ends where the frame does, and a payload that is all there arrives
+          as the one ``bytes`` handed on, with no join (the kernel writes straight into
+          it). A larger frame is joined from its reads anyway: ``CHUNK_SIZE`` at a time.
         - Right after it, when a read ended exactly there: ``HEADER_READ`` bytes, so that
           the next large frame's payload starts a read of its own.
 
         What is asked for is allocated before it is read; it is at most ``EXACT_READ_MAX``
-        and at most ``max_message_size``, the frame's size having been checked.
+        and at most ``max_message_size``, the frame's size having been checked at its
+        header.
         """
         if not self._large or self._msg_streaming or self._msg_compressed:
             return CHUNK_SIZE
-        left = self._frame_left
-        if left:
-            return left if left < EXACT_READ_MAX else EXACT_READ_MAX
+        if self._frame_left:
+            return self._frame_left if self._whole_read else CHUNK_SIZE
         return HEADER_READ if self._at_boundary and not self._buf else CHUNK_SIZE
 
     def receive(self, data: Buffer) -> list[ProtocolEvent]:
@@ -361,6 +364,7 @@ class ClientProtocol:
         self._frame_fin = bool(b0 & 0x80)
         self._frame_left = length
         self._large = length >= CHUNK_SIZE
+        self._whole_read = self._large and length <= EXACT_READ_MAX
 
     def _fits(self, size: int) -> bool:
         return self._max_size is None or size <= self._max_size
