@@ -9,6 +9,7 @@ import trio
 import trio.testing
 
 from trio_ws_events._sansio.frames import CHUNK_SIZE
+from trio_ws_events._sansio.protocol import HEADER_READ
 from trio_ws_events._trio.reading import LARGE_READ, Reads
 
 
@@ -111,3 +112,53 @@ async def test_receive_on_non_socket_streams_uses_receive_some() -> None:
         data = await reads.receive(False)
         assert type(data) is bytes
         assert len(data) == size
+
+
+async def test_receive_reads_at_most_size() -> None:
+    """``size`` bounds one read (the protocol's ``read_size``): the rest stays in the socket."""
+    ours, peer = await _socket_pair()
+    reads = Reads(ours)
+    payload = os.urandom(1000)
+    await peer.send_all(payload)
+    with trio.fail_after(5):
+        first = await reads.receive(True, 10)
+        rest = await reads.receive(True, 5000)
+    assert type(first) is bytes
+    assert first == payload[:10]
+    assert rest == payload[10:]
+    await ours.aclose()
+    await peer.aclose()
+
+
+async def test_receive_of_a_header_read_does_not_yield_but_others_do() -> None:
+    """A read of HEADER_READ bytes that finds them (a large frame's header: its payload's
+    read follows and yields) lets no other task run; any other read that did not wait yields
+    once, as trio's receive_some does."""
+    ours, peer = await _socket_pair()
+    reads = Reads(ours)
+    steps = 0
+
+    async def other() -> None:
+        nonlocal steps
+        while True:
+            steps += 1
+            await trio.lowlevel.checkpoint()
+
+    count = 20
+    await peer.send_all(bytes(count * (HEADER_READ + 1)))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(other)
+        for _ in range(100):
+            if steps:
+                break
+            await trio.lowlevel.checkpoint()
+        before = steps
+        for _ in range(count):
+            assert len(await reads.receive(True, HEADER_READ)) == HEADER_READ
+        assert steps == before
+        for _ in range(count):
+            assert len(await reads.receive(True, 1)) == 1
+        assert steps > before
+        nursery.cancel_scope.cancel()
+    await ours.aclose()
+    await peer.aclose()

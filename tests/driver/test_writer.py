@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+import socket
 
 import pytest
 import trio
 import trio.testing
 
-from trio_ws_events._sansio.frames import CHUNK_SIZE
-from trio_ws_events._trio.socket_writes import Writer
+from trio_ws_events._sansio.closing import CloseHandshake
+from trio_ws_events._sansio.events import Buffer
+from trio_ws_events._sansio.frames import CHUNK_SIZE, FrameReader
+from trio_ws_events._sansio.protocol import ClientProtocol
+from trio_ws_events._trio.socket_writes import LARGE_WRITE_LOWAT, Writer, write_frames
 
 
 async def test_large_write_falls_back_to_send_all_and_keeps_order() -> None:
@@ -137,3 +141,65 @@ async def test_send_buffers_on_non_socket_streams_joins_only_small_ones() -> Non
         received += await receiver.receive_some()
     assert bytes(received) == b"hello" + large + b"!?"
     assert writes == [5, CHUNK_SIZE, 2]
+
+
+class _CountingWriter(Writer):
+    """A Writer that records the buffers of each ``send_buffers`` call it makes."""
+
+    calls: list[list[int]]
+
+    async def send_buffers(self, buffers: list[Buffer]) -> None:
+        self.calls.append([len(buffer) for buffer in buffers])
+        await super().send_buffers(buffers)
+
+
+async def _tcp_pair() -> tuple[trio.SocketStream, trio.SocketStream]:
+    (listener,) = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listener.socket.getsockname()[1]
+    async with trio.open_nursery() as nursery:
+        client = await trio.open_tcp_stream("127.0.0.1", port)
+        server = await listener.accept()
+        nursery.cancel_scope.cancel()
+    await listener.aclose()
+    return client, server
+
+
+def _lowat(stream: trio.SocketStream) -> int:
+    return int(stream.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT))
+
+
+@pytest.mark.skipif(not hasattr(socket, "TCP_NOTSENT_LOWAT"), reason="no TCP_NOTSENT_LOWAT")
+async def test_write_frames_of_a_large_payload_raise_the_lowat_and_keep_the_bytes() -> None:
+    """Small frames keep trio's 16 KiB TCP_NOTSENT_LOWAT; the first payload of CHUNK_SIZE
+    or more raises it to LARGE_WRITE_LOWAT; its header leaves with its first masked slice
+    (no write of a header alone), and the frames arrive whole and in order."""
+    client, server = await _tcp_pair()
+    writer = _CountingWriter(client)
+    writer.calls = []
+    protocol = ClientProtocol(max_message_size=None)
+    closing = CloseHandshake()
+    trio_default = _lowat(client)
+    await write_frames(writer, protocol, protocol.framer.message(b"small"), closing)
+    assert _lowat(client) == trio_default < LARGE_WRITE_LOWAT
+    big = os.urandom(3 * CHUNK_SIZE + 5)
+    writer.calls = []
+    received = bytearray()
+
+    async def read_all(size: int) -> None:
+        while len(received) < size:
+            received.extend(await server.receive_some(2**20))
+
+    frames = [*protocol.framer.message(b"before"), *protocol.framer.message(big)]
+    expected = 11 + 12 + 14 + len(big)  # "small", "before", the large header and payload
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(read_all, expected)
+            await write_frames(writer, protocol, frames, closing)
+    assert _lowat(client) == LARGE_WRITE_LOWAT
+    assert writer.calls[0] == [12 + 14, CHUNK_SIZE]  # "before" and the header, joined
+    assert [len(call) for call in writer.calls] == [2, 1, 1, 1]
+    reader = FrameReader(bytes(received))
+    payloads = [reader.next_frame() for _ in range(3)]
+    assert [frame.payload for frame in payloads if frame] == [b"small", b"before", big]
+    await client.aclose()
+    await server.aclose()

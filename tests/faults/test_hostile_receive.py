@@ -8,6 +8,7 @@ clock. The protocol-level halves of these cases, without I/O, are in tests/sansi
 from __future__ import annotations
 
 import hashlib
+import os
 import socket
 import tracemalloc
 import zlib
@@ -30,6 +31,7 @@ from faults.support import run_case
 from trio_ws_events import Frame as Piece
 from trio_ws_events import KeepaliveTimeout, State, WebSocket
 from trio_ws_events._sansio.frames import CHUNK_SIZE
+from trio_ws_events._sansio.protocol import EXACT_READ_MAX
 
 MiB = 2**20
 DEFLATE_ANSWER = [("Sec-WebSocket-Extensions", "permessage-deflate")]
@@ -199,6 +201,29 @@ async def test_read_packed_with_compressed_messages_is_inflated_one_by_one(
     # read adds the read (about 170 KB measured), not 239 more messages.
     assert packed < one + 512 * 1024, f"{packed} bytes for 240 messages, {one} for one"
     assert packed < 3.5 * MiB, f"traced memory grew by {packed} bytes"
+
+
+async def test_huge_declared_frame_without_a_limit_allocates_bounded_reads(
+    raw_server: StartRawServer,
+) -> None:
+    """A frame declaring 2**62 bytes, with max_message_size=None: no read of its payload
+    allocates more than EXACT_READ_MAX (not the declared size), so 3 MiB of it cost about
+    what arrived plus one read; the peer then drops the connection: 1006."""
+    header = bytes((0x82, 127)) + (2**62).to_bytes(8, "big")
+    wire = header + os.urandom(3 * MiB)
+
+    async def script(conn: RawConnection) -> None:
+        await conn.accept_handshake()
+        await conn.send_raw(wire)
+        await trio.sleep(0.2)  # let the client read it all before the end
+        await conn.drop()
+
+    server = await raw_server(script)
+    ws = WebSocket(server.url, max_message_size=None)
+    grown = await traced_run(ws, limit=30)
+    await server.wait_finished()
+    assert ws.close_code == 1006
+    assert grown < EXACT_READ_MAX + 4 * MiB, f"traced memory grew by {grown / MiB:.1f} MiB"
 
 
 # ---------------------------------------------------------------- 3. and 4. streaming

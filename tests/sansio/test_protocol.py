@@ -26,7 +26,12 @@ from trio_ws_events._sansio.events import (
 )
 from trio_ws_events._sansio.frames import CHUNK_SIZE, _apply_mask_python, apply_mask
 from trio_ws_events._sansio.framing import SEPARATE_PAYLOAD
-from trio_ws_events._sansio.protocol import BATCH_FRAMES, ClientProtocol
+from trio_ws_events._sansio.protocol import (
+    BATCH_FRAMES,
+    EXACT_READ_MAX,
+    HEADER_READ,
+    ClientProtocol,
+)
 
 
 def frame(opcode: int, payload: bytes = b"", *, fin: bool = True, rsv: int = 0) -> bytes:
@@ -621,3 +626,78 @@ def test_keeps_reads_from_a_large_frame_until_a_smaller_one_straddles_a_read() -
     proto.receive(small[:500])
     assert not proto.keeps_reads  # a small frame's rest goes into the reused buffer
     assert proto.receive(small[500:]) == [BinaryMessage(bytes(1000))]
+
+
+def test_read_size_asks_for_a_large_frame_payload_then_the_next_header() -> None:
+    """Within a large frame read_size is what is left of it, right after it HEADER_READ;
+    a payload that arrives in one read is handed on as that very bytes (no join)."""
+    proto = ClientProtocol(max_message_size=None)
+    assert proto.read_size == CHUNK_SIZE
+    size = 3 * CHUNK_SIZE
+    first = frame(2, bytes(size))
+    assert proto.receive(first[:1000]) == []
+    assert proto.read_size == len(first) - 1000
+    assert proto.receive(first[1000:]) == [BinaryMessage(bytes(size))]
+    assert proto.read_size == HEADER_READ
+    body = os.urandom(size)
+    second = frame(2, body)
+    assert len(second) == HEADER_READ + size  # the longest header is all of the header read
+    assert proto.receive(second[:HEADER_READ]) == []
+    assert proto.read_size == size
+    payload = second[HEADER_READ:]
+    (event,) = proto.receive(payload)
+    assert isinstance(event, BinaryMessage)
+    assert event.data is payload
+    assert proto.read_size == HEADER_READ
+    small = frame(2, bytes(100))
+    assert proto.receive(small[:HEADER_READ]) == []
+    assert proto.read_size == CHUNK_SIZE  # a small frame next: back to ordinary reads
+    assert proto.receive(small[HEADER_READ:]) == [BinaryMessage(bytes(100))]
+    assert proto.read_size == CHUNK_SIZE
+
+
+def test_read_size_after_a_large_frame_and_more_frames_in_one_read_is_chunk_size() -> None:
+    """A read that holds a large frame's end and then whole small frames asks for an
+    ordinary read next, not a header's worth."""
+    proto = ClientProtocol(max_message_size=None)
+    wire = frame(2, bytes(CHUNK_SIZE)) + frame(2, b"tail")
+    proto.receive(wire[:100])
+    assert proto.receive(wire[100:]) == [BinaryMessage(bytes(CHUNK_SIZE)), BinaryMessage(b"tail")]
+    assert proto.read_size == CHUNK_SIZE
+
+
+def test_read_size_is_bounded_by_exact_read_max_and_by_the_frame() -> None:
+    """A frame of EXACT_READ_MAX bytes is asked for whole; a larger one (2**62 declared, no
+    max_message_size) in CHUNK_SIZE reads, as it is joined anyway; a frame over
+    max_message_size fails at its header, before anything of its size is read."""
+    proto = ClientProtocol(max_message_size=None)
+    wire = frame(2, bytes(EXACT_READ_MAX))
+    assert proto.receive(wire[: HEADER_READ + 5]) == []
+    assert proto.read_size == EXACT_READ_MAX - 5
+    proto = ClientProtocol(max_message_size=None)
+    wire = frame(2, bytes(EXACT_READ_MAX + 1))
+    assert proto.receive(wire[:HEADER_READ]) == []
+    assert proto.keeps_reads
+    assert proto.read_size == CHUNK_SIZE
+    proto = ClientProtocol(max_message_size=None)
+    assert proto.receive(b"\x82\x7f" + struct.pack("!Q", 2**62) + b"x") == []
+    assert proto.read_size == CHUNK_SIZE
+    proto = ClientProtocol(max_message_size=2**20)
+    (event,) = proto.receive(b"\x82\x7f" + struct.pack("!Q", 2**62))
+    assert isinstance(event, Failure)
+    assert event.code == 1009
+
+
+def test_read_size_stays_chunk_size_for_streamed_and_compressed_messages() -> None:
+    """A streamed message comes in pieces of at most CHUNK_SIZE, and a compressed one is
+    inflated as it comes: both keep ordinary reads, however large the frame."""
+    streamed = ClientProtocol(max_message_size=None)
+    streamed.streaming = True
+    streamed.receive(frame(2, bytes(4 * CHUNK_SIZE))[:1000])
+    assert streamed.keeps_reads
+    assert streamed.read_size == CHUNK_SIZE
+    compressed = ClientProtocol(max_message_size=None, inflater=Inflater(DeflateParams()))
+    body = compress(os.urandom(4 * CHUNK_SIZE))
+    compressed.receive(frame(2, body, rsv=4)[:1000])
+    assert compressed.keeps_reads
+    assert compressed.read_size == CHUNK_SIZE

@@ -24,7 +24,7 @@ from .frames import CHUNK_SIZE, MAX_CONTROL_PAYLOAD, OP_BINARY, OP_CONT, OP_TEXT
 from .framing import FrameWriter
 from .reassembly import Parts
 
-__all__ = ["BATCH_FRAMES", "ClientProtocol"]
+__all__ = ["BATCH_FRAMES", "EXACT_READ_MAX", "HEADER_READ", "ClientProtocol"]
 
 #: The most frames one call of ``ClientProtocol.receive`` parses: the owner gets control
 #: back (to checkpoint, to write pongs) after so many, whatever one read holds.
@@ -33,6 +33,15 @@ BATCH_FRAMES: Final = 1024
 # read packed with compressed messages is inflated as they are handed on, not all at once.
 # While streaming, ``CHUNK_SIZE`` is also the largest piece a compressed message is inflated
 # into, and the largest compressed message that still fires whole (``on_message``).
+
+#: The largest frame whose payload ``read_size`` asks for whole (what is left of it), so
+#: that it needs no join. The owner's read allocates that much before the kernel fills it:
+#: it is bounded by this and by ``max_message_size`` (checked at the frame's header), never
+#: by the length the peer declares alone.
+EXACT_READ_MAX: Final = 4 * 2**20
+#: ``read_size`` after a large frame ended with a read: the longest header a server sends
+#: (2 bytes, 8 of length, no mask), so that the next read holds no payload to join.
+HEADER_READ: Final = 10
 
 _unpack_h = struct.Struct("!H").unpack_from
 _unpack_q = struct.Struct("!Q").unpack_from
@@ -64,6 +73,7 @@ class ClientProtocol:
     """
 
     __slots__ = (
+        "_at_boundary",
         "_buf",
         "_decoder",
         "_final_chunk",
@@ -81,6 +91,7 @@ class ClientProtocol:
         "_msg_whole",
         "_parts",
         "_pos",
+        "_whole_read",
         "backlog",
         "bytes_received",
         "closed",
@@ -106,6 +117,8 @@ class ClientProtocol:
         self._frame_left = 0
         self._frame_fin = False
         self._large = False  # the last frame that straddled reads was of CHUNK_SIZE or more
+        self._at_boundary = False  # the last read ended exactly where a large frame did
+        self._whole_read = False  # the current frame is large, and read to its end at once
         self._msg_opcode = 0
         self._msg_compressed = False
         self._msg_streaming = False
@@ -142,6 +155,29 @@ class ClientProtocol:
         reuses. True from such a frame's header until a smaller frame straddles a read."""
         return self._large
 
+    @property
+    def read_size(self) -> int:
+        """How many bytes the owner's next read should ask for: ``CHUNK_SIZE``, except
+        around the payload of a large frame (``keeps_reads``) of a message neither
+        streamed nor compressed.
+
+        - Within it, if the frame is of ``EXACT_READ_MAX`` bytes at most: what is left of
+          it. The read ends where the frame does, and a payload that is all there arrives
+          as the one ``bytes`` handed on, with no join (the kernel writes straight into
+          it). A larger frame is joined from its reads anyway: ``CHUNK_SIZE`` at a time.
+        - Right after it, when a read ended exactly there: ``HEADER_READ`` bytes, so that
+          the next large frame's payload starts a read of its own.
+
+        What is asked for is allocated before it is read; it is at most ``EXACT_READ_MAX``
+        and at most ``max_message_size``, the frame's size having been checked at its
+        header.
+        """
+        if not self._large or self._msg_streaming or self._msg_compressed:
+            return CHUNK_SIZE
+        if self._frame_left:
+            return self._frame_left if self._whole_read else CHUNK_SIZE
+        return HEADER_READ if self._at_boundary and not self._buf else CHUNK_SIZE
+
     def receive(self, data: Buffer) -> list[ProtocolEvent]:
         """Parse ``data`` (the next bytes from the server) and return one batch of events.
 
@@ -160,6 +196,7 @@ class ClientProtocol:
         # fragments, compression) are helpers; the common one stays inline.
         events: list[ProtocolEvent] = []
         self.backlog = False
+        self._at_boundary = False
         if self.closed:
             return events
         buf = self._buf
@@ -191,6 +228,8 @@ class ClientProtocol:
                         chunk = bytes(buf[pos : pos + take])
                     pos += take
                     self._frame_left -= take
+                    if pos == end and not self._frame_left and self._large:
+                        self._at_boundary = True
                     if self._data(chunk, self._frame_fin and not self._frame_left, events):
                         pos = self._stop(buf, pos)
                         return events
@@ -325,6 +364,7 @@ class ClientProtocol:
         self._frame_fin = bool(b0 & 0x80)
         self._frame_left = length
         self._large = length >= CHUNK_SIZE
+        self._whole_read = self._large and length <= EXACT_READ_MAX
 
     def _fits(self, size: int) -> bool:
         return self._max_size is None or size <= self._max_size

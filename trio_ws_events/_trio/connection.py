@@ -396,7 +396,7 @@ class Connection:
             if pinger.held:
                 pinger.rearm()
             try:
-                data = await reads.receive(protocol.keeps_reads)
+                data = await reads.receive(protocol.keeps_reads, protocol.read_size)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 self._lost(f"the connection broke: {exc.__cause__ or exc}")
                 return None

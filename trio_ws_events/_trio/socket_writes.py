@@ -3,7 +3,9 @@ trio's ``send_all`` for the rest, and a batch of frames in order (``write_frames
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 from typing import Final
 
 import trio
@@ -16,10 +18,13 @@ from .._sansio.framing import SEPARATE_PAYLOAD
 from .._sansio.protocol import ClientProtocol
 from .busypoll import linger
 
-__all__ = ["WRITE_SIZE", "Writer", "unsent_part", "write_frames"]
+__all__ = ["LARGE_WRITE_LOWAT", "WRITE_SIZE", "Writer", "unsent_part", "write_frames"]
 
 #: ``write_frames`` hands its buffers to one ``writev`` once they hold this many bytes.
 WRITE_SIZE: Final = CHUNK_SIZE
+#: ``TCP_NOTSENT_LOWAT`` once a connection writes a payload of ``CHUNK_SIZE`` or more
+#: (``Writer.large_writes``), instead of the 16 KiB trio's ``SocketStream`` sets.
+LARGE_WRITE_LOWAT: Final = 4 * CHUNK_SIZE
 # Far below the kernel's IOV_MAX (1,024 on Linux): small pieces are joined before this.
 MAX_BUFFERS: Final = 64
 
@@ -36,12 +41,13 @@ class Writer:
     On a plain TCP socket it also busy-polls for the answer after a write (``linger``).
     """
 
-    __slots__ = ("_busy", "_socket", "_stream")
+    __slots__ = ("_busy", "_large", "_socket", "_stream")
 
     def __init__(self, stream: trio.abc.Stream, busy_poll: float = 0.0) -> None:
         self._stream = stream
         self._socket: trio.socket.SocketType | None = None
         self._busy: BusyPoll | None = None
+        self._large = False  # the socket's TCP_NOTSENT_LOWAT was raised (``large_writes``)
         if os.name == "posix" and isinstance(stream, trio.SocketStream):
             self._socket = stream.socket
             if busy_poll:
@@ -56,6 +62,24 @@ class Writer:
         """After a write: poll for the answer a moment if nothing else is ready (busypoll)."""
         if self._busy is not None:
             linger(self._socket, self._busy)  # type: ignore[arg-type]
+
+    def large_writes(self) -> None:
+        """A payload of ``CHUNK_SIZE`` or more is about to be written: from now on the
+        kernel may hold up to ``LARGE_WRITE_LOWAT`` unsent bytes of this socket.
+
+        trio's ``SocketStream`` sets ``TCP_NOTSENT_LOWAT`` to 16 KiB, so the kernel takes
+        about two 64 KiB segments per ``write(2)`` beyond what it can send at once: a 1 MiB
+        message took 8-9 writes, and the echo server as many wake-ups. With the larger
+        mark each masked slice goes in one write. Connections that never write a large
+        payload (W1, W5) keep trio's setting and pay no system call for it.
+        """
+        if self._large:
+            return
+        self._large = True
+        sock = self._socket
+        if sock is not None and hasattr(socket, "TCP_NOTSENT_LOWAT"):
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, LARGE_WRITE_LOWAT)
 
     def write_some(self, buffers: list[Buffer]) -> int:
         """One non-blocking ``writev(2)`` of ``buffers`` on the plain socket: how much it took.
@@ -104,7 +128,9 @@ class Writer:
         """Write all of ``buffers``, in order, as if joined (``writev`` on a plain socket).
 
         As ``send_all``: no checkpoint when the kernel takes everything at once; what it
-        does not take is written as the socket becomes writable, with no copy.
+        does not take is written as the socket becomes writable, with no copy. On a plain
+        socket a single buffer is one ``write(2)`` in the same loop, not trio's
+        ``send_all`` (four layers of wrappers and a scheduler pass per partial write).
 
         Raises:
             trio.BrokenResourceError: the connection is broken.
@@ -113,7 +139,7 @@ class Writer:
         Cancellation: part of the data may have been written.
         """
         sock = self._socket
-        if sock is None or len(buffers) == 1:
+        if sock is None:
             await self._send_each(buffers)
             return
         while True:
@@ -121,7 +147,7 @@ class Writer:
             if fd < 0:
                 raise trio.ClosedResourceError("the stream was closed")
             try:
-                sent = os.writev(fd, buffers)
+                sent = os.write(fd, buffers[0]) if len(buffers) == 1 else os.writev(fd, buffers)
             except BlockingIOError:
                 # Waited for only when the kernel takes nothing: on loopback, room often
                 # comes back while a partial write returns, and a wait costs a wake-up.
@@ -170,7 +196,9 @@ async def write_frames(
 ) -> None:
     """Write ``frames`` in order: small pieces joined, payloads of ``SEPARATE_PAYLOAD`` or
     more handed to ``writev`` beside their header (no copy), ``MaskedPayload`` slices
-    written one by one, and pongs due meanwhile slipped between frames.
+    written one by one (the first with what precedes it, its header at least, and the
+    socket's ``TCP_NOTSENT_LOWAT`` raised first: ``Writer.large_writes``), and pongs due
+    meanwhile slipped between frames.
 
     Raises:
         trio.BrokenResourceError, trio.ClosedResourceError: as ``send_all``.
@@ -198,11 +226,14 @@ async def write_frames(
                 # Masked and written a slice at a time, each on its own: gathering several
                 # slices per writev measured 10-30% more CPU per 1 MiB message in the
                 # benchmark's worker (and held four slices at once).
-                if buffers:
-                    await writer.send_buffers(buffers)
-                    buffers, size = [], 0
+                writer.large_writes()
+                # The first slice goes with what precedes it (the frame's header): a
+                # header written alone is a segment of its own on the wire.
                 for masked in part.slices(CHUNK_SIZE):
-                    await writer.send_all(masked)
+                    buffers.append(masked)
+                    await writer.send_buffers(buffers)
+                    buffers = []
+                size = 0
             else:
                 buffers.append(part)
                 size += len(part)
