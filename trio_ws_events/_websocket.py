@@ -100,8 +100,9 @@ class WebSocket(WebSocketSending):
             a sleep, for a little CPU (see "Busy polling" in the design notes). It stops
             polling on its own while the server answers slower than that. The answer to
             the upgrade request is polled for four times as long (a server does more for
-            a handshake than for an echo). ``None`` or 0 never polls. Plain TCP and unix sockets only (not TLS, HTTP/2 or
-            ``engine="trio-websocket"``, where it does nothing).
+            a handshake than for an echo). ``None`` or 0 never polls. Plain TCP and unix
+            sockets only (not TLS, HTTP/2 or ``engine="trio-websocket"``, where it does
+            nothing).
         handshake_hook: called with a [`HandshakeRequest`][] before each upgrade request
             is sent (the first and one per redirect), to change its headers in place; sync
             or async, within ``connect_timeout``. Its exception ends the attempt with a

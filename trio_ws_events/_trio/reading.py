@@ -113,9 +113,9 @@ class Reads:
             return self._got(data, keep)
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
-        """``receive(keep=True)`` in a stream's shape, for the handshake's reads (``max_bytes``
-        is not used: the read is of ``CHUNK_SIZE`` at most, as the reader's)."""
-        data = await self.receive(True)
+        """``receive(keep=True)`` in a stream's shape, for the handshake's reads: at most
+        ``max_bytes`` (``CHUNK_SIZE`` when ``None``)."""
+        data = await self.receive(True, CHUNK_SIZE if max_bytes is None else max_bytes)
         assert type(data) is bytes
         return data
 
