@@ -83,9 +83,9 @@ async def test_open_tcp_connects_to_an_ipv6_literal() -> None:
     listener.close()
 
 
-async def test_open_tcp_to_loopback_needs_no_wait(monkeypatch: pytest.MonkeyPatch) -> None:
-    """On loopback the kernel completes the connect at once: no wait for writability
-    (an epoll registration and a scheduler pass per handshake, issue 18)."""
+@pytest.fixture
+def writable_waits(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The sockets ``trio.lowlevel.wait_writable`` is called with from now on."""
     waits: list[object] = []
     real_wait = trio.lowlevel.wait_writable
 
@@ -94,28 +94,26 @@ async def test_open_tcp_to_loopback_needs_no_wait(monkeypatch: pytest.MonkeyPatc
         await real_wait(sock)  # type: ignore[arg-type]
 
     monkeypatch.setattr(trio.lowlevel, "wait_writable", counting_wait)
+    return waits
+
+
+async def test_open_tcp_to_loopback_needs_no_wait(writable_waits: list[object]) -> None:
+    """On loopback the kernel completes the connect at once: no wait for writability
+    (an epoll registration and a scheduler pass per handshake, issue 18)."""
     listener = trio.socket.socket()
     await listener.bind(("127.0.0.1", 0))
     listener.listen()
     stream = await open_tcp("127.0.0.1", listener.getsockname()[1], "", "ws://x/")
-    assert waits == []
+    assert writable_waits == []
     await stream.aclose()
     listener.close()
 
 
 async def test_open_tcp_waits_for_a_connect_that_is_not_done_at_once(
-    monkeypatch: pytest.MonkeyPatch,
+    writable_waits: list[object],
 ) -> None:
     """A listener whose queue is full answers the SYN late: the connect waits for
     writability, and completes once the listener accepts (the kernel retries after 1 s)."""
-    waits: list[object] = []
-    real_wait = trio.lowlevel.wait_writable
-
-    async def counting_wait(sock: object) -> None:
-        waits.append(sock)
-        await real_wait(sock)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(trio.lowlevel, "wait_writable", counting_wait)
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(0)
@@ -138,7 +136,7 @@ async def test_open_tcp_waits_for_a_connect_that_is_not_done_at_once(
             with trio.fail_after(10):
                 stream = await open_tcp("127.0.0.1", port, "", "ws://x/")
             nursery.cancel_scope.cancel()
-        assert len(waits) == 1
+        assert len(writable_waits) == 1
         assert stream.socket.getpeername() == ("127.0.0.1", port)
         await stream.aclose()
         for filler in fillers:
