@@ -41,7 +41,7 @@ from .._sansio.state import State, check_transition
 from .._typing import Address, LoggerLike
 from .connect import Opened, make_protocol, open_connection
 from .dispatch import Dispatcher
-from .ending import SET, LazyEvent, abort, finish, fire
+from .ending import SET, LazyEvent, abort, finish, fire, release
 from .engine import Owner
 from .iterate import Feed
 from .net import stream_addresses
@@ -235,25 +235,9 @@ class Connection:
                 with self._shielded():
                     await self._finish()
         reraise = self._dispatcher.reraise
-        self._release()
+        release(self)
         if reraise is not None:
             raise reraise
-
-    def _release(self) -> None:
-        """The end is reported: the parts let go of this connection and its owner.
-
-        They point back at it (and the owner at it), so without this each ended connection
-        was a reference cycle of some 50 objects left to the garbage collector, whose passes
-        cost W4 about 8 us per handshake; now it is freed as soon as the owner is. Nothing
-        reads these once the terminal event has run: a read would raise AttributeError.
-        """
-        sender = self._sender
-        if sender is not None:
-            del sender._conn
-        del self.pinger._conn
-        dispatcher = self._dispatcher
-        del dispatcher._conn, dispatcher._owner, dispatcher._pinger
-        del self._ws
 
     def _shielded(self) -> trio.CancelScope:
         # close_timeout=None cannot mean "forever" here: the nursery is being cancelled.
