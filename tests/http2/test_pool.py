@@ -19,6 +19,7 @@ from http2.wire import FrameIO
 from trio_ws_events._errors import HandshakeRejected
 from trio_ws_events._h2 import (
     STREAM_WINDOW,
+    ConnectionBroken,
     H2Pool,
     H2WebSocketStream,
     Http2Unavailable,
@@ -271,6 +272,32 @@ async def test_ping_is_acknowledged(h2_node: StartH2Node) -> None:
             await trio.sleep(0.3)  # a few keepalive PINGs, all answered
             assert not stream.connection.is_ended
             assert await echoes(stream)
+
+
+async def test_ping_while_the_connection_closes_is_connection_broken(
+    h2_node: StartH2Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PING asked for while aclose() waits for its GOAWAY to be written (what a keepalive
+    PING due at that moment does) raises ConnectionBroken("closed"), not h2's ProtocolError."""
+    url = f"ws://127.0.0.1:{await h2_node()}/echo"
+    with trio.fail_after(10):
+        async with open_h2_pool(h2c=True) as pool:
+            stream: H2WebSocketStream = await pool.open_websocket(url)
+            connection = stream.connection
+            flush = connection._flush_or_fail
+            outcomes: list[BaseException] = []
+
+            async def ping_then_flush() -> None:
+                try:
+                    await connection.ping()
+                except Exception as exc:
+                    outcomes.append(exc)
+                await flush()
+
+            monkeypatch.setattr(connection, "_flush_or_fail", ping_then_flush)
+            await connection.aclose()
+            assert [type(exc) for exc in outcomes] == [ConnectionBroken]
+            assert outcomes[0].reason == "closed"  # type: ignore[attr-defined]
 
 
 async def test_send_eof_half_closes_and_keeps_receiving(h2_node: StartH2Node) -> None:

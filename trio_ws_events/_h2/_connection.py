@@ -275,6 +275,13 @@ class H2Connection:
             reason, message = self._failure
             sid = None if stream is None else stream.stream_id
             raise ConnectionBroken(message, stream_id=sid, reason=reason)
+        if self._closing:
+            # aclose() sent GOAWAY and waits for it to be written: h2 takes no more frames
+            # (a keepalive PING due meanwhile raised h2's ProtocolError out of the pool).
+            sid = None if stream is None else stream.stream_id
+            raise ConnectionBroken(
+                "the HTTP/2 connection was closed", stream_id=sid, reason="closed"
+            )
 
     def _fail(self, reason: Reason, message: str, *, error_code: int | None = None) -> None:
         if self._failure is not None:
