@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Awaitable, Callable
 
 import pytest
 import trio
@@ -16,30 +17,48 @@ from trio_ws_events._sansio.protocol import ClientProtocol
 from trio_ws_events._trio.socket_writes import LARGE_WRITE_LOWAT, Writer, write_frames
 
 
-async def test_large_write_falls_back_to_send_all_and_keeps_order() -> None:
-    """More than the kernel takes at once: the rest goes through send_all, bytes in order."""
+async def _received_while(write: Callable[[Writer], Awaitable[None]], size: int) -> bytes:
+    """``write`` to one end of a socket pair while the other end reads ``size`` bytes; what
+    it read."""
     left, right = trio.socket.socketpair()
     sender, receiver = trio.SocketStream(left), trio.SocketStream(right)
-    writer = Writer(sender)
-    data = os.urandom(8 * 2**20)
     received = bytearray()
 
     async def read_all() -> None:
-        while len(received) < len(data):
+        while len(received) < size:
             received.extend(await receiver.receive_some(2**20))
 
     with trio.fail_after(10):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(read_all)
-            await writer.send_all(data)
-            await writer.send_all(b"tail")
-            data += b"tail"
-    assert bytes(received) == data
+            await write(Writer(sender))
     await sender.aclose()
     await receiver.aclose()
+    return bytes(received)
 
 
-async def test_broken_and_closed_map_to_trio_errors() -> None:
+async def test_large_write_falls_back_to_send_all_and_keeps_order() -> None:
+    """More than the kernel takes at once: the rest goes through send_all, bytes in order."""
+    data = os.urandom(8 * 2**20)
+
+    async def write(writer: Writer) -> None:
+        await writer.send_all(data)
+        await writer.send_all(b"tail")
+
+    assert await _received_while(write, len(data) + 4) == data + b"tail"
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda writer, data: writer.send_all(data),
+        lambda writer, data: writer.send_buffers([b"head", data]),
+    ],
+    ids=["send_all", "send_buffers"],
+)
+async def test_broken_and_closed_map_to_trio_errors(
+    write: Callable[[Writer, bytes], Awaitable[None]],
+) -> None:
     """A reset peer is BrokenResourceError; our own closed stream is ClosedResourceError."""
     left, right = trio.socket.socketpair()
     sender = trio.SocketStream(left)
@@ -47,10 +66,10 @@ async def test_broken_and_closed_map_to_trio_errors() -> None:
     right.close()
     with pytest.raises(trio.BrokenResourceError):
         for _ in range(100):  # the first writes may still land in the buffer
-            await writer.send_all(b"x" * 65536)
+            await write(writer, b"x" * 65536)
     await sender.aclose()
     with pytest.raises(trio.ClosedResourceError):
-        await writer.send_all(b"late")
+        await write(writer, b"late")
 
 
 async def test_non_socket_streams_use_send_all() -> None:
@@ -63,39 +82,14 @@ async def test_non_socket_streams_use_send_all() -> None:
 
 async def test_send_buffers_more_than_the_kernel_takes_keeps_order() -> None:
     """writev of 8 MiB in buffers of odd sizes: the kernel takes part, the rest follows in order."""
-    left, right = trio.socket.socketpair()
-    sender, receiver = trio.SocketStream(left), trio.SocketStream(right)
-    writer = Writer(sender)
     buffers = [os.urandom(n) for n in (14, 2**20 + 3, 5, 3 * 2**20, 7, 4 * 2**20 - 1)]
     data = b"".join(buffers) + b"tail"
-    received = bytearray()
 
-    async def read_all() -> None:
-        while len(received) < len(data):
-            received.extend(await receiver.receive_some(2**20))
+    async def write(writer: Writer) -> None:
+        await writer.send_buffers([*buffers[:2], memoryview(buffers[2]), *buffers[3:]])
+        await writer.send_buffers([b"tail"])
 
-    with trio.fail_after(10):
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(read_all)
-            await writer.send_buffers([*buffers[:2], memoryview(buffers[2]), *buffers[3:]])
-            await writer.send_buffers([b"tail"])
-    assert bytes(received) == data
-    await sender.aclose()
-    await receiver.aclose()
-
-
-async def test_send_buffers_broken_and_closed_map_to_trio_errors() -> None:
-    """writev to a reset peer is BrokenResourceError; to our closed stream ClosedResourceError."""
-    left, right = trio.socket.socketpair()
-    sender = trio.SocketStream(left)
-    writer = Writer(sender)
-    right.close()
-    with pytest.raises(trio.BrokenResourceError):
-        for _ in range(100):  # the first writes may still land in the buffer
-            await writer.send_buffers([b"head", b"x" * 65536])
-    await sender.aclose()
-    with pytest.raises(trio.ClosedResourceError):
-        await writer.send_buffers([b"late", b"r"])
+    assert await _received_while(write, len(data)) == data
 
 
 async def test_send_buffers_closed_while_waiting_for_room_is_closed_resource_error() -> None:
