@@ -3,7 +3,6 @@ room, in pieces, draining, and pings."""
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
@@ -11,6 +10,7 @@ import trio
 
 from ._calls import as_message, send_when_room, unencodable
 from ._errors import InvalidStateError, WebSocketError
+from ._sansio.entropy import random_bytes
 from ._sansio.state import State
 from ._trio.send_stream import piece_source, send_pieces
 from ._websocket_readout import WebSocketReadout
@@ -174,7 +174,7 @@ class WebSocketSending(WebSocketReadout):
         Cancellation: safe; a pong arriving later is ignored.
         """
         if payload is None:
-            payload = os.urandom(4)
+            payload = random_bytes(4)
         elif not isinstance(payload, bytes | bytearray | memoryview):
             raise TypeError(f"ping payload must be bytes, got {type(payload).__name__}")
         size = memoryview(payload).nbytes  # before copying: a huge payload costs nothing

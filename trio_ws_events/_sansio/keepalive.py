@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from collections.abc import Callable
+
+from .entropy import random_bytes
 
 __all__ = ["Keepalive", "Tick"]
 
@@ -59,7 +60,7 @@ class Keepalive:
         interval: float | None,
         timeout: float | None,
         *,
-        payloads: Callable[[], bytes] = lambda: os.urandom(4),
+        payloads: Callable[[], bytes] = lambda: random_bytes(4),
     ) -> None:
         self._interval = interval
         self._timeout = timeout

@@ -49,9 +49,8 @@ class WebSocketURL:
     _for_log: str = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        host = _bracketed(self.host)
-        if self.port != (443 if self.secure else 80):
-            host = f"{host}:{self.port}"
+        default_port = self.port == (443 if self.secure else 80)
+        host = _bracketed(self.host) if default_port else self.authority
         object.__setattr__(self, "_host_header", host)
         path, query, _ = self.resource.partition("?")
         shown = f"{self.scheme}://{host}{path}{'?...' if query else ''}"
