@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 
 import pytest
 import trio
@@ -10,7 +11,7 @@ import trio.testing
 
 from trio_ws_events._sansio.frames import CHUNK_SIZE
 from trio_ws_events._sansio.protocol import HEADER_READ
-from trio_ws_events._trio.reading import LARGE_READ, Reads
+from trio_ws_events._trio.reading import LARGE_READ, WHOLE_READS, Reads
 
 
 async def _socket_pair() -> tuple[trio.SocketStream, trio.SocketStream]:
@@ -160,5 +161,108 @@ async def test_receive_of_a_header_read_does_not_yield_but_others_do() -> None:
             assert len(await reads.receive(True, 1)) == 1
         assert steps > before
         nursery.cancel_scope.cancel()
+    await ours.aclose()
+    await peer.aclose()
+
+
+# ---------------------------------------------------------------- a large frame's payload, whole
+
+
+async def _tcp_pair() -> tuple[trio.SocketStream, trio.SocketStream]:
+    """A loopback TCP connection: the kernel honours SO_RCVLOWAT on TCP, not on AF_UNIX."""
+    listener = trio.socket.socket()
+    await listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    ours = trio.socket.socket()
+    await ours.connect(listener.getsockname())
+    peer, _ = await listener.accept()
+    listener.close()
+    return trio.SocketStream(ours), trio.SocketStream(peer)
+
+
+def _low_water(stream: trio.SocketStream) -> int:
+    return stream.socket.getsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT)
+
+
+WHOLE = 2**20
+
+
+async def _send_in_pieces(peer: trio.SocketStream, data: bytes, then_close: bool = False) -> None:
+    for offset in range(0, len(data), 64 * 1024):
+        await peer.send_all(data[offset : offset + 64 * 1024])
+        await trio.sleep(0.002)
+    if then_close:
+        await peer.aclose()
+
+
+needs_whole_reads = pytest.mark.skipif(not WHOLE_READS, reason="SO_RCVLOWAT waits: Linux")
+
+
+async def _reads_of(reads: Reads, size: int, whole: bool) -> tuple[bytes, int]:
+    got = b""
+    count = 0
+    with trio.fail_after(5):
+        while len(got) < size:
+            data = await reads.receive(True, size - len(got), whole=whole)
+            assert type(data) is bytes
+            assert data
+            got += data
+            count += 1
+    return got, count
+
+
+@needs_whole_reads
+async def test_a_whole_read_waits_for_the_whole_payload() -> None:
+    """1 MiB arriving in 64 KiB pieces: ordinary reads take it piece by piece; whole reads
+    (``ClientProtocol.reads_whole``) take it at once, and the low-water mark is 1 byte again
+    after them. The kernel also wakes a whole read when its receive window is all but closed
+    (a fresh connection's is small): one more read then, never a read per piece."""
+    ours, peer = await _tcp_pair()
+    reads = Reads(ours)
+    for whole, most in ((False, None), (True, 3), (True, 2)):
+        body = os.urandom(WHOLE)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_send_in_pieces, peer, body)
+            got, count = await _reads_of(reads, WHOLE, whole)
+        assert got == body
+        if most is None:
+            assert count >= 8  # the control: the pieces come one by one
+        else:
+            assert count <= most
+        assert _low_water(ours) == 1
+    await ours.aclose()
+    await peer.aclose()
+
+
+@needs_whole_reads
+async def test_a_whole_read_ends_with_the_stream() -> None:
+    """The server sends half the payload and closes: the whole read returns that half (the
+    end of the stream wakes it below the mark), then b""."""
+    ours, peer = await _tcp_pair()
+    reads = Reads(ours)
+    half = os.urandom(WHOLE // 2)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_send_in_pieces, peer, half, True)
+        got = b""
+        with trio.fail_after(5):
+            while len(got) < len(half):
+                got += await reads.receive(True, WHOLE - len(got), whole=True)
+            assert await reads.receive(True, WHOLE - len(got), whole=True) == b""
+    assert got == half
+    await ours.aclose()
+
+
+@needs_whole_reads
+async def test_a_cancelled_whole_read_takes_nothing_and_resets_the_mark() -> None:
+    """Cancelled while it waits for the rest: Cancelled, the mark is 1 byte again, and what
+    had arrived is there for the next read."""
+    ours, peer = await _tcp_pair()
+    reads = Reads(ours)
+    await peer.send_all(b"x" * 1000)
+    with trio.move_on_after(0.05) as scope:
+        await reads.receive(True, WHOLE, whole=True)
+    assert scope.cancelled_caught
+    assert _low_water(ours) == 1
+    assert await reads.receive(True, WHOLE) == b"x" * 1000
     await ours.aclose()
     await peer.aclose()

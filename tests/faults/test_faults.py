@@ -126,7 +126,12 @@ async def test_server_killed_while_client_sends(nursery: trio.Nursery) -> None:
     assert type(rec.error) is ConnectionLost
     assert echoes == sent[: len(echoes)]
     assert accepted == sent[: len(accepted)]
-    written = assert_accounted(accepted, ws)
+    # The producer can be cancelled inside send_wait() once its message is queued (while it
+    # waits for the drain): that message is written or unsent too, yet not in `accepted`
+    # (1 run in about 100 before this allowed for it).
+    queued = ws.stats.messages_sent + len(ws.unsent)
+    assert len(accepted) <= queued <= len(accepted) + 1
+    written = assert_accounted(sent[:queued], ws)
     assert len(echoes) <= written < len(sent)  # killed mid-stream
 
 

@@ -635,10 +635,13 @@ def test_read_size_asks_for_a_large_frame_payload_then_the_next_header() -> None
     assert proto.read_size == CHUNK_SIZE
     size = 3 * CHUNK_SIZE
     first = frame(2, bytes(size))
+    assert not proto.reads_whole
     assert proto.receive(first[:1000]) == []
     assert proto.read_size == len(first) - 1000
+    assert proto.reads_whole  # the rest of the frame, awaited whole by the driver
     assert proto.receive(first[1000:]) == [BinaryMessage(bytes(size))]
     assert proto.read_size == HEADER_READ
+    assert not proto.reads_whole  # a header: whatever comes
     body = os.urandom(size)
     second = frame(2, body)
     assert len(second) == HEADER_READ + size  # the longest header is all of the header read
@@ -654,6 +657,18 @@ def test_read_size_asks_for_a_large_frame_payload_then_the_next_header() -> None
     assert proto.read_size == CHUNK_SIZE  # a small frame next: back to ordinary reads
     assert proto.receive(small[HEADER_READ:]) == [BinaryMessage(bytes(100))]
     assert proto.read_size == CHUNK_SIZE
+
+
+def test_a_streamed_large_frame_is_not_read_whole() -> None:
+    """A message handed over in pieces (``on_incomplete_frame``) is read as it comes: its
+    large frame is neither asked for whole nor awaited whole."""
+    proto = ClientProtocol(max_message_size=None)
+    proto.streaming = True
+    wire = frame(2, bytes(2 * CHUNK_SIZE))
+    assert proto.receive(wire[:HEADER_READ]) == []
+    assert proto.keeps_reads
+    assert proto.read_size == CHUNK_SIZE
+    assert not proto.reads_whole
 
 
 def test_read_size_after_a_large_frame_and_more_frames_in_one_read_is_chunk_size() -> None:
@@ -674,11 +689,13 @@ def test_read_size_is_bounded_by_exact_read_max_and_by_the_frame() -> None:
     wire = frame(2, bytes(EXACT_READ_MAX))
     assert proto.receive(wire[: HEADER_READ + 5]) == []
     assert proto.read_size == EXACT_READ_MAX - 5
+    assert proto.reads_whole
     proto = ClientProtocol(max_message_size=None)
     wire = frame(2, bytes(EXACT_READ_MAX + 1))
     assert proto.receive(wire[:HEADER_READ]) == []
     assert proto.keeps_reads
     assert proto.read_size == CHUNK_SIZE
+    assert not proto.reads_whole
     proto = ClientProtocol(max_message_size=None)
     assert proto.receive(b"\x82\x7f" + struct.pack("!Q", 2**62) + b"x") == []
     assert proto.read_size == CHUNK_SIZE

@@ -156,6 +156,19 @@ class ClientProtocol:
         return self._large
 
     @property
+    def reads_whole(self) -> bool:
+        """Whether ``read_size`` is the rest of one large frame's payload, read to its end at
+        once (``EXACT_READ_MAX`` bytes at most): the owner may wait until that much has
+        arrived before it reads, so that the payload is one ``bytes``, not parts to join."""
+        return (
+            self._large
+            and self._whole_read
+            and self._frame_left > 0
+            and not self._msg_streaming
+            and not self._msg_compressed
+        )
+
+    @property
     def read_size(self) -> int:
         """How many bytes the owner's next read should ask for: ``CHUNK_SIZE``, except
         around the payload of a large frame (``keeps_reads``) of a message neither

@@ -40,6 +40,7 @@ from .._sansio.protocol import ClientProtocol
 from .._sansio.state import State, check_transition
 from .._typing import Address, LoggerLike
 from .connect import Opened, make_protocol, open_connection
+from .crowd import in_crowd
 from .dispatch import Dispatcher
 from .ending import SET, LazyEvent, abort, finish, fire, release
 from .engine import Owner
@@ -380,7 +381,9 @@ class Connection:
             if pinger.held:
                 pinger.rearm()
             try:
-                data = await reads.receive(protocol.keeps_reads, protocol.read_size)
+                data = await reads.receive(
+                    protocol.keeps_reads, protocol.read_size, protocol.reads_whole
+                )
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 self._lost(f"the connection broke: {exc.__cause__ or exc}")
                 return None
@@ -414,6 +417,11 @@ class Connection:
             sender.resume(handling)
             protocol.streaming = bool(self._ws.on_incomplete_frame)
             await self._dispatcher.handle(protocol.receive(b""))
+        if in_crowd(self) and sender.deferred():
+            # Others receive in this pass too: their writes and this one leave together
+            # at the start of the next (``crowd.py``). Shielded: the cancellation, if
+            # any, comes at the next read, after what the handlers sent is written.
+            await trio.lowlevel.cancel_shielded_checkpoint()
         sender.handled()
 
     def _on_close_frame(self, code: int, reason: str) -> None:

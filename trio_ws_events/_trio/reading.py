@@ -1,10 +1,14 @@
 """The reader's reads: ``read(2)`` on a plain socket's descriptor, into one reusable buffer
-once reads are large, with a short poll for the answer to what was just written."""
+once reads are large, a large frame's payload once it is all there, with a short poll for
+the answer to what was just written."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import socket
+import sys
 from typing import Final
 
 import trio
@@ -14,7 +18,7 @@ from .._sansio.frames import CHUNK_SIZE
 from .._sansio.protocol import HEADER_READ
 from .busypoll import Exchange, others_ready, poll_readable
 
-__all__ = ["LARGE_READ", "YIELDS", "Reads"]
+__all__ = ["LARGE_READ", "WHOLE_READS", "YIELDS", "Reads"]
 
 #: A read of at least this many bytes gives the connection its reusable buffer
 #: (``CHUNK_SIZE`` bytes, kept until the connection ends); a connection that only ever
@@ -23,6 +27,13 @@ LARGE_READ: Final = 64 * 1024
 #: How many times the reader yields, when it finds nothing to read, for the tasks it has
 #: just woken to write (a round trip's next message) before it polls or waits.
 YIELDS: Final = 2
+#: Whether a large frame's payload is awaited whole (``SO_RCVLOWAT`` and ``FIONREAD``, whose
+#: meaning for ``epoll`` is Linux's) before it is read.
+WHOLE_READS: Final = sys.platform.startswith("linux") and hasattr(socket, "SO_RCVLOWAT")
+
+if WHOLE_READS:
+    import fcntl
+    import termios
 
 
 class Reads:
@@ -63,7 +74,9 @@ class Reads:
         self._busy = BusyPoll(busy_poll) if busy_poll and self._exchange is not None else None
         self._view: memoryview | None = None
 
-    async def receive(self, keep: bool, size: int = CHUNK_SIZE) -> bytes | memoryview:
+    async def receive(
+        self, keep: bool, size: int = CHUNK_SIZE, whole: bool = False
+    ) -> bytes | memoryview:
         """The next bytes, ``b""`` at the end of the stream.
 
         Args:
@@ -71,6 +84,8 @@ class Reads:
             size: the most bytes to read (``ClientProtocol.read_size``), allocated before
                 the read on a plain socket; other streams always read up to ``CHUNK_SIZE``.
                 A read of ``HEADER_READ`` bytes that did not wait does not yield.
+            whole: ``size`` bytes are wanted together (``ClientProtocol.reads_whole``): on a
+                plain TCP socket the read waits until they are all there (``_until_queued``).
 
         Returns:
             ``bytes``, or a view of the reusable buffer valid until the next call.
@@ -85,16 +100,23 @@ class Reads:
         if sock is None:
             return bytes(await self._stream.receive_some(CHUNK_SIZE))
         view = None if keep else self._view
+        if whole and WHOLE_READS and await _until_queued(sock, size):
+            try:
+                return self._got(_read(sock, view, size), keep)
+            except BlockingIOError:  # readable, yet nothing to read: read as usual
+                pass
         await trio.lowlevel.checkpoint_if_cancelled()
         try:
             data = _read(sock, view, size)
         except BlockingIOError:
             pass
         else:
-            if size != HEADER_READ:
+            if size != HEADER_READ and data:
                 # A large frame's header (``ClientProtocol.read_size``) does not yield: the
                 # read of its payload comes next, and yields; a pass of the scheduler
-                # between the two cost 8% of the CPU per 1 MiB message (W2).
+                # between the two cost 8% of the CPU per 1 MiB message (W2). Nor does the
+                # end of the stream: the reader stops there, and the end of the session
+                # that follows awaits anyway.
                 await trio.lowlevel.cancel_shielded_checkpoint()
             return self._got(data, keep)
         busy = self._busy
@@ -169,6 +191,48 @@ class Reads:
             # the reader running for ever against a fast peer.
             await trio.lowlevel.cancel_shielded_checkpoint()
         return data
+
+
+async def _until_queued(sock: trio.socket.SocketType, size: int) -> bool:
+    """Wait until ``size`` bytes are queued on ``sock``; whether it waited (the wait was the
+    read's checkpoint).
+
+    A large frame's payload comes in 64 KiB segments, and a read as soon as the socket is
+    readable takes part of it: a fresh buffer of the whole rest, shrunk, the parts joined
+    into one more copy at the end, and a pass of the scheduler per part (issue 18 counted
+    1.6 reads per 1 MiB message, and the page faults of the shrunk buffers' churn).
+    ``SO_RCVLOWAT`` makes ``epoll`` report the socket readable only once ``size`` bytes are
+    there, so that one read takes the whole payload. Linux raises the receive buffer to fit
+    and caps the mark at half its largest (``tcp_rmem``); it still reports the socket
+    readable at its end, on an error, and when its receive window is all but closed (a fresh
+    connection's is small), so the wait cannot outlast the data: the read then takes a part
+    and the next whole read the rest. The mark is set for the wait only.
+
+    Raises:
+        trio.ClosedResourceError: the stream was closed before or during the wait.
+
+    Cancellation: safe, the mark is reset and nothing is read.
+    """
+    fd = sock.fileno()
+    if fd < 0:
+        raise trio.ClosedResourceError("the stream was closed")
+    queued = bytearray(4)
+    try:
+        fcntl.ioctl(fd, termios.FIONREAD, queued, True)
+    except OSError:
+        return False  # the read reports what is wrong
+    if int.from_bytes(queued, sys.byteorder) >= size:
+        return False
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, size)
+    except OSError:
+        return False
+    try:
+        await trio.lowlevel.wait_readable(sock)
+    finally:
+        with contextlib.suppress(OSError):  # closed meanwhile: nothing left to reset
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, 1)
+    return True
 
 
 def _read(sock: trio.socket.SocketType, view: memoryview | None, size: int) -> bytes | memoryview:

@@ -116,6 +116,10 @@ class Sender:
         if self.exchange is not None:
             self.exchange.may_write = False
 
+    def deferred(self) -> bool:
+        """Whether the read being handled deferred a ``send()``'s direct write."""
+        return self.exchange is not None and self.exchange.deferred
+
     def handled(self) -> None:
         """The reader is done with a read's events: write what they deferred, at once if it
         can, else by the task; ``send()`` writes directly again."""
