@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from typing import TYPE_CHECKING, Unpack
+from typing import TYPE_CHECKING, Any, Final, Unpack
 
 from ._connect_options import (
     DEFAULT,
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT",
+    "REMEMBERED",
     "LIBRARY_LOGGER",
     "RESERVED_HEADERS",
     "ConnectOptions",
@@ -123,6 +124,43 @@ class Options:
         return cls(parsed, *timeouts, *sizes, deflate, checked_logger, connect, engine, polling)
 
     @classmethod
+    def remembered(cls, url: str, **options: Any) -> Options:
+        """``build(url, **options)``, remembered for the last ``REMEMBERED`` sets of plain
+        arguments.
+
+        A program that opens many connections with the same arguments checked them once per
+        ``WebSocket``: about 10 us of each W4 handshake and of each W5 connection (issue 18).
+        Only arguments of the plain immutable types in ``_PLAIN`` are remembered, their types
+        part of the key (``True`` is refused where ``1`` is accepted); any other argument (a
+        dict of headers, an SSL context, a logger, a hook, a pool) builds afresh, so that no
+        user object is kept alive here. Invalid arguments raise every time: only what built
+        is remembered.
+
+        Raises:
+            TypeError, ValueError: as ``build``.
+        """
+        values = tuple(options.values())
+        kinds = tuple(map(type, values))
+        if (
+            type(url) is not str
+            or not _PLAIN.issuperset(kinds)
+            or not all(
+                _plain_tuple(value)
+                for value, kind in zip(values, kinds, strict=True)
+                if kind is tuple
+            )
+        ):
+            return cls.build(url, **options)
+        key = (url, tuple(options), kinds, values)
+        built = _REMEMBERED.get(key)
+        if built is None:
+            built = cls.build(url, **options)
+            if len(_REMEMBERED) >= REMEMBERED:
+                del _REMEMBERED[next(iter(_REMEMBERED))]  # the oldest
+            _REMEMBERED[key] = built
+        return built
+
+    @classmethod
     def adopted(
         cls,
         url: str,
@@ -152,6 +190,17 @@ class Options:
             ConnectOptions(proxy=None, logger=checked_logger),
             "trio-websocket",
         )
+
+
+#: How many argument sets ``Options.remembered`` keeps.
+REMEMBERED: Final = 32
+_REMEMBERED: dict[tuple[object, ...], Options] = {}
+#: The argument types ``Options.remembered`` keeps: immutable, compared by value.
+_PLAIN: Final = frozenset({type(None), bool, int, float, str, tuple, Default, Compression})
+
+
+def _plain_tuple(value: tuple[object, ...]) -> bool:
+    return all(type(item) is str for item in value)
 
 
 #: ``connect_timeout``, ``close_timeout``, ``ping_interval``, ``ping_timeout``, checked.

@@ -186,7 +186,7 @@ class WebSocket(WebSocketSending):
         unix_socket: str | os.PathLike[str] | None = None,
         stream_factory: StreamFactory | None = None,
     ) -> None:
-        options = Options.build(
+        options = Options.remembered(
             url,
             connect_timeout=connect_timeout,
             close_timeout=close_timeout,
