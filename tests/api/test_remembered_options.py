@@ -54,6 +54,9 @@ def test_objects_are_not_kept() -> None:
 
 
 def test_what_is_remembered_is_bounded() -> None:
-    for port in range(1000, 1000 + 2 * REMEMBERED):
+    for port in range(1000, 1000 + 3 * REMEMBERED + 5):
         WebSocket(f"ws://127.0.0.1:{port}/")
-    assert len(_REMEMBERED) == REMEMBERED
+        assert len(_REMEMBERED) <= REMEMBERED
+    # The newest set is remembered even right after the store was emptied.
+    last = WebSocket(f"ws://127.0.0.1:{1000 + 3 * REMEMBERED + 4}/")
+    assert last._options is options_of(WebSocket(f"ws://127.0.0.1:{1000 + 3 * REMEMBERED + 4}/"))
