@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 import trio
@@ -67,7 +67,9 @@ def writes(monkeypatch: pytest.MonkeyPatch, steps: StepLog) -> list[int]:
     return done
 
 
-def replier(handled: list[int], steps: StepLog, replies: int) -> tuple[object, trio.Event]:
+def replier(
+    handled: list[int], steps: StepLog, replies: int
+) -> tuple[Callable[[WebSocket, str], None], trio.Event]:
     """An on_message handler that answers each echo until ``replies`` were answered."""
     done = trio.Event()
     answered = 0
@@ -99,7 +101,7 @@ async def test_readers_of_one_pass_write_after_it(
         WebSocket(url, busy_poll=0) as c,
     ):
         for ws, (on_message, _) in zip((a, b, c), repliers, strict=True):
-            ws.on_message += on_message  # type: ignore[arg-type]
+            ws.on_message += on_message
         await trio.testing.wait_all_tasks_blocked()  # every reader waits in epoll
         for ws in (a, b, c):
             ws.send("m")
@@ -122,7 +124,7 @@ async def test_a_lone_reader_writes_in_the_step_it_handled_the_read(
     handled: list[int] = []
     on_message, done = replier(handled, steps, 3)
     async with WebSocket(url, busy_poll=0) as ws:
-        ws.on_message += on_message  # type: ignore[arg-type]
+        ws.on_message += on_message
         del writes[:]
         ws.send("x")
         with trio.fail_after(5):
